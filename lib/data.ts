@@ -97,10 +97,14 @@ function byCodePoint(a: string, b: string): number {
 }
 
 function walk(dir: string, out: string[]): void {
-  const entries = readdirSync(dir, { withFileTypes: true }).map((e) => e.name).sort(byCodePoint);
+  const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => byCodePoint(a.name, b.name));
   const files: string[] = [];
   const dirs: string[] = [];
-  for (const name of entries) (isDir(join(dir, name)) ? dirs : files).push(name);
+  for (const e of entries) {
+    // Dirent types avoid a stat per file; only symbolic links need one (ImageFolder follows them).
+    const d = e.isDirectory() || (e.isSymbolicLink() && isDir(join(dir, e.name)));
+    (d ? dirs : files).push(e.name);
+  }
   // os.walk order as ImageFolder uses it: this folder's files, then subfolders in sorted order.
   for (const f of files) out.push(join(dir, f));
   for (const d of dirs) walk(join(dir, d), out);
