@@ -1,0 +1,202 @@
+/**
+ * `deno task evaluate --predictions FILE [--json] [--digits N] [--resamples N] [--seed N]`: the
+ * classification report (scikit-learn's text format), confusion matrix and bootstrap 95% confidence
+ * intervals recomputed from a predictions CSV (columns path,label,pred[,p_*]; see lib/predictions.ts).
+ * With `--json`, prints only `{"accuracy", "per_class": {class: {precision, recall, f1, support}},
+ * "macro_avg": {precision, recall, f1}, "weighted_avg": {...}}` over all seven classes.
+ *
+ * `deno task evaluate <run> [--split test|val]` (predict with a trained run from checkpoints/<run>/) is not
+ * wired yet: it should load the model, predict the split into `PredictionRow`s, then call
+ * `reportFromPredictions` and `printReport` below, exactly as the CSV mode does.
+ */
+import { parseArgs } from "node:util";
+import { CLASSES } from "../data.ts";
+import {
+  type ClassificationReport,
+  classificationReport,
+  confusionMatrix,
+  formatConfusionMatrix,
+  formatReport,
+} from "../metrics.ts";
+import { type PredictionRow, PredictionsError, readPredictionsCsv } from "../predictions.ts";
+import { bootstrapCI, type BootstrapOptions, type BootstrapResult } from "../stats.ts";
+
+/** Everything the report shows, computed from prediction rows. */
+export type Evaluation = {
+  n: number;
+  classes: string[];
+  report: ClassificationReport;
+  /** m[true][pred]. */
+  confusion: number[][];
+  /** Absent when the bootstrap was switched off. */
+  bootstrap?: BootstrapResult;
+};
+
+/** A bad command line or input; printed as `error: ...` with exit status 1. */
+export class EvaluateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "EvaluateError";
+  }
+}
+
+/**
+ * Computes the classification report (sklearn-equal, zero_division=0, every class included), confusion
+ * matrix and, unless `bootstrap` is false, bootstrap confidence intervals from prediction rows.
+ */
+export function reportFromPredictions(
+  rows: PredictionRow[],
+  { classes = CLASSES, bootstrap = {} }: {
+    classes?: readonly string[];
+    bootstrap?: BootstrapOptions | false;
+  } = {},
+): Evaluation {
+  if (rows.length === 0) throw new EvaluateError("no predictions to evaluate (the file has a header only)");
+  const yTrue = Int32Array.from(rows, (r) => r.label);
+  const yPred = Int32Array.from(rows, (r) => r.pred);
+  const C = classes.length;
+  return {
+    n: rows.length,
+    classes: [...classes],
+    report: classificationReport(yTrue, yPred, classes),
+    confusion: confusionMatrix(yTrue, yPred, C),
+    bootstrap: bootstrap === false ? undefined : bootstrapCI(yTrue, yPred, C, bootstrap),
+  };
+}
+
+type Prf = { precision: number; recall: number; f1: number };
+
+/** The `--json` object: accuracy, per-class scores with support, and macro / weighted averages. */
+export function reportJson(report: ClassificationReport): {
+  accuracy: number;
+  per_class: Record<string, Prf & { support: number }>;
+  macro_avg: Prf;
+  weighted_avg: Prf;
+} {
+  const prf = (s: Prf) => ({ precision: s.precision, recall: s.recall, f1: s.f1 });
+  return {
+    accuracy: report.accuracy,
+    per_class: Object.fromEntries(
+      report.classes.map((c) => [c, { ...prf(report.per_class[c]), support: report.per_class[c].support }]),
+    ),
+    macro_avg: prf(report.macro_avg),
+    weighted_avg: prf(report.weighted_avg),
+  };
+}
+
+/** The human-readable report: sklearn's text report, the confusion matrix and the bootstrap intervals. */
+export function formatEvaluation(
+  ev: Evaluation,
+  { digits = 2, source }: { digits?: number; source?: string } = {},
+) {
+  const parts: string[] = [];
+  if (source) parts.push(`predictions: ${source} (${ev.n} item${ev.n === 1 ? "" : "s"})\n`);
+  parts.push(formatReport(ev.report, { digits }));
+  parts.push(
+    "confusion matrix (rows: true class, columns: predicted class)\n" +
+      formatConfusionMatrix(ev.confusion, ev.classes),
+  );
+  const b = ev.bootstrap;
+  if (b) {
+    const pct = `${Math.round(b.level * 1000) / 10}%`;
+    const f = (v: number) => v.toFixed(4);
+    parts.push(
+      `bootstrap ${pct} confidence intervals (${b.resamples} resamples, seed ${b.seed}, percentile)\n` +
+        `  accuracy  ${f(b.accuracy.estimate)}  [${f(b.accuracy.lower)}, ${f(b.accuracy.upper)}]\n` +
+        `  macro F1  ${f(b.macro_f1.estimate)}  [${f(b.macro_f1.lower)}, ${f(b.macro_f1.upper)}]\n`,
+    );
+  }
+  return parts.join("\n");
+}
+
+/** Prints an evaluation: the `--json` object on one line, or the text of formatEvaluation. */
+export function printReport(
+  ev: Evaluation,
+  { json = false, digits = 2, source, log = console.log }: {
+    json?: boolean;
+    digits?: number;
+    source?: string;
+    log?: (s: string) => void;
+  } = {},
+): void {
+  if (json) log(JSON.stringify(reportJson(ev.report)));
+  else log(formatEvaluation(ev, { digits, source }).trimEnd());
+}
+
+const USAGE =
+  "usage: deno task evaluate --predictions FILE [--json] [--digits N] [--resamples N] [--seed N]\n" +
+  "       deno task evaluate <run> [--split test|val]   (not available yet)";
+
+function intOption(name: string, value: string, min: number): number {
+  const v = Number(value);
+  if (value.trim() === "" || !Number.isInteger(v) || v < min) {
+    throw new EvaluateError(`--${name} must be an integer >= ${min}, got "${value}"`);
+  }
+  return v;
+}
+
+/** Runs the CLI on `args`; returns the exit status. */
+export function main(args: string[]): number {
+  try {
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args,
+        allowPositionals: true,
+        options: {
+          predictions: { type: "string" },
+          json: { type: "boolean", default: false },
+          digits: { type: "string", default: "2" },
+          resamples: { type: "string", default: "1000" },
+          seed: { type: "string", default: "0" },
+          split: { type: "string", default: "test" },
+          help: { type: "boolean", short: "h", default: false },
+        },
+      });
+    } catch (e) {
+      throw new EvaluateError(`${(e as Error).message}\n${USAGE}`);
+    }
+    const { values, positionals } = parsed;
+    if (values.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    if (values.predictions !== undefined) {
+      if (positionals.length) {
+        throw new EvaluateError(`give either --predictions FILE or a run name, not both\n${USAGE}`);
+      }
+      const digits = intOption("digits", values.digits, 0);
+      const resamples = intOption("resamples", values.resamples, 1);
+      const seed = intOption("seed", values.seed, 0);
+      const file = values.predictions;
+      const { rows } = readPredictionsCsv(file);
+      if (rows.length === 0) throw new EvaluateError(`${file}: no predictions (header only)`);
+      const ev = reportFromPredictions(rows, { bootstrap: values.json ? false : { resamples, seed } });
+      printReport(ev, { json: values.json, digits, source: file });
+      return 0;
+    }
+    if (positionals.length === 1) {
+      const run = positionals[0];
+      if (values.split !== "test" && values.split !== "val") {
+        throw new EvaluateError(`--split must be test or val, got "${values.split}"`);
+      }
+      throw new EvaluateError(
+        `evaluating a trained run (checkpoints/${run}/, split ${values.split}) is not available yet: ` +
+          `the missing piece is a loader that rebuilds the model from checkpoints/${run}/ and predicts the ` +
+          `split into prediction rows. Meanwhile write a predictions CSV (path,label,pred) and run ` +
+          `deno task evaluate --predictions FILE`,
+      );
+    }
+    throw new EvaluateError(
+      positionals.length ? `expected one run name, got ${positionals.join(" ")}\n${USAGE}` : USAGE,
+    );
+  } catch (e) {
+    if (e instanceof EvaluateError || e instanceof PredictionsError) {
+      console.error(`error: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+if (import.meta.main) Deno.exit(main(Deno.args));
