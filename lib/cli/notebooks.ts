@@ -33,7 +33,7 @@ if (chosen.length === 0) {
   Deno.exit(2);
 }
 
-if ((await run(Deno.execPath(), ["jupyter", "--install"])) !== 0) {
+if ((await run(Deno.execPath(), ["jupyter", "--install", "--force"])) !== 0) {
   console.error("error: `deno jupyter --install` failed");
   Deno.exit(1);
 }
