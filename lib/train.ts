@@ -424,7 +424,7 @@ type LoopState = {
 class Diverged extends Error {}
 
 /** A seeded random subset of at most `n` rows (kept in the original order), or the split itself. */
-function cap(split: Split, n: number | null, seed: number): Split {
+export function cap(split: Split, n: number | null, seed: number): Split {
   if (n === null || split.labels.length <= n) return split;
   const rand = mulberry32(mixSeed(seed, 0x636170));
   const idx = Array.from({ length: split.labels.length }, (_, i) => i);
@@ -624,7 +624,7 @@ function formatRow(r: HistoryRow, epochs: number): string {
 }
 
 /** predictions.csv (lib/predictions.ts format: `path,label,pred,p_<class>...`, class names for label/pred). */
-function writePredictions(
+export function writePredictions(
   path: string,
   split: Split,
   preds: Int32Array,

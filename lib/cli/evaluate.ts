@@ -5,9 +5,9 @@
  * With `--json`, prints only `{"accuracy", "per_class": {class: {precision, recall, f1, support}},
  * "macro_avg": {precision, recall, f1}, "weighted_avg": {...}}` over all seven classes.
  *
- * `deno task evaluate <run> [--split test|val]` (predict with a trained run from checkpoints/<run>/) is not
- * wired yet: it should load the model, predict the split into `PredictionRow`s, then call
- * `reportFromPredictions` and `printReport` below, exactly as the CSV mode does.
+ * `deno task evaluate <run> [--split test|val] [--json]` predicts the split with the run's best model
+ * (checkpoints/<run>/best/), writes `predictions.csv` (test) or `predictions_val.csv` (val) into the run folder
+ * and prints the same report.
  */
 import { parseArgs } from "node:util";
 import { CLASSES } from "../data.ts";
@@ -18,7 +18,16 @@ import {
   formatConfusionMatrix,
   formatReport,
 } from "../metrics.ts";
-import { type PredictionRow, PredictionsError, readPredictionsCsv } from "../predictions.ts";
+import {
+  type PredictionRow,
+  PredictionsError,
+  readPredictionsCsv,
+  writePredictionsCsv,
+} from "../predictions.ts";
+import { join } from "node:path";
+import { predictRun, RunError } from "../runs.ts";
+import { setupBackend } from "../train.ts";
+import { CheckpointError } from "../models/checkpoint.ts";
 import { bootstrapCI, type BootstrapOptions, type BootstrapResult } from "../stats.ts";
 
 /** Everything the report shows, computed from prediction rows. */
@@ -125,7 +134,7 @@ export function printReport(
 
 const USAGE =
   "usage: deno task evaluate --predictions FILE [--json] [--digits N] [--resamples N] [--seed N]\n" +
-  "       deno task evaluate <run> [--split test|val]   (not available yet)";
+  "       deno task evaluate <run> [--split test|val] [--json]";
 
 function intOption(name: string, value: string, min: number): number {
   const v = Number(value);
@@ -136,7 +145,7 @@ function intOption(name: string, value: string, min: number): number {
 }
 
 /** Runs the CLI on `args`; returns the exit status. */
-export function main(args: string[]): number {
+export async function main(args: string[]): Promise<number> {
   try {
     let parsed;
     try {
@@ -180,18 +189,27 @@ export function main(args: string[]): number {
       if (values.split !== "test" && values.split !== "val") {
         throw new EvaluateError(`--split must be test or val, got "${values.split}"`);
       }
-      throw new EvaluateError(
-        `evaluating a trained run (checkpoints/${run}/, split ${values.split}) is not available yet: ` +
-          `the missing piece is a loader that rebuilds the model from checkpoints/${run}/ and predicts the ` +
-          `split into prediction rows. Meanwhile write a predictions CSV (path,label,pred) and run ` +
-          `deno task evaluate --predictions FILE`,
-      );
+      const split = values.split;
+      await setupBackend();
+      const { runDir, classes, rows } = await predictRun(run, split);
+      const out = join(runDir, split === "test" ? "predictions.csv" : "predictions_val.csv");
+      writePredictionsCsv(out, rows, classes);
+      const digits = intOption("digits", values.digits, 0);
+      const ev = reportFromPredictions(rows, {
+        bootstrap: values.json ? false : { resamples: intOption("resamples", values.resamples, 1), seed: 0 },
+      });
+      printReport(ev, { json: values.json, digits, source: `${runDir} (${split} split)` });
+      if (!values.json) console.log(`predictions written to ${out}`);
+      return 0;
     }
     throw new EvaluateError(
       positionals.length ? `expected one run name, got ${positionals.join(" ")}\n${USAGE}` : USAGE,
     );
   } catch (e) {
-    if (e instanceof EvaluateError || e instanceof PredictionsError) {
+    if (
+      e instanceof EvaluateError || e instanceof PredictionsError || e instanceof RunError ||
+      e instanceof CheckpointError
+    ) {
       console.error(`error: ${e.message}`);
       return 1;
     }
@@ -199,4 +217,4 @@ export function main(args: string[]): number {
   }
 }
 
-if (import.meta.main) Deno.exit(main(Deno.args));
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -9,6 +9,7 @@
  */
 import { parseArgs } from "node:util";
 import { defaultPreset, experimentConfig, listExperiments, type Preset, PRESETS } from "../experiments.ts";
+import { saveRunFigures } from "../runs.ts";
 import { setupBackend, train, type TrainConfig } from "../train.ts";
 
 const USAGE =
@@ -80,7 +81,8 @@ try {
     console.error(`training diverged: ${res.message}`);
     Deno.exit(3);
   }
-  console.log(`done (${res.stopped}); best epoch ${res.bestEpoch}, results in ${res.runDir}`);
+  await saveRunFigures(res.runDir);
+  console.log(`done (${res.stopped}); best epoch ${res.bestEpoch}, results and figures in ${res.runDir}`);
 } catch (e) {
   const err = e as Error;
   console.error(`error: ${err.message}`);

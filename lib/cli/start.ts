@@ -1,0 +1,24 @@
+/**
+ * `deno task start`: the main job. Trains the default experiment (the from-scratch FER CNN, `cpu` preset; `smoke`
+ * with FER_SMOKE=1) on the default data (FER2013 from FER2013_DIR or data/fer2013, else the committed sample),
+ * evaluates the best checkpoint once on the test split, prints the classification report and saves the run
+ * (model, history, report, predictions, figures) under checkpoints/.
+ */
+import { defaultPreset, experimentConfig } from "../experiments.ts";
+import { saveRunFigures } from "../runs.ts";
+import { setupBackend, train } from "../train.ts";
+
+const EXPERIMENT = "fer_cnn";
+const preset = defaultPreset();
+try {
+  const engine = await setupBackend();
+  console.log(`engine: ${engine.name} (${engine.threads} threads)`);
+  console.log(`experiment: ${EXPERIMENT}, preset ${preset} (deno task train --help lists the others)`);
+  const res = await train(experimentConfig(EXPERIMENT, preset));
+  const figures = await saveRunFigures(res.runDir);
+  console.log(`figures: ${figures.filter((f) => f.endsWith(".png")).join(", ")}`);
+  if (res.stopped === "diverged") Deno.exit(3);
+} catch (e) {
+  console.error(`error: ${(e as Error).message}`);
+  Deno.exit(1);
+}
