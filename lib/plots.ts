@@ -499,7 +499,7 @@ export function pixelHistogramPlot(
     color,
     marks: [
       Plot.rectY(binRows, { x1: "x1", x2: "x2", y: "share", fill: "#ddd", insetLeft: 0.5, insetRight: 0.5 }),
-      Plot.lineY(lines, { x: "x", y: "share", stroke: "class", strokeWidth: 1.5 }),
+      Plot.lineY(lines, { x: "x", y: "share", stroke: "class", z: "class", strokeWidth: 1.5 }),
       Plot.ruleY([0]),
     ],
   });
@@ -586,6 +586,7 @@ function curvesPlot(
         x: "epoch",
         y: "value",
         stroke: "split",
+        z: "split", // explicit: with one or two epochs Plot would warn about an implicit high-cardinality z
         strokeWidth: 2,
         marker: epochs.length <= 30 ? "circle-stroke" : undefined,
       }),
