@@ -155,7 +155,7 @@ Deno.test("evaluate: errors name the file and what is wrong, with exit status 1"
     await expectError([], /usage: deno task evaluate --predictions FILE/);
     await expectError(
       ["my_run", "--split", "val"],
-      /evaluating a trained run \(checkpoints\/my_run\/, split val\) is not available yet: the missing piece is a loader/,
+      /checkpoints\/my_run\/config\.json not found \(is "my_run" a run folder or a run under checkpoints\/\?\)/,
     );
     await expectError(["my_run", "--split", "train"], /--split must be test or val/);
     await expectError(["--predictions", headerOnly, "my_run"], /either --predictions FILE or a run name/);
