@@ -1,0 +1,193 @@
+/**
+ * OpenBLAS through Deno FFI: locate the shared library portably, open it, and expose `sgemm` plus the thread
+ * controls. OpenBLAS is used instead of hand-written GEMM because a tuned, multi-threaded SGEMM is 50-100x
+ * faster than any JS loop (measured here: 55-81 GFLOP/s on one core vs ~1 GFLOP/s for JS); it is a well-kept
+ * library present on every Linux distribution and in Homebrew.
+ */
+
+/** Row-major / no-transpose constants of the CBLAS interface. */
+const CblasRowMajor = 101;
+const CblasNoTrans = 111;
+const CblasTrans = 112;
+
+const SYMBOLS = {
+  cblas_sgemm: {
+    parameters: [
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "f32",
+      "buffer",
+      "i32",
+      "buffer",
+      "i32",
+      "f32",
+      "buffer",
+      "i32",
+    ],
+    result: "void",
+    // Blocking call: the GEMMs are large enough that the FFI call overhead is irrelevant, and OpenBLAS's own
+    // pthreads supply the parallelism; a nonblocking call would only add a thread hop per GEMM.
+    nonblocking: false,
+  },
+  openblas_get_num_threads: { parameters: [], result: "i32", optional: true },
+  openblas_set_num_threads: { parameters: ["i32"], result: "void", optional: true },
+  openblas_get_config: { parameters: [], result: "pointer", optional: true },
+} as const;
+
+/** An opened BLAS library. */
+export type Blas = {
+  /** Absolute path (or soname) that was opened. */
+  path: string;
+  /** Threads OpenBLAS uses (1 when the library does not report it). */
+  threads: number;
+  /** OpenBLAS build configuration string, when available. */
+  config: string;
+  /**
+   * Row-major C = alpha * op(A) * op(B) + beta * C. `a`, `b`, `c` may be subarray views (their byte offset
+   * is honoured), which is how the shifted-GEMM convolutions address a tap without copying.
+   */
+  sgemm(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    alpha: number,
+    a: Float32Array,
+    lda: number,
+    b: Float32Array,
+    ldb: number,
+    beta: number,
+    c: Float32Array,
+    ldc: number,
+  ): void;
+  /** Set the number of OpenBLAS threads (no-op when unsupported). */
+  setThreads(n: number): void;
+};
+
+/**
+ * Library paths to try: only `FER_BLAS_LIB` when set (an explicit choice is never silently replaced),
+ * else Linux multiarch / generic Linux paths, Homebrew and MacPorts dylibs, then the bare sonames.
+ */
+export function blasCandidates(): string[] {
+  const env = Deno.env.get("FER_BLAS_LIB");
+  if (env) return [env];
+  const out: string[] = [];
+  if (Deno.build.os === "darwin") {
+    out.push(
+      "/opt/homebrew/opt/openblas/lib/libopenblas.dylib",
+      "/usr/local/opt/openblas/lib/libopenblas.dylib",
+      "/opt/local/lib/libopenblas.dylib",
+      "libopenblas.dylib",
+    );
+  } else if (Deno.build.os === "windows") {
+    out.push("libopenblas.dll", "openblas.dll");
+  } else {
+    const arch = Deno.build.arch === "aarch64" ? "aarch64-linux-gnu" : "x86_64-linux-gnu";
+    for (const dir of [`/usr/lib/${arch}`, "/usr/lib64", "/usr/lib", "/usr/local/lib", "/opt/OpenBLAS/lib"]) {
+      out.push(
+        `${dir}/libopenblas.so.0`,
+        `${dir}/libopenblas.so`,
+        `${dir}/openblas-pthread/libopenblas.so.0`,
+      );
+    }
+    out.push("libopenblas.so.0", "libopenblas.so");
+  }
+  return out;
+}
+
+/** The one-line hint printed when no OpenBLAS is found. */
+export function blasInstallHint(): string {
+  const how = Deno.build.os === "darwin"
+    ? "brew install openblas"
+    : "apt install libopenblas0-pthread (Debian/Ubuntu) or dnf install openblas (Fedora)";
+  return `native engine unavailable: OpenBLAS not found (install it: ${how}; or set FER_BLAS_LIB=/path/to/libopenblas)`;
+}
+
+let cached: Blas | null | undefined;
+let lastError = "";
+
+/** Why the last `openBlas()` failed ("" when it succeeded or was not tried). */
+export function blasError(): string {
+  return lastError;
+}
+
+/**
+ * Open OpenBLAS once (cached). Returns null when no candidate opens or FFI is not permitted. `threads`
+ * (default env `FER_THREADS`, else the library's own default) sets the OpenBLAS thread count.
+ */
+export function openBlas(threads?: number): Blas | null {
+  if (cached !== undefined) {
+    if (cached && threads) cached.setThreads(threads);
+    return cached;
+  }
+  const errors: string[] = [];
+  for (const path of blasCandidates()) {
+    if (path.startsWith("/")) {
+      try {
+        Deno.statSync(path);
+      } catch {
+        continue;
+      }
+    }
+    let lib;
+    try {
+      lib = Deno.dlopen(path, SYMBOLS);
+    } catch (e) {
+      errors.push(`${path}: ${(e as Error).message}`);
+      continue;
+    }
+    cached = wrap(lib, path);
+    const t = threads ?? Number(Deno.env.get("FER_THREADS") ?? 0);
+    if (t > 0) cached.setThreads(t);
+    lastError = "";
+    return cached;
+  }
+  lastError = errors.length ? errors.join("; ") : "no candidate path exists";
+  cached = null;
+  return null;
+}
+
+function wrap(lib: Deno.DynamicLibrary<typeof SYMBOLS>, path: string): Blas {
+  const s = lib.symbols;
+  let config = "";
+  if (s.openblas_get_config) {
+    const p = s.openblas_get_config();
+    if (p) config = new Deno.UnsafePointerView(p).getCString();
+  }
+  const blas: Blas = {
+    path,
+    threads: s.openblas_get_num_threads ? s.openblas_get_num_threads() : 1,
+    config,
+    sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
+      if (m === 0 || n === 0) return;
+      s.cblas_sgemm(
+        CblasRowMajor,
+        transA ? CblasTrans : CblasNoTrans,
+        transB ? CblasTrans : CblasNoTrans,
+        m,
+        n,
+        k,
+        alpha,
+        a,
+        lda,
+        b,
+        ldb,
+        beta,
+        c,
+        ldc,
+      );
+    },
+    setThreads(n: number) {
+      if (s.openblas_set_num_threads && n > 0) {
+        s.openblas_set_num_threads(n);
+        blas.threads = s.openblas_get_num_threads ? s.openblas_get_num_threads() : n;
+      }
+    },
+  };
+  return blas;
+}

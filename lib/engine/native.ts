@@ -1,0 +1,315 @@
+/**
+ * The `native` TF.js backend: the cpu backend's class and data handling, every cpu kernel copied over, and
+ * the kernels that dominate training replaced by OpenBLAS-backed (Deno FFI) or tuned-JS implementations.
+ *
+ * Reusing MathBackendCPU (instead of writing a backend from scratch) keeps every op TF.js supports working,
+ * keeps tensor storage as plain typed arrays (which FFI can pass without copies), and lets each override
+ * fall back to the original cpu kernel for cases it does not handle (NCHW, int dtypes, PReLU...).
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import { type Blas, openBlas } from "./blas.ts";
+import type { Gemm } from "./kernels/gemm.ts";
+import { extraKernels } from "./kernels/elementwise.ts";
+import { registerFusedGrads } from "./kernels/grads.ts";
+import {
+  conv2d,
+  conv2dBackpropFilter,
+  conv2dBackpropInput,
+  type ConvGeom,
+  depthwiseBackpropFilter,
+  depthwiseBackpropInput,
+  depthwiseConv2d,
+} from "./kernels/conv.ts";
+
+/** Name the backend is registered under. */
+export const NATIVE = "native";
+
+/** Backend class: the cpu backend unchanged (the speed lives in the kernels). */
+export class NativeBackend extends MathBackendCPU {}
+
+type KernelArgs = {
+  inputs: Record<string, tf.TensorInfo>;
+  backend: MathBackendCPU;
+  attrs?: Record<string, unknown>;
+};
+type KernelFn = (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
+
+/** Float32 values of a tensor held by a cpu-family backend, or null when not float32. */
+export function f32(backend: MathBackendCPU, t: tf.TensorInfo): Float32Array | null {
+  if (t.dtype !== "float32") return null;
+  const v = backend.data.get(t.dataId).values;
+  return v instanceof Float32Array ? v : null;
+}
+
+/** Apply bias (channels-last, [C] or scalar) and a fused activation in place; false if unsupported. */
+export function applyBiasActivation(
+  y: Float32Array,
+  channels: number,
+  bias: Float32Array | null,
+  activation: string | undefined,
+  leakyAlpha = 0.2,
+): boolean {
+  const act = activation ?? "linear";
+  if (!["linear", "relu", "relu6", "leakyrelu", "sigmoid", "elu"].includes(act)) return false;
+  if (bias && bias.length !== channels && bias.length !== 1) return false;
+  const n = y.length;
+  if (bias) {
+    if (bias.length === 1) {
+      const b = bias[0];
+      for (let i = 0; i < n; i++) y[i] += b;
+    } else {
+      for (let i = 0; i < n; i += channels) for (let c = 0; c < channels; c++) y[i + c] += bias[c];
+    }
+  }
+  switch (act) {
+    case "relu":
+      for (let i = 0; i < n; i++) if (y[i] < 0) y[i] = 0;
+      break;
+    case "relu6":
+      for (let i = 0; i < n; i++) y[i] = y[i] < 0 ? 0 : y[i] > 6 ? 6 : y[i];
+      break;
+    case "leakyrelu":
+      for (let i = 0; i < n; i++) if (y[i] < 0) y[i] *= leakyAlpha;
+      break;
+    case "sigmoid":
+      for (let i = 0; i < n; i++) y[i] = 1 / (1 + Math.exp(-y[i]));
+      break;
+    case "elu":
+      for (let i = 0; i < n; i++) if (y[i] < 0) y[i] = Math.exp(y[i]) - 1;
+      break;
+  }
+  return true;
+}
+
+function geom(
+  xShape: number[],
+  filterShape: number[],
+  attrs: Record<string, unknown>,
+  depthwise: boolean,
+): ConvGeom | null {
+  const fmt = attrs.dataFormat as string | undefined;
+  if (fmt && fmt !== "NHWC" && fmt !== "channelsLast") return null;
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as [number, number] | number,
+    (attrs.dilations ?? 1) as [number, number] | number,
+    attrs.pad as "same" | "valid",
+    attrs.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
+    depthwise,
+  );
+  return info;
+}
+
+/**
+ * Kernel overrides parameterised by a GEMM, shared by the `native` backend (OpenBLAS) and the wasm gradient
+ * kernels (JS GEMM). `orig(name)` returns the kernel to fall back to.
+ */
+export function convKernels(gemm: Gemm, orig: (name: string) => KernelFn): Record<string, KernelFn> {
+  const conv: KernelFn = (args) => {
+    const { x, filter } = args.inputs;
+    const b = args.backend;
+    const g = geom(x.shape, filter.shape, args.attrs ?? {}, false);
+    const xv = f32(b, x), wv = f32(b, filter);
+    if (!g || !xv || !wv) return orig(tf.Conv2D)(args);
+    const y = conv2d(xv, wv, g, gemm);
+    return b.makeTensorInfo([g.batchSize, g.outHeight, g.outWidth, g.outChannels], "float32", y);
+  };
+  const fusedConv: KernelFn = (args) => {
+    const { x, filter, bias } = args.inputs;
+    const attrs = args.attrs ?? {};
+    const b = args.backend;
+    const g = geom(x.shape, filter.shape, attrs, false);
+    const xv = f32(b, x), wv = f32(b, filter), bv = bias ? f32(b, bias) : null;
+    const act = attrs.activation as string | undefined;
+    const okAct = ["linear", "relu", "relu6", "leakyrelu", "sigmoid", "elu", undefined].includes(act);
+    if (!g || !xv || !wv || (bias && !bv) || !okAct) return orig(tf.FusedConv2D)(args);
+    const y = conv2d(xv, wv, g, gemm);
+    if (!applyBiasActivation(y, g.outChannels, bv, act, attrs.leakyreluAlpha as number)) {
+      return orig(tf.FusedConv2D)(args);
+    }
+    return b.makeTensorInfo([g.batchSize, g.outHeight, g.outWidth, g.outChannels], "float32", y);
+  };
+  const convBackInput: KernelFn = (args) => {
+    const { dy, filter } = args.inputs;
+    const b = args.backend;
+    const attrs = args.attrs ?? {};
+    const inputShape = attrs.inputShape as number[];
+    const g = geom(inputShape, filter.shape, attrs, false);
+    const dyv = f32(b, dy), wv = f32(b, filter);
+    if (!g || !dyv || !wv) return orig(tf.Conv2DBackpropInput)(args);
+    return b.makeTensorInfo(inputShape, "float32", conv2dBackpropInput(dyv, wv, g, gemm));
+  };
+  const convBackFilter: KernelFn = (args) => {
+    const { x, dy } = args.inputs;
+    const b = args.backend;
+    const attrs = args.attrs ?? {};
+    const filterShape = attrs.filterShape as number[];
+    const g = geom(x.shape, filterShape, attrs, false);
+    const xv = f32(b, x), dyv = f32(b, dy);
+    if (!g || !xv || !dyv) return orig(tf.Conv2DBackpropFilter)(args);
+    return b.makeTensorInfo(filterShape, "float32", conv2dBackpropFilter(xv, dyv, g, gemm));
+  };
+  const dw: KernelFn = (args) => {
+    const { x, filter } = args.inputs;
+    const b = args.backend;
+    const g = geom(x.shape, filter.shape, args.attrs ?? {}, true);
+    const xv = f32(b, x), wv = f32(b, filter);
+    if (!g || !xv || !wv) return orig(tf.DepthwiseConv2dNative)(args);
+    const y = depthwiseConv2d(xv, wv, g, filter.shape[3]);
+    return b.makeTensorInfo([g.batchSize, g.outHeight, g.outWidth, g.outChannels], "float32", y);
+  };
+  const fusedDw: KernelFn = (args) => {
+    const { x, filter, bias } = args.inputs;
+    const attrs = args.attrs ?? {};
+    const b = args.backend;
+    const g = geom(x.shape, filter.shape, attrs, true);
+    const xv = f32(b, x), wv = f32(b, filter), bv = bias ? f32(b, bias) : null;
+    const act = attrs.activation as string | undefined;
+    const okAct = ["linear", "relu", "relu6", "leakyrelu", "sigmoid", "elu", undefined].includes(act);
+    if (!g || !xv || !wv || (bias && !bv) || !okAct) return orig(tf.FusedDepthwiseConv2D)(args);
+    const y = depthwiseConv2d(xv, wv, g, filter.shape[3]);
+    if (!applyBiasActivation(y, g.outChannels, bv, act, attrs.leakyreluAlpha as number)) {
+      return orig(tf.FusedDepthwiseConv2D)(args);
+    }
+    return b.makeTensorInfo([g.batchSize, g.outHeight, g.outWidth, g.outChannels], "float32", y);
+  };
+  const dwBackInput: KernelFn = (args) => {
+    const { dy, filter } = args.inputs;
+    const b = args.backend;
+    const attrs = args.attrs ?? {};
+    const inputShape = attrs.inputShape as number[];
+    const g = geom(inputShape, filter.shape, attrs, true);
+    const dyv = f32(b, dy), wv = f32(b, filter);
+    if (!g || !dyv || !wv) return orig(tf.DepthwiseConv2dNativeBackpropInput)(args);
+    return b.makeTensorInfo(inputShape, "float32", depthwiseBackpropInput(dyv, wv, g, filter.shape[3]));
+  };
+  const dwBackFilter: KernelFn = (args) => {
+    const { x, dy } = args.inputs;
+    const b = args.backend;
+    const attrs = args.attrs ?? {};
+    const filterShape = attrs.filterShape as number[];
+    const g = geom(x.shape, filterShape, attrs, true);
+    const xv = f32(b, x), dyv = f32(b, dy);
+    if (!g || !xv || !dyv) return orig(tf.DepthwiseConv2dNativeBackpropFilter)(args);
+    return b.makeTensorInfo(filterShape, "float32", depthwiseBackpropFilter(xv, dyv, g, filterShape[3]));
+  };
+  return {
+    [tf.Conv2D]: conv,
+    [tf.FusedConv2D]: fusedConv,
+    [tf.Conv2DBackpropInput]: convBackInput,
+    [tf.Conv2DBackpropFilter]: convBackFilter,
+    [tf.DepthwiseConv2dNative]: dw,
+    [tf.FusedDepthwiseConv2D]: fusedDw,
+    [tf.DepthwiseConv2dNativeBackpropInput]: dwBackInput,
+    [tf.DepthwiseConv2dNativeBackpropFilter]: dwBackFilter,
+  };
+}
+
+/** Batched matmul through the GEMM; returns null when shapes/dtypes are not handled. */
+function batchMatMul(
+  b: MathBackendCPU,
+  gemm: Gemm,
+  a: tf.TensorInfo,
+  bt: tf.TensorInfo,
+  ta: boolean,
+  tb: boolean,
+): { shape: number[]; values: Float32Array } | null {
+  const av = f32(b, a), bv = f32(b, bt);
+  if (!av || !bv || a.shape.length < 2 || bt.shape.length < 2) return null;
+  const ra = a.shape.length, rb = bt.shape.length;
+  const m = ta ? a.shape[ra - 1] : a.shape[ra - 2];
+  const k = ta ? a.shape[ra - 2] : a.shape[ra - 1];
+  const k2 = tb ? bt.shape[rb - 1] : bt.shape[rb - 2];
+  const n = tb ? bt.shape[rb - 2] : bt.shape[rb - 1];
+  if (k !== k2) return null;
+  const batchA = a.shape.slice(0, -2), batchB = bt.shape.slice(0, -2);
+  const na = batchA.reduce((p, q) => p * q, 1), nb = batchB.reduce((p, q) => p * q, 1);
+  let outBatch: number[];
+  try {
+    outBatch = tf.broadcast_util.assertAndGetBroadcastShape(batchA, batchB);
+  } catch {
+    return null;
+  }
+  const nOut = outBatch.reduce((p, q) => p * q, 1);
+  if (!((na === nOut || na === 1) && (nb === nOut || nb === 1))) return null;
+  const out = new Float32Array(nOut * m * n);
+  const lda = a.shape[ra - 1], ldb = bt.shape[rb - 1];
+  for (let i = 0; i < nOut; i++) {
+    const ao = na === 1 ? 0 : i * m * k, bo = nb === 1 ? 0 : i * k * n;
+    gemm(ta, tb, m, n, k, 1, av.subarray(ao), lda, bv.subarray(bo), ldb, 0, out.subarray(i * m * n), n);
+  }
+  return { shape: [...outBatch, m, n], values: out };
+}
+
+/** BatchMatMul and _FusedMatMul overrides on a GEMM (fallback to `orig` otherwise). */
+export function matmulKernels(gemm: Gemm, orig: (name: string) => KernelFn): Record<string, KernelFn> {
+  const mm: KernelFn = (args) => {
+    const { a, b } = args.inputs;
+    const attrs = args.attrs ?? {};
+    const r = batchMatMul(args.backend, gemm, a, b, !!attrs.transposeA, !!attrs.transposeB);
+    if (!r) return orig(tf.BatchMatMul)(args);
+    return args.backend.makeTensorInfo(r.shape, "float32", r.values);
+  };
+  const fused: KernelFn = (args) => {
+    const { a, b, bias } = args.inputs;
+    const attrs = args.attrs ?? {};
+    const act = attrs.activation as string | undefined;
+    const bv = bias ? f32(args.backend, bias) : null;
+    if ((bias && !bv) || act === "prelu") return orig(tf._FusedMatMul)(args);
+    const r = batchMatMul(args.backend, gemm, a, b, !!attrs.transposeA, !!attrs.transposeB);
+    if (!r) return orig(tf._FusedMatMul)(args);
+    const n = r.shape[r.shape.length - 1];
+    if (!applyBiasActivation(r.values, n, bv, act, attrs.leakyreluAlpha as number)) {
+      return orig(tf._FusedMatMul)(args);
+    }
+    return args.backend.makeTensorInfo(r.shape, "float32", r.values);
+  };
+  return { [tf.BatchMatMul]: mm, [tf._FusedMatMul]: fused };
+}
+
+let registeredWith: Blas | null = null;
+
+/**
+ * Register the `native` backend (idempotent). Returns the BLAS in use, or null (and registers nothing) when
+ * OpenBLAS cannot be opened.
+ */
+export function registerNative(threads?: number): Blas | null {
+  const blas = openBlas(threads);
+  if (!blas) return null;
+  if (registeredWith) return registeredWith;
+  // Make sure the cpu backend (and its kernels) are registered: importing tfjs-backend-cpu does it.
+  if (!tf.findBackendFactory("cpu")) throw new Error("native engine: the cpu backend is not registered");
+  tf.registerBackend(NATIVE, () => new NativeBackend(), 3);
+  const cpuKernels = tf.getKernelsForBackend("cpu");
+  const byName = new Map(cpuKernels.map((k) => [k.kernelName, k.kernelFunc as unknown as KernelFn]));
+  const orig = (name: string): KernelFn => {
+    const k = byName.get(name);
+    if (!k) throw new Error(`native engine: no cpu kernel ${name} to fall back to`);
+    return k;
+  };
+  const gemm: Gemm = blas.sgemm;
+  const overrides: Record<string, KernelFn> = {
+    ...convKernels(gemm, orig),
+    ...matmulKernels(gemm, orig),
+    ...extraKernels(orig),
+  };
+  for (const k of cpuKernels) {
+    if (tf.getKernel(k.kernelName, NATIVE)) continue;
+    const fn = overrides[k.kernelName] ?? k.kernelFunc;
+    tf.registerKernel({ ...k, backendName: NATIVE, kernelFunc: fn as unknown as tf.KernelFunc });
+  }
+  for (const [name, fn] of Object.entries(overrides)) {
+    if (!tf.getKernel(name, NATIVE)) {
+      tf.registerKernel({
+        kernelName: name,
+        backendName: NATIVE,
+        kernelFunc: fn as unknown as tf.KernelFunc,
+      });
+    }
+  }
+  registerFusedGrads(NATIVE);
+  registeredWith = blas;
+  return blas;
+}

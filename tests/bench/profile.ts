@@ -1,0 +1,51 @@
+// Per-kernel profile of one training step of a bench net (dev tool): deno run -A tests/bench/profile.ts [engine] [net] [batch]
+import * as tf from "@tensorflow/tfjs-core";
+import { initEngine } from "../../lib/engine.ts";
+import { convnextNet, crossEntropy, referenceNet } from "../../lib/engine/nets.ts";
+import { AdamW } from "../../lib/optim.ts";
+
+const [engine = "native", net = "ref", bs = "64"] = Deno.args;
+console.log(await initEngine(engine));
+const b = Number(bs);
+const model = net === "ref" ? referenceNet() : convnextNet();
+const shape = model.inputs[0].shape.slice(1) as number[];
+const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+const opt = new AdamW(vars, { lr: 1e-3 });
+const x = tf.randomNormal([b, ...shape]);
+const y = tf.tensor1d(Array.from({ length: b }, (_, i) => i % 7), "int32");
+const step = () => {
+  const { value, grads } = tf.variableGrads(
+    () => crossEntropy(model.apply(x, { training: true }) as tf.Tensor, y),
+    vars,
+  );
+  value.dataSync();
+  opt.step(grads);
+  tf.dispose([value, ...Object.values(grads)]);
+};
+step();
+let t = performance.now();
+step();
+console.log(
+  `step ${((performance.now() - t) / 1000).toFixed(2)} s -> ${
+    (b / ((performance.now() - t) / 1000)).toFixed(1)
+  } img/s`,
+);
+const prof = await tf.profile(() => step());
+const agg = new Map<string, { ms: number; n: number }>();
+for (const k of prof.kernels) {
+  const a = agg.get(k.name) ?? { ms: 0, n: 0 };
+  a.ms += k.kernelTimeMs as number;
+  a.n++;
+  agg.set(k.name, a);
+}
+const tot = [...agg.values()].reduce((p, q) => p + q.ms, 0);
+for (const [name, a] of [...agg].sort((p, q) => q[1].ms - p[1].ms).slice(0, 25)) {
+  console.log(
+    `${name.padEnd(36)} ${a.ms.toFixed(0).padStart(7)} ms ${
+      (100 * a.ms / tot).toFixed(1).padStart(5)
+    }%  x${a.n}`,
+  );
+}
+t = performance.now();
+tf.tidy(() => (model.predict(tf.randomNormal([256, ...shape])) as tf.Tensor).dataSync());
+console.log(`infer 256: ${((performance.now() - t) / 1000).toFixed(2)} s`);

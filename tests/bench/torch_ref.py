@@ -1,0 +1,109 @@
+"""PyTorch reference for `deno task bench`: the same two nets as lib/engine/nets.ts, same batch sizes.
+
+Usage: python3 tests/bench/torch_ref.py --threads 2 --steps 10 --warmup 2 [--quick]
+Prints one JSON object: {"torch": {...ref...}, "torch_convnext": {...}} with img/s figures.
+"""
+import argparse
+import json
+import time
+
+import torch
+import torch.nn as nn
+
+
+def reference_net(widths=(64, 128, 256, 512), classes=7):
+    layers, c_in = [], 1
+    for c in widths:
+        for _ in range(2):
+            layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.BatchNorm2d(c, momentum=0.1, eps=1e-5), nn.ReLU()]
+            c_in = c
+        layers.append(nn.MaxPool2d(2))
+    layers += [nn.Flatten(), nn.Linear(c_in * 3 * 3, 256), nn.ReLU(), nn.Dropout(0.5), nn.Linear(256, classes)]
+    return nn.Sequential(*layers)
+
+
+class ChannelsLastLN(nn.Module):
+    """LayerNorm over channels of an NCHW tensor (as ConvNeXt's LayerNorm2d)."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.ln = nn.LayerNorm(c, eps=1e-6)
+
+    def forward(self, x):
+        return self.ln(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.dw = nn.Conv2d(c, c, 7, padding=3, groups=c)
+        self.ln = nn.LayerNorm(c, eps=1e-6)
+        self.pw1 = nn.Linear(c, 4 * c)
+        self.act = nn.GELU()
+        self.pw2 = nn.Linear(4 * c, c)
+
+    def forward(self, x):
+        y = self.dw(x).permute(0, 2, 3, 1)
+        y = self.pw2(self.act(self.pw1(self.ln(y))))
+        return x + y.permute(0, 3, 1, 2)
+
+
+def convnext_net(dims=(64, 128), depths=(2, 2), classes=7):
+    layers = [nn.Conv2d(3, dims[0], 4, stride=4), ChannelsLastLN(dims[0])]
+    for s, c in enumerate(dims):
+        if s > 0:
+            layers += [ChannelsLastLN(dims[s - 1]), nn.Conv2d(dims[s - 1], c, 2, stride=2)]
+        layers += [Block(c) for _ in range(depths[s])]
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.LayerNorm(dims[-1], eps=1e-6), nn.Linear(dims[-1], classes)]
+    return nn.Sequential(*layers)
+
+
+def measure(model, shape, batch, infer_batch, steps, warmup, infer_reps):
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    x = torch.randn(batch, *shape)
+    y = torch.randint(0, 7, (batch,))
+    model.train()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+
+    for _ in range(warmup):
+        step()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    train = batch * steps / (time.perf_counter() - t)
+    model.eval()
+    xi = torch.randn(infer_batch, *shape)
+    with torch.no_grad():
+        model(xi)
+        t = time.perf_counter()
+        for _ in range(infer_reps):
+            model(xi)
+        infer = infer_batch * infer_reps / (time.perf_counter() - t)
+    return {"train_img_s": train, "infer_img_s": infer, "train_steps": steps, "batch": batch}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--infer-reps", type=int, default=3)
+    ap.add_argument("--skip-convnext", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    out = {"threads": torch.get_num_threads(), "version": torch.__version__}
+    out["torch"] = measure(reference_net(), (1, 48, 48), 64, 256, args.steps, args.warmup, args.infer_reps)
+    if not args.skip_convnext:
+        out["torch_convnext"] = measure(convnext_net(), (3, 32, 32), 64, 256, args.steps, args.warmup, args.infer_reps)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

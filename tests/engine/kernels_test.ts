@@ -1,0 +1,257 @@
+/** Every kernel the native engine replaces agrees with the tfjs `cpu` backend (normwise rel 1e-4). */
+import * as tf from "@tensorflow/tfjs-core";
+import { agree, NATIVE, rand } from "./helpers.ts";
+
+const ignore = !NATIVE.ok;
+const T = (shape: number[], seed: number) => tf.tensor(rand(shape.reduce((p, q) => p * q, 1), seed), shape);
+
+type ConvCase = {
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  co: number;
+  k: [number, number];
+  s: number;
+  pad: "same" | "valid";
+  d: number;
+};
+const CONV_CASES: ConvCase[] = [
+  { n: 2, h: 9, w: 7, c: 8, co: 5, k: [3, 3], s: 1, pad: "same", d: 1 }, // shifted GEMM
+  { n: 1, h: 8, w: 8, c: 16, co: 12, k: [3, 3], s: 1, pad: "valid", d: 1 },
+  { n: 3, h: 7, w: 10, c: 9, co: 4, k: [5, 3], s: 1, pad: "same", d: 1 },
+  { n: 2, h: 11, w: 9, c: 8, co: 3, k: [3, 3], s: 1, pad: "same", d: 2 }, // dilation
+  { n: 2, h: 6, w: 6, c: 12, co: 7, k: [1, 1], s: 1, pad: "valid", d: 1 }, // 1x1
+  { n: 2, h: 9, w: 9, c: 1, co: 6, k: [3, 3], s: 1, pad: "same", d: 1 }, // thin input: im2col
+  { n: 3, h: 9, w: 8, c: 5, co: 6, k: [3, 3], s: 2, pad: "same", d: 1 }, // strided im2col
+  { n: 1, h: 10, w: 7, c: 8, co: 4, k: [3, 2], s: 2, pad: "valid", d: 1 },
+  { n: 2, h: 16, w: 16, c: 3, co: 8, k: [4, 4], s: 4, pad: "valid", d: 1 }, // patchify stem
+];
+
+for (const [i, cc] of CONV_CASES.entries()) {
+  const name = `conv2d ${JSON.stringify(cc)}`;
+  Deno.test({ name: `native ${name}: forward, fused bias+relu, grads`, ignore }, async () => {
+    const x = () => T([cc.n, cc.h, cc.w, cc.c], 10 + i);
+    const f = () => T([...cc.k, cc.c, cc.co], 20 + i);
+    const b = () => T([cc.co], 30 + i);
+    await agree(
+      "native",
+      () => tf.conv2d(x() as tf.Tensor4D, f() as tf.Tensor4D, cc.s, cc.pad, "NHWC", cc.d),
+      name,
+    );
+    await agree("native", () =>
+      tf.fused.conv2d({
+        x: x() as tf.Tensor4D,
+        filter: f() as tf.Tensor4D,
+        strides: cc.s,
+        pad: cc.pad,
+        dilations: cc.d,
+        bias: b(),
+        activation: "relu",
+      }), `fused ${name}`);
+    if (cc.d > 1) return; // tfjs has no conv2d gradient for dilations > 1
+    await agree("native", () => {
+      const xs = x(), fs = f();
+      const y = tf.conv2d(xs as tf.Tensor4D, fs as tf.Tensor4D, cc.s, cc.pad, "NHWC", cc.d);
+      const r = T(y.shape, 40 + i);
+      return tf.grads((a: tf.Tensor, w: tf.Tensor) =>
+        tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, w as tf.Tensor4D, cc.s, cc.pad, "NHWC", cc.d), r))
+      )([xs, fs]);
+    }, `grads ${name}`);
+  });
+}
+
+const DW_CASES = [
+  { n: 2, h: 9, w: 8, c: 5, m: 1, k: 3, s: 1, pad: "same" as const, d: 1 },
+  { n: 1, h: 8, w: 8, c: 6, m: 2, k: 7, s: 1, pad: "same" as const, d: 1 },
+  { n: 3, h: 9, w: 7, c: 4, m: 2, k: 3, s: 2, pad: "valid" as const, d: 1 },
+  { n: 2, h: 10, w: 10, c: 3, m: 1, k: 3, s: 1, pad: "same" as const, d: 2 },
+];
+for (const [i, cc] of DW_CASES.entries()) {
+  const name = `depthwise ${JSON.stringify(cc)}`;
+  Deno.test({ name: `native ${name}: forward, fused, grads`, ignore }, async () => {
+    const x = () => T([cc.n, cc.h, cc.w, cc.c], 50 + i) as tf.Tensor4D;
+    const f = () => T([cc.k, cc.k, cc.c, cc.m], 60 + i) as tf.Tensor4D;
+    await agree("native", () => tf.depthwiseConv2d(x(), f(), cc.s, cc.pad, "NHWC", cc.d), name);
+    await agree("native", () =>
+      tf.fused.depthwiseConv2d({
+        x: x(),
+        filter: f(),
+        strides: cc.s,
+        pad: cc.pad,
+        dilations: cc.d,
+        bias: T([cc.c * cc.m], 70),
+        activation: "relu6",
+      }), `fused ${name}`);
+    if (cc.d > 1) return; // tfjs has no depthwise gradient for dilations > 1
+    await agree("native", () => {
+      const y = tf.depthwiseConv2d(x(), f(), cc.s, cc.pad, "NHWC", cc.d);
+      const r = T(y.shape, 80 + i);
+      return tf.grads((a: tf.Tensor, w: tf.Tensor) =>
+        tf.sum(tf.mul(tf.depthwiseConv2d(a as tf.Tensor4D, w as tf.Tensor4D, cc.s, cc.pad, "NHWC", cc.d), r))
+      )([x(), f()]);
+    }, `grads ${name}`);
+  });
+}
+
+Deno.test({
+  name: "native matMul / batchMatMul / fused matMul (+ transposes, broadcast batch) and grads",
+  ignore,
+}, async () => {
+  for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+    const a = () => T(ta ? [13, 7] : [7, 13], 1);
+    const b = () => T(tb ? [5, 13] : [13, 5], 2);
+    await agree("native", () => tf.matMul(a(), b(), ta, tb), `matMul ${ta} ${tb}`);
+    await agree(
+      "native",
+      () =>
+        tf.fused.matMul({
+          a: a(),
+          b: b(),
+          transposeA: ta,
+          transposeB: tb,
+          bias: T([5], 3),
+          activation: "relu",
+        }),
+      "fused",
+    );
+    await agree(
+      "native",
+      () => tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.square(tf.matMul(x, y, ta, tb))))([a(), b()]),
+      "grads",
+    );
+  }
+  await agree("native", () => tf.matMul(T([3, 4, 6], 4), T([3, 6, 2], 5)), "batched");
+  await agree("native", () => tf.matMul(T([2, 3, 4, 6], 6), T([1, 1, 6, 5], 7)), "broadcast batch");
+  await agree("native", () => tf.matMul(T([4, 6], 6), T([3, 6, 5], 7)), "rank-2 x rank-3");
+});
+
+Deno.test({ name: "native element-wise broadcasting ops, reductions, tile", ignore }, async () => {
+  const pairs: [number[], number[]][] = [
+    [[2, 3, 4, 5], [2, 3, 4, 5]],
+    [[2, 3, 4, 5], [5]],
+    [[5], [2, 3, 4, 5]],
+    [[2, 3, 4, 5], [1, 1, 1, 5]],
+    [[2, 3, 1, 5], [2, 1, 4, 1]],
+    [[6, 1], [6, 7]],
+    [[], [3, 4]],
+    [[3, 4], []],
+  ];
+  for (const [i, [sa, sb]] of pairs.entries()) {
+    const a = () => T(sa, 100 + i), b = () => tf.add(T(sb, 200 + i), 3); // b away from 0 for div
+    for (const op of [tf.add, tf.sub, tf.mul, tf.div, tf.squaredDifference, tf.maximum]) {
+      await agree("native", () => op(a(), b()), `${op.name} ${sa} ${sb}`);
+    }
+    await agree(
+      "native",
+      () => tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.div(tf.sub(x, y), y), x)))([a(), b()]),
+      `grads ${sa} ${sb}`,
+    );
+    // tfjs's SquaredDifference gradient does not reduce broadcast axes, so only same-shape pairs have one.
+    if (sa.join() === sb.join()) {
+      await agree(
+        "native",
+        () =>
+          tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.squaredDifference(x, y), x)))([a(), b()]),
+        `sqdiff grads ${sa}`,
+      );
+    }
+  }
+  const x = () => T([3, 4, 5, 6], 300);
+  for (const axis of [0, 1, 3, [0, 1, 2], [1, 2], [0, 1, 2, 3], -1, [0, 2]]) {
+    for (const keep of [false, true]) {
+      await agree(
+        "native",
+        () => [tf.sum(x(), axis, keep), tf.mean(x(), axis, keep)],
+        `sum/mean ${axis} ${keep}`,
+      );
+    }
+    await agree(
+      "native",
+      () => tf.grad((v: tf.Tensor) => tf.sum(tf.square(tf.mean(v, axis))))(x()),
+      `mean grad ${axis}`,
+    );
+  }
+  await agree(
+    "native",
+    () => [tf.tile(T([2, 3, 1], 5), [3, 1, 4]), tf.tile(T([1, 1, 1, 6], 6), [2, 3, 3, 1])],
+    "tile",
+  );
+  await agree(
+    "native",
+    () => [tf.relu(x()), tf.step(x(), 0.3), tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu(v), v)))(x())],
+    "relu/step",
+  );
+});
+
+Deno.test({
+  name: "native maxPool / maxPoolGrad (ties, same/valid, strides) and batchNorm / moments grads",
+  ignore,
+}, async () => {
+  for (const [k, s, pad] of [[2, 2, "valid"], [3, 2, "same"], [3, 1, "same"], [2, 1, "valid"]] as const) {
+    const x = () => tf.relu(T([2, 7, 9, 5], k * 10 + s)) as tf.Tensor4D; // many ties at 0
+    await agree("native", () => tf.maxPool(x(), k, s, pad), `maxPool ${k} ${s} ${pad}`);
+    await agree(
+      "native",
+      () => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(v as tf.Tensor4D, k, s, pad), 1.5)))(x()),
+      `maxPoolGrad ${k} ${s} ${pad}`,
+    );
+  }
+  const x = () => T([3, 5, 4, 6], 400) as tf.Tensor4D;
+  const bn = (v: tf.Tensor, m: tf.Tensor, va: tf.Tensor, off: tf.Tensor, sc: tf.Tensor) =>
+    tf.batchNorm(v, m, va, off, sc, 1e-3);
+  await agree("native", () => {
+    const r = T([3, 5, 4, 6], 401);
+    const f = (v: tf.Tensor, m: tf.Tensor, va: tf.Tensor, off: tf.Tensor, sc: tf.Tensor) =>
+      tf.sum(tf.mul(bn(v, m, va, off, sc), r));
+    return tf.grads(f)([x(), T([6], 402), tf.add(tf.abs(T([6], 403)), 0.5), T([6], 404), T([6], 405)]);
+  }, "batchNorm grads (all five inputs)");
+  await agree("native", () => {
+    // training-mode BN as tfjs-layers computes it: moments then batchNorm, gradient through both
+    const r = T([3, 5, 4, 6], 406);
+    return tf.grad((v: tf.Tensor) => {
+      const { mean, variance } = tf.moments(v, [0, 1, 2]);
+      return tf.sum(tf.mul(tf.relu(bn(v, mean, variance, T([6], 407), T([6], 408))), r));
+    })(x());
+  }, "moments + batchNorm + relu grad");
+});
+
+Deno.test(
+  { name: "native FusedBatchNorm forward: 1-D stats, scalar stats, no scale/offset", ignore },
+  async () => {
+    const x = () => T([3, 4, 5, 6], 500);
+    await agree(
+      "native",
+      () => tf.batchNorm(x(), T([6], 501), tf.add(tf.abs(T([6], 502)), 0.1), T([6], 503), T([6], 504), 1e-3),
+      "bn 1-D",
+    );
+    await agree(
+      "native",
+      () => tf.batchNorm(x(), tf.scalar(0.2), tf.scalar(1.5), undefined, tf.scalar(0.7)),
+      "bn scalar",
+    );
+    await agree(
+      "native",
+      () => tf.batchNorm(x(), T([6], 505), tf.add(tf.abs(T([6], 506)), 0.1)),
+      "bn no scale/offset",
+    );
+  },
+);
+
+Deno.test(
+  { name: "native Tile gradient (fused) for ranks 1-4 and LayerNorm-style broadcasts", ignore },
+  async () => {
+    const cases: [number[], number[]][] = [[[5], [3]], [[2, 3], [2, 4]], [[2, 1, 3], [1, 5, 2]], [[
+      2,
+      1,
+      1,
+      3,
+    ], [1, 4, 5, 1]]];
+    for (const [shape, reps] of cases) {
+      await agree("native", () => {
+        const r = T(shape.map((d, i) => d * reps[i]), 600);
+        return tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.tile(v, reps), r)))(T(shape, 601));
+      }, `tile grad ${shape} x ${reps}`);
+    }
+  },
+);

@@ -1,0 +1,78 @@
+/** Engine selection: names, overrides, fallback, description. */
+import * as tf from "@tensorflow/tfjs-core";
+import { strict as assert } from "node:assert";
+import { describeEngine, engineSummary, initEngine, nativeAvailable } from "../lib/engine.ts";
+import { blasCandidates, blasInstallHint } from "../lib/engine/blas.ts";
+
+const NATIVE = nativeAvailable();
+
+Deno.test("initEngine picks native when OpenBLAS is present, and describeEngine names the library", {
+  ignore: !NATIVE.ok,
+}, async () => {
+  const prev = Deno.env.get("FER_BACKEND");
+  Deno.env.delete("FER_BACKEND");
+  try {
+    const e = await initEngine();
+    assert.equal(e.name, "native");
+    assert.equal(tf.getBackend(), "native");
+    assert.ok(e.threads >= 1);
+    const d = describeEngine();
+    assert.match(d.library, /openblas/i);
+    assert.match(engineSummary(), /^native \(\d+ threads?, /);
+  } finally {
+    if (prev !== undefined) Deno.env.set("FER_BACKEND", prev);
+  }
+});
+
+Deno.test("initEngine: name argument and FER_BACKEND force an engine; unknown names are an error", async () => {
+  assert.deepEqual(await initEngine("cpu"), { name: "cpu", threads: 1 });
+  assert.equal(tf.getBackend(), "cpu");
+  Deno.env.set("FER_BACKEND", "cpu");
+  try {
+    assert.equal((await initEngine()).name, "cpu");
+  } finally {
+    Deno.env.delete("FER_BACKEND");
+  }
+  await assert.rejects(() => initEngine("gpu-please"), /unknown engine "gpu-please"/);
+});
+
+Deno.test("initEngine('wasm') initialises wasm with the gradient kernels registered", async () => {
+  const e = await initEngine("wasm");
+  assert.equal(e.name, "wasm");
+  assert.ok(tf.getKernel("Conv2DBackpropFilter", "wasm"));
+  await tf.setBackend("cpu");
+});
+
+Deno.test("OpenBLAS lookup: FER_BLAS_LIB alone when set, else platform paths; the hint says what to install", () => {
+  const prev = Deno.env.get("FER_BLAS_LIB");
+  Deno.env.set("FER_BLAS_LIB", "/nowhere/libopenblas.so.0");
+  try {
+    assert.deepEqual(blasCandidates(), ["/nowhere/libopenblas.so.0"]);
+    Deno.env.delete("FER_BLAS_LIB");
+    const c = blasCandidates();
+    assert.ok(c.some((p) => /libopenblas\.(so\.0|so|dylib|dll)$/.test(p)), c.join());
+  } finally {
+    if (prev !== undefined) Deno.env.set("FER_BLAS_LIB", prev);
+    else Deno.env.delete("FER_BLAS_LIB");
+  }
+  assert.match(blasInstallHint(), /openblas/i);
+});
+
+Deno.test("without OpenBLAS the native engine falls back (subprocess with FER_BLAS_LIB pointing nowhere)", async () => {
+  const code = `
+    import { initEngine } from ${JSON.stringify(new URL("../lib/engine.ts", import.meta.url).href)};
+    const e = await initEngine("native");
+    console.log(JSON.stringify(e));`;
+  const o = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", code],
+    env: { FER_BLAS_LIB: "/nowhere/libopenblas.so.0" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const out = new TextDecoder().decode(o.stdout).trim().split("\n").pop()!;
+  const err = new TextDecoder().decode(o.stderr);
+  assert.ok(o.success, err);
+  const e = JSON.parse(out);
+  assert.notEqual(e.name, "native");
+  assert.match(err, /OpenBLAS not found \(install it: /);
+});
