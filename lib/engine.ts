@@ -128,6 +128,10 @@ export async function initEngine(name?: string): Promise<{ name: string; threads
   for (const e of order) {
     const info = await TRY[e]();
     if (info) {
+      // The cpu backend (and ours, which extends it) prints a "you are running TensorFlow.js in Node.js"
+      // banner on first use that points to tfjs-node; the engine line printed by callers replaces it.
+      const b = tf.backend() as unknown as { firstUse?: boolean };
+      if (b.firstUse) b.firstUse = false;
       if (want && e !== want) console.warn(`engine "${want}" unavailable; using "${e}"`);
       current = info;
       return { name: info.name, threads: info.threads };
