@@ -87,6 +87,24 @@ Deno.test("decode: pixels, resize and channel expansion", async () => {
   }
 });
 
+Deno.test("decode: colour images become luminance, not one colour channel; gray JPEGs stay exact", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "fer-colour-"));
+  try {
+    const rgb = new Uint8Array(48 * 48 * 3);
+    for (let i = 0; i < rgb.length; i += 3) rgb[i] = 200; // pure red
+    await sharp(rgb, { raw: { width: 48, height: 48, channels: 3 } }).png().toFile(join(dir, "red.png"));
+    const g = await decodeImage(join(dir, "red.png"), 48, 1);
+    assert.equal(g.length, 48 * 48);
+    assert.ok(g[0] > 20 && g[0] < 120, `luminance of red should be well below 200, got ${g[0]}`);
+    const sample = join(PROJECT_ROOT, "data", "sample", "train", "happy");
+    const f = join(sample, readdirSync(sample).sort()[0]);
+    const ref = await sharp(f).greyscale().extractChannel(0).raw().toBuffer();
+    assert.deepEqual(await decodeImage(f, 48, 1), new Uint8Array(ref));
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("stratified split: per-class proportions, disjoint, seeded", () => {
   const n = 1000;
   const labels = Int32Array.from({ length: n }, (_, i) => (i % 10 < 7 ? 0 : i % 10 < 9 ? 1 : 2));
