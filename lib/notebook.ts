@@ -5,14 +5,13 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { makeTransforms } from "./augment.ts";
 import { loadDataset, type Split, subset } from "./data.ts";
 import { show, showTable, showText } from "./display.ts";
 import { defaultPreset, experimentConfig, type Preset } from "./experiments.ts";
 import { formatReport } from "./metrics.ts";
 import { defaultConfig, listModels } from "./models/registry.ts";
 import { sampleGridPlot, type SampleImage } from "./plots.ts";
-import { runFigures, saveRunFigures } from "./runs.ts";
+import { runFigures, runTransform, saveRunFigures } from "./runs.ts";
 import { DEFAULT_CONFIG, setupBackend, train, type TrainConfig, type TrainResult } from "./train.ts";
 import { resolveWeights, WeightsNotFoundError } from "./weights/hub.ts";
 
@@ -88,15 +87,7 @@ export async function augmentationPreview(cfg: TrainConfig, n = 8, seed = 0): Pr
   });
   const idx = Array.from({ length: n }, (_, i) => Math.floor((i + 0.5) * ds.train.labels.length / n));
   const part: Split = subset(ds.train, idx);
-  const tfm = makeTransforms({
-    size: [cfg.inputSize, cfg.inputSize],
-    channels: cfg.channels,
-    mean: cfg.mean,
-    std: cfg.std,
-    train: true,
-    augment: cfg.augment || {},
-    seed,
-  });
+  const tfm = runTransform(cfg, true, seed);
   const x = tf.tensor4d(Float32Array.from(part.images), [n, part.height, part.width, 1]);
   const y = tfm(x, [0, 0]);
   const out = await y.data();

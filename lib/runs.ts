@@ -5,13 +5,25 @@
 import type * as tfl from "@tensorflow/tfjs-layers";
 import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { makeTransforms } from "./augment.ts";
+import { makeTransforms, type Transform } from "./augment.ts";
 import { CLASSES, loadDataset, type Split, trainValSplit } from "./data.ts";
 import { makeLoss } from "./losses.ts";
 import { loadCheckpoint } from "./models/checkpoint.ts";
 import type { PredictionRow } from "./predictions.ts";
 import { accuracyCurvesPlot, confusionMatrixPlot, lossCurvesPlot, saveFigure } from "./plots.ts";
 import { cap, DEFAULT_CONFIG, evaluate, type TrainConfig } from "./train.ts";
+
+/** The run's transform: evaluation (resize, channels, normalize) or, with `train`, its augmentation too. */
+export function runTransform(cfg: TrainConfig, train = false, seed = cfg.seed): Transform {
+  return makeTransforms({
+    size: [cfg.inputSize, cfg.inputSize],
+    channels: cfg.channels,
+    mean: cfg.mean,
+    std: cfg.std,
+    train,
+    ...(train ? { augment: cfg.augment || {}, seed } : {}),
+  });
+}
 
 /** A run that cannot be used; the message names the file. */
 export class RunError extends Error {
@@ -76,13 +88,7 @@ export async function predictRun(
   const { model, classes } = await loadRunModel(runDir);
   try {
     const split = await runSplit(cfg, which);
-    const transform = makeTransforms({
-      size: [cfg.inputSize, cfg.inputSize],
-      channels: cfg.channels,
-      mean: cfg.mean,
-      std: cfg.std,
-      train: false,
-    });
+    const transform = runTransform(cfg);
     const loss = makeLoss({ kind: "ce" });
     const r = evaluate(model, split, transform, loss, cfg.batchSize, true);
     const c = classes.length;

@@ -5,13 +5,12 @@
  * classes with their probabilities. Exit status: 0 all predicted, 1 some image failed, 2 bad arguments/run.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { existsSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { makeTransforms } from "../augment.ts";
-import { CLASSES, decodeImage } from "../data.ts";
-import { loadCheckpoint } from "../models/checkpoint.ts";
-import { DEFAULT_CONFIG, setupBackend, type TrainConfig } from "../train.ts";
+import type * as tfl from "@tensorflow/tfjs-layers";
+import { decodeImage } from "../data.ts";
+import { loadRunConfig, loadRunModel, resolveRunDir, runTransform } from "../runs.ts";
+import { setupBackend, type TrainConfig } from "../train.ts";
 
 const USAGE = "usage: deno task predict <run> <image...> [--top K]";
 
@@ -31,39 +30,19 @@ if (!run || images.length === 0) fail("a run and at least one image are needed")
 const top = Number(parsed.values.top ?? 3);
 if (!Number.isInteger(top) || top < 1) fail(`--top must be a positive integer, got ${parsed.values.top}`);
 
-const runDir = existsSync(run) && statSync(run).isDirectory()
-  ? resolve(run)
-  : join(DEFAULT_CONFIG.outDir, run);
-const cfgPath = join(runDir, "config.json");
-const bestPath = join(runDir, "best", "model.json");
-if (!existsSync(cfgPath)) {
-  fail(`${cfgPath} not found (is "${run}" a run folder or a run under checkpoints/?)`);
-}
-if (!existsSync(bestPath)) fail(`${bestPath} not found: the run has no best checkpoint yet`);
+let runDir: string;
 let cfg: TrainConfig;
+let model: tfl.LayersModel;
+let classes: string[];
 try {
-  cfg = { ...DEFAULT_CONFIG, ...JSON.parse(Deno.readTextFileSync(cfgPath)) };
-} catch (e) {
-  fail(`${cfgPath}: ${(e as Error).message}`);
-}
-
-await setupBackend();
-let model;
-let classes: string[] = [...CLASSES];
-try {
-  const ck = await loadCheckpoint(bestPath);
-  model = ck.model;
-  if (Array.isArray(ck.info.metadata.classes)) classes = ck.info.metadata.classes as string[];
+  runDir = resolveRunDir(run);
+  cfg = loadRunConfig(runDir);
+  await setupBackend();
+  ({ model, classes } = await loadRunModel(runDir));
 } catch (e) {
   fail((e as Error).message);
 }
-const transform = makeTransforms({
-  size: [cfg.inputSize, cfg.inputSize],
-  channels: cfg.channels,
-  mean: cfg.mean,
-  std: cfg.std,
-  train: false,
-});
+const transform = runTransform(cfg);
 
 let failed = 0;
 for (const path of images) {
