@@ -33,7 +33,7 @@ import { createModel, defaultConfig } from "./models/registry.ts";
 import { AdamW, cosineAnnealingLr } from "./optim.ts";
 import { formatPredictionsCsv, type PredictionRow } from "./predictions.ts";
 import { Progress, type ProgressMode } from "./progress.ts";
-import { mixSeed, mulberry32 } from "./rng.ts";
+import { mixSeed, mulberry32, shuffleInPlace } from "./rng.ts";
 import { loadPretrained } from "./weights/convert.ts";
 import { readSafetensors, type TensorToWrite, toFloat32, writeSafetensors } from "./weights/safetensors.ts";
 
@@ -427,11 +427,7 @@ class Diverged extends Error {}
 export function cap(split: Split, n: number | null, seed: number): Split {
   if (n === null || split.labels.length <= n) return split;
   const rand = mulberry32(mixSeed(seed, 0x636170));
-  const idx = Array.from({ length: split.labels.length }, (_, i) => i);
-  for (let i = idx.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [idx[i], idx[j]] = [idx[j], idx[i]];
-  }
+  const idx = shuffleInPlace(Array.from({ length: split.labels.length }, (_, i) => i), rand);
   return subset(split, idx.slice(0, n).sort((a, b) => a - b));
 }
 

@@ -4,6 +4,7 @@
  * faster than any JS loop (measured here: 55-81 GFLOP/s on one core vs ~1 GFLOP/s for JS); it is a well-kept
  * library present on every Linux distribution and in Homebrew.
  */
+import type { Gemm } from "./kernels/gemm.ts";
 
 /** Row-major / no-transpose constants of the CBLAS interface. */
 const CblasRowMajor = 101;
@@ -50,21 +51,7 @@ export type Blas = {
    * Row-major C = alpha * op(A) * op(B) + beta * C. `a`, `b`, `c` may be subarray views (their byte offset
    * is honoured), which is how the shifted-GEMM convolutions address a tap without copying.
    */
-  sgemm(
-    transA: boolean,
-    transB: boolean,
-    m: number,
-    n: number,
-    k: number,
-    alpha: number,
-    a: Float32Array,
-    lda: number,
-    b: Float32Array,
-    ldb: number,
-    beta: number,
-    c: Float32Array,
-    ldc: number,
-  ): void;
+  sgemm: Gemm;
   /** Set the number of OpenBLAS threads (no-op when unsupported). */
   setThreads(n: number): void;
 };
