@@ -2,14 +2,16 @@
  * Compute-engine selection: picks the fastest TF.js backend available and makes it current.
  *
  * Order: `tensorflow` (tfjs-node-gpu, then tfjs-node: optional, loaded by guarded dynamic import and never
- * required), `native` (cpu backend + OpenBLAS kernels through Deno FFI, lib/engine/native.ts), `wasm`
+ * required), `native` (cpu backend + oneDNN convolutions and OpenBLAS GEMMs through Deno FFI,
+ * lib/engine/native.ts; oneDNN is optional), `wasm`
  * (XNNPACK, plus the JS gradient kernels it lacks, lib/engine/wasm_grads.ts), then `cpu`. Env `FER_BACKEND`
  * or the `name` argument forces one; `FER_THREADS` sets the thread count where the engine supports it.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { blasError, blasInstallHint, openBlas } from "./engine/blas.ts";
-import { NATIVE, registerNative } from "./engine/native.ts";
+import { NATIVE, nativeDnnl, registerNative } from "./engine/native.ts";
+import { dnnlError } from "./engine/dnnl.ts";
 import { registerWasmGrads } from "./engine/wasm_grads.ts";
 
 /** Engine names in order of preference. */
@@ -52,6 +54,8 @@ async function tryTensorflow(): Promise<EngineInfo | null> {
   return null;
 }
 
+let hintedDnnl = false;
+
 async function tryNative(): Promise<EngineInfo | null> {
   let blas;
   try {
@@ -66,7 +70,16 @@ async function tryNative(): Promise<EngineInfo | null> {
     return null;
   }
   if (!(await tf.setBackend(NATIVE))) return null;
-  return { name: NATIVE, threads: blas.threads, library: blas.path, detail: blas.config };
+  const dnnl = nativeDnnl();
+  if (!dnnl && !hintedDnnl && Deno.env.get("FER_DNNL") !== "0") {
+    console.warn(
+      `native engine: convolutions on OpenBLAS (oneDNN not loaded: ${dnnlError()}; ` +
+        "apt install libdnnl2 for PyTorch's convolution kernels)",
+    );
+    hintedDnnl = true;
+  }
+  const library = dnnl ? `${blas.path}, oneDNN ${dnnl.version} ${dnnl.path}` : blas.path;
+  return { name: NATIVE, threads: blas.threads, library, detail: blas.config };
 }
 
 /** Directory holding the tfjs-backend-wasm binaries (node_modules, deno.json has nodeModulesDir auto). */

@@ -9,8 +9,12 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { type Blas, openBlas } from "./blas.ts";
+import { type Dnnl, type DnnlGeom, openDnnl } from "./dnnl.ts";
 import type { Gemm } from "./kernels/gemm.ts";
 import { extraKernels } from "./kernels/elementwise.ts";
+import { layoutKernels } from "./kernels/layout.ts";
+import { registerActivations } from "./kernels/activations.ts";
+import { registerBatchNorm } from "./kernels/batchnorm.ts";
 import { registerFusedGrads } from "./kernels/grads.ts";
 import {
   conv2d,
@@ -87,7 +91,7 @@ function geom(
   filterShape: number[],
   attrs: Record<string, unknown>,
   depthwise: boolean,
-): ConvGeom | null {
+): (ConvGeom & DnnlGeom) | null {
   const fmt = attrs.dataFormat as string | undefined;
   if (fmt && fmt !== "NHWC" && fmt !== "channelsLast") return null;
   const info = tf.backend_util.computeConv2DInfo(
@@ -106,14 +110,18 @@ function geom(
  * Kernel overrides parameterised by a GEMM, shared by the `native` backend (OpenBLAS) and the wasm gradient
  * kernels (JS GEMM). `orig(name)` returns the kernel to fall back to.
  */
-export function convKernels(gemm: Gemm, orig: (name: string) => KernelFn): Record<string, KernelFn> {
+export function convKernels(
+  gemm: Gemm,
+  orig: (name: string) => KernelFn,
+  dnnlOf: () => Dnnl | null = () => null,
+): Record<string, KernelFn> {
   const conv: KernelFn = (args) => {
     const { x, filter } = args.inputs;
     const b = args.backend;
     const g = geom(x.shape, filter.shape, args.attrs ?? {}, false);
     const xv = f32(b, x), wv = f32(b, filter);
     if (!g || !xv || !wv) return orig(tf.Conv2D)(args);
-    const y = conv2d(xv, wv, g, gemm);
+    const y = dnnlOf()?.forward(xv, wv, g, 1) ?? conv2d(xv, wv, g, gemm);
     return b.makeTensorInfo([g.batchSize, g.outHeight, g.outWidth, g.outChannels], "float32", y);
   };
   const fusedConv: KernelFn = (args) => {
@@ -125,7 +133,7 @@ export function convKernels(gemm: Gemm, orig: (name: string) => KernelFn): Recor
     const act = attrs.activation as string | undefined;
     const okAct = ["linear", "relu", "relu6", "leakyrelu", "sigmoid", "elu", undefined].includes(act);
     if (!g || !xv || !wv || (bias && !bv) || !okAct) return orig(tf.FusedConv2D)(args);
-    const y = conv2d(xv, wv, g, gemm);
+    const y = dnnlOf()?.forward(xv, wv, g, 1) ?? conv2d(xv, wv, g, gemm);
     if (!applyBiasActivation(y, g.outChannels, bv, act, attrs.leakyreluAlpha as number)) {
       return orig(tf.FusedConv2D)(args);
     }
@@ -139,7 +147,8 @@ export function convKernels(gemm: Gemm, orig: (name: string) => KernelFn): Recor
     const g = geom(inputShape, filter.shape, attrs, false);
     const dyv = f32(b, dy), wv = f32(b, filter);
     if (!g || !dyv || !wv) return orig(tf.Conv2DBackpropInput)(args);
-    return b.makeTensorInfo(inputShape, "float32", conv2dBackpropInput(dyv, wv, g, gemm));
+    const dx = dnnlOf()?.backwardData(dyv, wv, g, 1) ?? conv2dBackpropInput(dyv, wv, g, gemm);
+    return b.makeTensorInfo(inputShape, "float32", dx);
   };
   const convBackFilter: KernelFn = (args) => {
     const { x, dy } = args.inputs;
@@ -149,7 +158,8 @@ export function convKernels(gemm: Gemm, orig: (name: string) => KernelFn): Recor
     const g = geom(x.shape, filterShape, attrs, false);
     const xv = f32(b, x), dyv = f32(b, dy);
     if (!g || !xv || !dyv) return orig(tf.Conv2DBackpropFilter)(args);
-    return b.makeTensorInfo(filterShape, "float32", conv2dBackpropFilter(xv, dyv, g, gemm));
+    const dw = dnnlOf()?.backwardWeights(xv, dyv, g, 1) ?? conv2dBackpropFilter(xv, dyv, g, gemm);
+    return b.makeTensorInfo(filterShape, "float32", dw);
   };
   const dw: KernelFn = (args) => {
     const { x, filter } = args.inputs;
@@ -157,7 +167,7 @@ export function convKernels(gemm: Gemm, orig: (name: string) => KernelFn): Recor
     const g = geom(x.shape, filter.shape, args.attrs ?? {}, true);
     const xv = f32(b, x), wv = f32(b, filter);
     if (!g || !xv || !wv) return orig(tf.DepthwiseConv2dNative)(args);
-    const y = depthwiseConv2d(xv, wv, g, filter.shape[3]);
+    const y = dnnlOf()?.forward(xv, wv, g, g.inChannels) ?? depthwiseConv2d(xv, wv, g, filter.shape[3]);
     return b.makeTensorInfo([g.batchSize, g.outHeight, g.outWidth, g.outChannels], "float32", y);
   };
   const fusedDw: KernelFn = (args) => {
@@ -169,7 +179,7 @@ export function convKernels(gemm: Gemm, orig: (name: string) => KernelFn): Recor
     const act = attrs.activation as string | undefined;
     const okAct = ["linear", "relu", "relu6", "leakyrelu", "sigmoid", "elu", undefined].includes(act);
     if (!g || !xv || !wv || (bias && !bv) || !okAct) return orig(tf.FusedDepthwiseConv2D)(args);
-    const y = depthwiseConv2d(xv, wv, g, filter.shape[3]);
+    const y = dnnlOf()?.forward(xv, wv, g, g.inChannels) ?? depthwiseConv2d(xv, wv, g, filter.shape[3]);
     if (!applyBiasActivation(y, g.outChannels, bv, act, attrs.leakyreluAlpha as number)) {
       return orig(tf.FusedDepthwiseConv2D)(args);
     }
@@ -183,7 +193,9 @@ export function convKernels(gemm: Gemm, orig: (name: string) => KernelFn): Recor
     const g = geom(inputShape, filter.shape, attrs, true);
     const dyv = f32(b, dy), wv = f32(b, filter);
     if (!g || !dyv || !wv) return orig(tf.DepthwiseConv2dNativeBackpropInput)(args);
-    return b.makeTensorInfo(inputShape, "float32", depthwiseBackpropInput(dyv, wv, g, filter.shape[3]));
+    const dx = dnnlOf()?.backwardData(dyv, wv, g, g.inChannels) ??
+      depthwiseBackpropInput(dyv, wv, g, filter.shape[3]);
+    return b.makeTensorInfo(inputShape, "float32", dx);
   };
   const dwBackFilter: KernelFn = (args) => {
     const { x, dy } = args.inputs;
@@ -193,7 +205,9 @@ export function convKernels(gemm: Gemm, orig: (name: string) => KernelFn): Recor
     const g = geom(x.shape, filterShape, attrs, true);
     const xv = f32(b, x), dyv = f32(b, dy);
     if (!g || !xv || !dyv) return orig(tf.DepthwiseConv2dNativeBackpropFilter)(args);
-    return b.makeTensorInfo(filterShape, "float32", depthwiseBackpropFilter(xv, dyv, g, filterShape[3]));
+    const dw = dnnlOf()?.backwardWeights(xv, dyv, g, g.inChannels) ??
+      depthwiseBackpropFilter(xv, dyv, g, filterShape[3]);
+    return b.makeTensorInfo(filterShape, "float32", dw);
   };
   return {
     [tf.Conv2D]: conv,
@@ -270,6 +284,21 @@ export function matmulKernels(gemm: Gemm, orig: (name: string) => KernelFn): Rec
 }
 
 let registeredWith: Blas | null = null;
+let dnnl: Dnnl | null = null;
+let dnnlEnabled = true;
+
+/**
+ * Route convolutions through oneDNN (default, when libdnnl is present) or force the OpenBLAS lowering
+ * (tests use this to cover both paths; `FER_DNNL=0` does it for a whole process).
+ */
+export function useDnnl(on: boolean): void {
+  dnnlEnabled = on;
+}
+
+/** The oneDNN library the native convolutions use, or null (absent, disabled, or not registered yet). */
+export function nativeDnnl(): Dnnl | null {
+  return dnnlEnabled ? dnnl : null;
+}
 
 /**
  * Register the `native` backend (idempotent). Returns the BLAS in use, or null (and registers nothing) when
@@ -290,10 +319,12 @@ export function registerNative(threads?: number): Blas | null {
     return k;
   };
   const gemm: Gemm = blas.sgemm;
+  dnnl = openDnnl(threads);
   const overrides: Record<string, KernelFn> = {
-    ...convKernels(gemm, orig),
+    ...convKernels(gemm, orig, () => (dnnlEnabled ? dnnl : null)),
     ...matmulKernels(gemm, orig),
     ...extraKernels(orig),
+    ...layoutKernels(orig),
   };
   for (const k of cpuKernels) {
     if (tf.getKernel(k.kernelName, NATIVE)) continue;
@@ -310,6 +341,8 @@ export function registerNative(threads?: number): Blas | null {
     }
   }
   registerFusedGrads(NATIVE);
+  registerActivations(NATIVE);
+  registerBatchNorm(NATIVE);
   registeredWith = blas;
   return blas;
 }

@@ -1,13 +1,22 @@
-// Per-kernel profile of one training step of a bench net (dev tool): deno run -A tests/bench/profile.ts [engine] [net] [batch]
+// Per-kernel profile of one training step (dev tool):
+//   deno run -A tests/bench/profile.ts [engine] [net] [batch]
+// net: `ref` (bench reference net), `convnext` (bench depthwise net) or `<registry model>@<size>`, e.g.
+// `efficientnet_b3@48` (3 channels, 7 classes).
 import * as tf from "@tensorflow/tfjs-core";
 import { initEngine } from "../../lib/engine.ts";
 import { convnextNet, crossEntropy, referenceNet } from "../../lib/engine/nets.ts";
+import { createModel } from "../../lib/models/registry.ts";
 import { AdamW } from "../../lib/optim.ts";
 
 const [engine = "native", net = "ref", bs = "64"] = Deno.args;
 console.log(await initEngine(engine));
 const b = Number(bs);
-const model = net === "ref" ? referenceNet() : convnextNet();
+const [name, size] = net.split("@");
+const model = net === "ref"
+  ? referenceNet()
+  : net === "convnext"
+  ? convnextNet()
+  : createModel(name, { inputShape: [Number(size ?? 48), Number(size ?? 48), 3], numClasses: 7 });
 const shape = model.inputs[0].shape.slice(1) as number[];
 const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
 const opt = new AdamW(vars, { lr: 1e-3 });
@@ -47,5 +56,5 @@ for (const [name, a] of [...agg].sort((p, q) => q[1].ms - p[1].ms).slice(0, 25))
   );
 }
 t = performance.now();
-tf.tidy(() => (model.predict(tf.randomNormal([256, ...shape])) as tf.Tensor).dataSync());
-console.log(`infer 256: ${((performance.now() - t) / 1000).toFixed(2)} s`);
+tf.tidy(() => (model.predict(tf.randomNormal([Math.min(256, 4 * b), ...shape])) as tf.Tensor).dataSync());
+console.log(`infer ${Math.min(256, 4 * b)}: ${((performance.now() - t) / 1000).toFixed(2)} s`);

@@ -1,8 +1,20 @@
 /** Every kernel the native engine replaces agrees with the tfjs `cpu` backend (normwise rel 1e-4). */
 import * as tf from "@tensorflow/tfjs-core";
+import * as tfl from "@tensorflow/tfjs-layers";
+import assert from "node:assert/strict";
 import { agree, NATIVE, rand } from "./helpers.ts";
+import { nativeDnnl, useDnnl } from "../../lib/engine/native.ts";
+import { dnnlError } from "../../lib/engine/dnnl.ts";
 
 const ignore = !NATIVE.ok;
+/** Convolutions run on oneDNN when libdnnl is present, else on the OpenBLAS lowering; both are tested. */
+const HAS_DNNL = NATIVE.ok && nativeDnnl() !== null;
+if (NATIVE.ok && !HAS_DNNL) console.warn(`skipping oneDNN convolution tests: ${dnnlError()}`);
+const CONV_PATHS = [{ path: "oneDNN", dnnl: true, ignore: !HAS_DNNL }, {
+  path: "OpenBLAS",
+  dnnl: false,
+  ignore,
+}];
 const T = (shape: number[], seed: number) => tf.tensor(rand(shape.reduce((p, q) => p * q, 1), seed), shape);
 
 type ConvCase = {
@@ -29,36 +41,42 @@ const CONV_CASES: ConvCase[] = [
 ];
 
 for (const [i, cc] of CONV_CASES.entries()) {
-  const name = `conv2d ${JSON.stringify(cc)}`;
-  Deno.test({ name: `native ${name}: forward, fused bias+relu, grads`, ignore }, async () => {
-    const x = () => T([cc.n, cc.h, cc.w, cc.c], 10 + i);
-    const f = () => T([...cc.k, cc.c, cc.co], 20 + i);
-    const b = () => T([cc.co], 30 + i);
-    await agree(
-      "native",
-      () => tf.conv2d(x() as tf.Tensor4D, f() as tf.Tensor4D, cc.s, cc.pad, "NHWC", cc.d),
-      name,
+  for (const cp of CONV_PATHS) {
+    const name = `conv2d ${JSON.stringify(cc)}`;
+    Deno.test(
+      { name: `native ${cp.path} ${name}: forward, fused bias+relu, grads`, ignore: cp.ignore },
+      async () => {
+        useDnnl(cp.dnnl);
+        const x = () => T([cc.n, cc.h, cc.w, cc.c], 10 + i);
+        const f = () => T([...cc.k, cc.c, cc.co], 20 + i);
+        const b = () => T([cc.co], 30 + i);
+        await agree(
+          "native",
+          () => tf.conv2d(x() as tf.Tensor4D, f() as tf.Tensor4D, cc.s, cc.pad, "NHWC", cc.d),
+          name,
+        );
+        await agree("native", () =>
+          tf.fused.conv2d({
+            x: x() as tf.Tensor4D,
+            filter: f() as tf.Tensor4D,
+            strides: cc.s,
+            pad: cc.pad,
+            dilations: cc.d,
+            bias: b(),
+            activation: "relu",
+          }), `fused ${name}`);
+        if (cc.d > 1) return; // tfjs has no conv2d gradient for dilations > 1
+        await agree("native", () => {
+          const xs = x(), fs = f();
+          const y = tf.conv2d(xs as tf.Tensor4D, fs as tf.Tensor4D, cc.s, cc.pad, "NHWC", cc.d);
+          const r = T(y.shape, 40 + i);
+          return tf.grads((a: tf.Tensor, w: tf.Tensor) =>
+            tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, w as tf.Tensor4D, cc.s, cc.pad, "NHWC", cc.d), r))
+          )([xs, fs]);
+        }, `grads ${name}`);
+      },
     );
-    await agree("native", () =>
-      tf.fused.conv2d({
-        x: x() as tf.Tensor4D,
-        filter: f() as tf.Tensor4D,
-        strides: cc.s,
-        pad: cc.pad,
-        dilations: cc.d,
-        bias: b(),
-        activation: "relu",
-      }), `fused ${name}`);
-    if (cc.d > 1) return; // tfjs has no conv2d gradient for dilations > 1
-    await agree("native", () => {
-      const xs = x(), fs = f();
-      const y = tf.conv2d(xs as tf.Tensor4D, fs as tf.Tensor4D, cc.s, cc.pad, "NHWC", cc.d);
-      const r = T(y.shape, 40 + i);
-      return tf.grads((a: tf.Tensor, w: tf.Tensor) =>
-        tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, w as tf.Tensor4D, cc.s, cc.pad, "NHWC", cc.d), r))
-      )([xs, fs]);
-    }, `grads ${name}`);
-  });
+  }
 }
 
 const DW_CASES = [
@@ -68,30 +86,35 @@ const DW_CASES = [
   { n: 2, h: 10, w: 10, c: 3, m: 1, k: 3, s: 1, pad: "same" as const, d: 2 },
 ];
 for (const [i, cc] of DW_CASES.entries()) {
-  const name = `depthwise ${JSON.stringify(cc)}`;
-  Deno.test({ name: `native ${name}: forward, fused, grads`, ignore }, async () => {
-    const x = () => T([cc.n, cc.h, cc.w, cc.c], 50 + i) as tf.Tensor4D;
-    const f = () => T([cc.k, cc.k, cc.c, cc.m], 60 + i) as tf.Tensor4D;
-    await agree("native", () => tf.depthwiseConv2d(x(), f(), cc.s, cc.pad, "NHWC", cc.d), name);
-    await agree("native", () =>
-      tf.fused.depthwiseConv2d({
-        x: x(),
-        filter: f(),
-        strides: cc.s,
-        pad: cc.pad,
-        dilations: cc.d,
-        bias: T([cc.c * cc.m], 70),
-        activation: "relu6",
-      }), `fused ${name}`);
-    if (cc.d > 1) return; // tfjs has no depthwise gradient for dilations > 1
-    await agree("native", () => {
-      const y = tf.depthwiseConv2d(x(), f(), cc.s, cc.pad, "NHWC", cc.d);
-      const r = T(y.shape, 80 + i);
-      return tf.grads((a: tf.Tensor, w: tf.Tensor) =>
-        tf.sum(tf.mul(tf.depthwiseConv2d(a as tf.Tensor4D, w as tf.Tensor4D, cc.s, cc.pad, "NHWC", cc.d), r))
-      )([x(), f()]);
-    }, `grads ${name}`);
-  });
+  for (const cp of CONV_PATHS) {
+    const name = `depthwise ${JSON.stringify(cc)}`;
+    Deno.test({ name: `native ${cp.path} ${name}: forward, fused, grads`, ignore: cp.ignore }, async () => {
+      useDnnl(cp.dnnl);
+      const x = () => T([cc.n, cc.h, cc.w, cc.c], 50 + i) as tf.Tensor4D;
+      const f = () => T([cc.k, cc.k, cc.c, cc.m], 60 + i) as tf.Tensor4D;
+      await agree("native", () => tf.depthwiseConv2d(x(), f(), cc.s, cc.pad, "NHWC", cc.d), name);
+      await agree("native", () =>
+        tf.fused.depthwiseConv2d({
+          x: x(),
+          filter: f(),
+          strides: cc.s,
+          pad: cc.pad,
+          dilations: cc.d,
+          bias: T([cc.c * cc.m], 70),
+          activation: "relu6",
+        }), `fused ${name}`);
+      if (cc.d > 1) return; // tfjs has no depthwise gradient for dilations > 1
+      await agree("native", () => {
+        const y = tf.depthwiseConv2d(x(), f(), cc.s, cc.pad, "NHWC", cc.d);
+        const r = T(y.shape, 80 + i);
+        return tf.grads((a: tf.Tensor, w: tf.Tensor) =>
+          tf.sum(
+            tf.mul(tf.depthwiseConv2d(a as tf.Tensor4D, w as tf.Tensor4D, cc.s, cc.pad, "NHWC", cc.d), r),
+          )
+        )([x(), f()]);
+      }, `grads ${name}`);
+    });
+  }
 }
 
 Deno.test({
@@ -253,5 +276,147 @@ Deno.test(
         return tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.tile(v, reps), r)))(T(shape, 601));
       }, `tile grad ${shape} x ${reps}`);
     }
+  },
+);
+
+Deno.test(
+  { name: "native slice / pad (ranks 1-5, int32, -1 sizes) and their gradients; sigmoid", ignore },
+  async () => {
+    const x = () => T([3, 5, 6, 4], 400);
+    const slices: [number[], number[]][] = [
+      [[0, 0, 0, 0], [3, 5, 6, 4]],
+      [[1, 0, 0, 0], [2, 5, 6, 4]],
+      [[0, 1, 2, 0], [3, 3, 4, 4]],
+      [[0, 1, 1, 1], [-1, 4, 5, 2]],
+      [[2, 4, 5, 3], [1, 1, 1, 1]],
+      [[0, 0, 0, 1], [3, 5, 6, 0]],
+    ];
+    for (const [begin, size] of slices) {
+      await agree("native", () => tf.slice(x(), begin, size), `slice ${begin} ${size}`);
+      if (size.includes(0)) continue; // TF.js itself cannot differentiate an empty slice
+      await agree(
+        "native",
+        () => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.slice(v, begin, size), 2)))(x()),
+        `slice grad ${begin} ${size}`,
+      );
+    }
+    await agree("native", () => tf.slice(tf.range(0, 7, 1, "int32"), [2], [4]), "slice rank 1 int32");
+    await agree(
+      "native",
+      () => tf.slice(T([2, 3, 4, 5, 6], 401), [1, 0, 1, 2, 0], [1, 3, 2, 2, 6]),
+      "slice rank 5",
+    );
+    const pads: [number, number][][] = [
+      [[0, 0], [1, 1], [1, 1], [0, 0]],
+      [[0, 0], [0, 1], [2, 0], [0, 0]],
+      [[1, 2], [0, 0], [0, 0], [3, 1]],
+    ];
+    for (const p of pads) {
+      for (const value of [0, -1.5]) {
+        await agree("native", () => tf.pad(x(), p, value), `pad ${p} ${value}`);
+      }
+      await agree(
+        "native",
+        () => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.pad(v, p), tf.pad(v, p))))(x()),
+        `pad grad ${p}`,
+      );
+    }
+    await agree(
+      "native",
+      () => tf.pad(tf.tensor2d([[1, 2], [3, 4]], undefined, "int32"), [[1, 0], [0, 2]], 7),
+      "pad int32",
+    );
+    await agree(
+      "native",
+      () => [
+        tf.sigmoid(tf.mul(x(), 8)),
+        tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.sigmoid(v), v)))(x()),
+      ],
+      "sigmoid",
+    );
+  },
+);
+
+Deno.test({
+  name: "native fused swish / gelu: values and gradients equal TF.js-layers' compositions",
+  ignore,
+}, async () => {
+  const x = () => tf.mul(T([2, 5, 7, 6], 500), 6); // [-6, 6): both tails and the centre
+  for (const activation of ["swish", "gelu"] as const) {
+    const layer = tfl.layers.activation({ activation });
+    const f = (v: tf.Tensor) => layer.apply(v) as tf.Tensor;
+    await agree(
+      "native",
+      () => [f(x()), tf.grad((v: tf.Tensor) => tf.sum(tf.mul(f(v), v)))(x())],
+      activation,
+      1e-5,
+    );
+    // The fused kernel is what ran on native (so the comparison above is not composition vs itself).
+    await tf.setBackend("native");
+    const prof = await tf.profile(() => tf.tidy(() => tf.grad((v: tf.Tensor) => tf.sum(f(v)))(x())));
+    const names = prof.kernels.map((k) => k.name);
+    assert.ok(names.some((n) => n.startsWith("FerNative") && n.endsWith("Grad")), names.join());
+    assert.ok(!names.includes("Sigmoid") && !names.includes("Erf"), names.join());
+  }
+  // swish with alpha != 1 keeps the composition (the fused kernel is alpha = 1 only).
+  const sw = tfl.layers.activation({ activation: "swish" }) as unknown as {
+    activation: { apply: (x: tf.Tensor, a?: number) => tf.Tensor };
+  };
+  await agree("native", () => sw.activation.apply(x(), 0.5), "swish alpha 0.5", 1e-5);
+});
+
+Deno.test(
+  { name: "native fused training batch norm: output, moving statistics and gradients", ignore },
+  async () => {
+    for (const shape of [[4, 5, 6, 8], [3, 7], [2, 3, 3, 1]]) {
+      const c = shape[shape.length - 1];
+      const run = () => {
+        const layer = tfl.layers.batchNormalization({ axis: -1, momentum: 0.9, epsilon: 1e-3 });
+        layer.build(shape);
+        layer.setWeights([tf.add(T([c], 1), 1.5), T([c], 2), T([c], 3), tf.add(tf.abs(T([c], 4)), 0.5)]);
+        const x = tf.add(tf.mul(T(shape, 600), 3), 0.7);
+        const w = T(shape, 601);
+        const vars = layer.trainableWeights.map((v) => v.read() as tf.Variable);
+        const { value, grads } = tf.variableGrads(() => {
+          const y = layer.apply(x, { training: true }) as tf.Tensor;
+          return tf.sum(tf.mul(tf.square(y), w));
+        }, vars);
+        const dx = tf.grad((v: tf.Tensor) =>
+          tf.sum(tf.mul(layer.apply(v, { training: true }) as tf.Tensor, w))
+        )(x);
+        const out = [
+          layer.apply(x, { training: true }) as tf.Tensor,
+          value,
+          ...vars.map((v) => grads[v.name]),
+          dx,
+          ...layer.getWeights().slice(2).map((t) => t.clone()), // moving stats after 4 updates
+        ];
+        layer.weights.forEach((v) => v.dispose()); // Layer.dispose needs a symbolic call first
+        return out;
+      };
+      await agree("native", run, `batch norm ${shape}`, 2e-4);
+    }
+    await tf.setBackend("native");
+    const layer = tfl.layers.batchNormalization({});
+    const x = T([2, 4, 4, 3], 7);
+    const prof = await tf.profile(() =>
+      tf.tidy(() =>
+        tf.grad((v: tf.Tensor) => tf.sum(tf.square(layer.apply(v, { training: true }) as tf.Tensor)))(x)
+      )
+    );
+    const names = prof.kernels.map((k) => k.name);
+    assert.ok(names.includes("FerNativeBatchNormTrain") && !names.includes("FusedBatchNorm"), names.join());
+    layer.weights.forEach((v) => v.dispose());
+    x.dispose();
+  },
+);
+
+Deno.test(
+  { name: "native oneDNN: the convolutions above ran on oneDNN's JIT kernels", ignore: !HAS_DNNL },
+  () => {
+    useDnnl(true);
+    const impls = nativeDnnl()!.impls();
+    assert.ok(impls.length > 0, "no oneDNN primitive was created");
+    assert.ok(impls.every((s) => !s.startsWith("ref")), `reference (slow) oneDNN kernels chosen: ${impls}`);
   },
 );

@@ -380,6 +380,9 @@ export function extraKernels(orig: (name: string) => KernelFn): Record<string, K
           (1.0 - (((((a5 * t + a4) * t) + a3) * t + a2) * t + a1) * t * Math.exp(-v * v));
       }
     }),
+    [tf.Sigmoid]: unaryKernel(tf.Sigmoid, orig, (x, y) => {
+      for (let i = 0; i < x.length; i++) y[i] = 1 / (1 + Math.exp(-x[i]));
+    }),
     [tf.Exp]: unaryKernel(tf.Exp, orig, (x, y) => {
       for (let i = 0; i < x.length; i++) y[i] = Math.exp(x[i]);
     }),

@@ -1,0 +1,180 @@
+/**
+ * Training-mode batch normalization as one forward and one backward kernel for the `native` backend.
+ *
+ * TF.js-layers' BatchNormalization computes, in training, `tf.moments` (Mean, SquaredDifference, Mean) and a
+ * FusedBatchNorm, and updates its moving statistics; autodiff then differentiates through the moments too.
+ * Even with the per-op gradients fused (grads.ts) that is ~12 kernels and as many full-size passes per BN
+ * layer per step. Here the forward is one kernel returning [y, mean, variance] (batch statistics, biased
+ * variance, exactly TF.js's), and its gradient is the closed form
+ *   dbeta = sum(dy), dgamma = sum(dy * xhat), dx = gamma * rsqrt(var + eps) / M * (M*dy - dbeta - xhat*dgamma)
+ * over the M = N*H*W positions of each channel.
+ *
+ * The layer keeps TF.js-layers' class and weights (checkpoints unchanged): its `call` is wrapped so that in
+ * training, on the native backend, with channels last, it runs the fused kernel and applies the same
+ * moving-average update as TF.js-layers; every other case runs the original `call`.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+// Registers TF.js-layers' classes (BatchNormalization among them) before the wrap below.
+import "@tensorflow/tfjs-layers";
+
+type KernelArgs = {
+  inputs: Record<string, tf.TensorInfo>;
+  backend: MathBackendCPU;
+  attrs?: Record<string, unknown>;
+};
+
+const BN_TRAIN = "FerNativeBatchNormTrain";
+const BN_TRAIN_GRAD = "FerNativeBatchNormTrainGrad";
+
+function vals(b: MathBackendCPU, t: tf.TensorInfo): Float32Array {
+  return b.data.get(t.dataId).values as Float32Array;
+}
+
+/** Per-channel mean and biased variance of NHWC-flattened `x` with C channels (two passes, float64 sums). */
+function moments(x: Float32Array, c: number): { mean: Float64Array; variance: Float64Array } {
+  const m = x.length / c;
+  const mean = new Float64Array(c), variance = new Float64Array(c);
+  for (let i = 0; i < x.length; i += c) for (let k = 0; k < c; k++) mean[k] += x[i + k];
+  for (let k = 0; k < c; k++) mean[k] /= m;
+  for (let i = 0; i < x.length; i += c) {
+    for (let k = 0; k < c; k++) {
+      const d = x[i + k] - mean[k];
+      variance[k] += d * d;
+    }
+  }
+  for (let k = 0; k < c; k++) variance[k] /= m;
+  return { mean, variance };
+}
+
+function bnTrain({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
+  const { x, gamma, beta } = inputs;
+  const xv = vals(backend, x), g = vals(backend, gamma), b = vals(backend, beta);
+  const c = x.shape[x.shape.length - 1];
+  const eps = attrs!.varianceEpsilon as number;
+  const { mean, variance } = moments(xv, c);
+  const f = new Float32Array(c), o = new Float32Array(c);
+  for (let k = 0; k < c; k++) {
+    f[k] = g[k] / Math.sqrt(variance[k] + eps);
+    o[k] = b[k] - mean[k] * f[k];
+  }
+  const y = new Float32Array(xv.length);
+  for (let i = 0; i < xv.length; i += c) for (let k = 0; k < c; k++) y[i + k] = xv[i + k] * f[k] + o[k];
+  return [
+    backend.makeTensorInfo(x.shape, "float32", y),
+    backend.makeTensorInfo([c], "float32", Float32Array.from(mean)),
+    backend.makeTensorInfo([c], "float32", Float32Array.from(variance)),
+  ];
+}
+
+/** dx (which 0), dgamma (1) or dbeta (2). */
+function bnTrainGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { x, dy, mean, variance, gamma } = inputs;
+  const xv = vals(backend, x), dyv = vals(backend, dy);
+  const mv = vals(backend, mean), vv = vals(backend, variance), g = vals(backend, gamma);
+  const c = mv.length;
+  const eps = attrs!.varianceEpsilon as number;
+  const which = attrs!.which as number;
+  const inv = new Float64Array(c);
+  for (let k = 0; k < c; k++) inv[k] = 1 / Math.sqrt(vv[k] + eps);
+  const sdy = new Float64Array(c), sdyx = new Float64Array(c);
+  for (let i = 0; i < xv.length; i += c) {
+    for (let k = 0; k < c; k++) {
+      const d = dyv[i + k];
+      sdy[k] += d;
+      sdyx[k] += d * (xv[i + k] - mv[k]);
+    }
+  }
+  if (which === 1) {
+    const dg = new Float32Array(c);
+    for (let k = 0; k < c; k++) dg[k] = sdyx[k] * inv[k];
+    return backend.makeTensorInfo([c], "float32", dg);
+  }
+  if (which === 2) return backend.makeTensorInfo([c], "float32", Float32Array.from(sdy));
+  // dx = a*dy + b*x + d per channel, with a = gamma*inv, b = -a*inv^2*sdyx/M, d = -a*sdy/M - b*mean.
+  const m = xv.length / c;
+  const a = new Float32Array(c), bb = new Float32Array(c), d = new Float32Array(c);
+  for (let k = 0; k < c; k++) {
+    const ak = g[k] * inv[k];
+    const bk = -ak * inv[k] * inv[k] * sdyx[k] / m;
+    a[k] = ak;
+    bb[k] = bk;
+    d[k] = -ak * sdy[k] / m - bk * mv[k];
+  }
+  const dx = new Float32Array(xv.length);
+  for (let i = 0; i < xv.length; i += c) {
+    for (let k = 0; k < c; k++) dx[i + k] = a[k] * dyv[i + k] + bb[k] * xv[i + k] + d[k];
+  }
+  return backend.makeTensorInfo(x.shape, "float32", dx);
+}
+
+/** The parts of TF.js-layers' BatchNormalization the wrapped `call` uses. */
+type BnLayer = {
+  axis: number;
+  momentum: number;
+  epsilon: number;
+  gamma: { read(): tf.Variable } | null;
+  beta: { read(): tf.Variable } | null;
+  movingMean: { read(): tf.Variable; write(v: tf.Tensor): void };
+  movingVariance: { read(): tf.Variable; write(v: tf.Tensor): void };
+};
+type CallFn = (this: BnLayer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => tf.Tensor;
+
+let wrapped = false;
+
+/** Register the fused training batch norm on `backendName` and route BatchNormalization to it (idempotent). */
+export function registerBatchNorm(backendName: string): void {
+  for (const [name, fn] of [[BN_TRAIN, bnTrain], [BN_TRAIN_GRAD, bnTrainGrad]] as const) {
+    if (!tf.getKernel(name, backendName)) {
+      tf.registerKernel({ kernelName: name, backendName, kernelFunc: fn as unknown as tf.KernelFunc });
+    }
+  }
+  if (wrapped) return;
+  wrapped = true;
+  const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown>) =>
+    tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as tf.NamedAttrMap);
+  tf.registerGradient({
+    kernelName: BN_TRAIN,
+    inputsToSave: ["x", "gamma"],
+    outputsToSave: [false, true, true],
+    // Only y carries a gradient: mean and variance feed the moving averages, which are not differentiated.
+    gradFunc: (dy, saved, attrs) => {
+      const [x, gamma, mean, variance] = saved;
+      const d = (Array.isArray(dy) ? dy[0] : dy) as tf.Tensor;
+      const get = (which: number) => () =>
+        run(BN_TRAIN_GRAD, { x, dy: d, mean, variance, gamma }, {
+          varianceEpsilon: attrs.varianceEpsilon,
+          which,
+        }) as tf.Tensor;
+      return { x: get(0), gamma: get(1), beta: get(2) };
+    },
+  });
+  const entry =
+    (tf.serialization.SerializationMap.getMap().classNameMap as Record<string, [unknown, unknown]>)
+      .BatchNormalization as [{ prototype: { call: CallFn } }, unknown] | undefined;
+  if (!entry) throw new Error("native engine: TF.js-layers has no BatchNormalization class to route");
+  const proto = entry[0].prototype;
+  const orig = proto.call;
+  proto.call = function (this: BnLayer, inputs, kwargs) {
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    const fast = kwargs?.training === true && tf.getBackend() === backendName && x.dtype === "float32" &&
+      x.rank >= 2 && (this.axis === -1 || this.axis === x.rank - 1) && this.gamma !== null &&
+      this.beta !== null && (!Array.isArray(inputs) || inputs.length === 1);
+    if (!fast) return orig.call(this, inputs, kwargs);
+    return tf.tidy(() => {
+      const [y, mean, variance] = run(
+        BN_TRAIN,
+        { x, gamma: this.gamma!.read(), beta: this.beta!.read() },
+        { varianceEpsilon: this.epsilon },
+      ) as tf.Tensor[];
+      // TF.js-layers' update: v <- v - (v - batch_stat) * (1 - momentum).
+      for (const [v, stat] of [[this.movingMean, mean], [this.movingVariance, variance]] as const) {
+        tf.tidy(() => {
+          const old = v.read();
+          v.write(tf.sub(old, tf.mul(tf.sub(old, stat), 1 - this.momentum)));
+        });
+      }
+      return y;
+    });
+  };
+}
