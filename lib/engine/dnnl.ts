@@ -40,6 +40,19 @@ const Q_IMPL_INFO = 8, Q_WEIGHTS = 131, Q_DIFF_WEIGHTS = 132;
 const ARG_SRC = 1, ARG_DST = 17, ARG_WEIGHTS = 33, ARG_DIFF_SRC = 129, ARG_DIFF_DST = 145;
 const ARG_DIFF_WEIGHTS = 161, ARG_FROM = 1, ARG_TO = 17;
 const ENGINE_CPU = 1, STREAM_DEFAULT = 1;
+const TAG_A = 2, TAG_AB = 3;
+const BACKWARD = 128;
+const ARG_MEAN = 49,
+  ARG_VARIANCE = 50,
+  ARG_SCALE = 51,
+  ARG_SHIFT = 52,
+  ARG_DIFF_SCALE = 255,
+  ARG_DIFF_SHIFT = 256;
+const BN_USE_SCALE = 8, BN_USE_SHIFT = 16;
+/** Element-wise algorithms (dnnl_alg_kind_t) the engine routes to oneDNN. */
+export const ELTWISE = { relu: 31, swish: 223, gelu_erf: 48, logistic: 175 } as const;
+/** An element-wise algorithm name. */
+export type EltwiseAlg = keyof typeof ELTWISE;
 const MD_BYTES = 696; // sizeof(dnnl_memory_desc_t)
 const OP_DESC_BYTES = 8192; // >= sizeof(dnnl_convolution_desc_t) (5976)
 
@@ -64,6 +77,10 @@ const SYMBOLS = {
     parameters: [B, "i32", B, B, P, B, B, B, B, B],
     result: "i32",
   },
+  dnnl_eltwise_forward_desc_init: { parameters: [B, "i32", "i32", B, "f32", "f32"], result: "i32" },
+  dnnl_eltwise_backward_desc_init: { parameters: [B, "i32", B, B, "f32", "f32"], result: "i32" },
+  dnnl_batch_normalization_forward_desc_init: { parameters: [B, "i32", B, "f32", "u32"], result: "i32" },
+  dnnl_batch_normalization_backward_desc_init: { parameters: [B, "i32", B, B, "f32", "u32"], result: "i32" },
   dnnl_primitive_desc_create: { parameters: [B, B, P, P, P], result: "i32" },
   dnnl_primitive_desc_query: { parameters: [P, "i32", "i32", B], result: "i32" },
   dnnl_primitive_desc_query_md: { parameters: [P, "i32", "i32"], result: P },
@@ -115,6 +132,31 @@ export type Dnnl = {
   backwardData(dy: Float32Array, w: Float32Array, g: DnnlGeom, groups: number): Float32Array | null;
   /** dw (TF.js layout) from x and dy. */
   backwardWeights(x: Float32Array, dy: Float32Array, g: DnnlGeom, groups: number): Float32Array | null;
+  /** Element-wise forward over a flat array (multi-threaded, vectorized). */
+  eltwise(alg: EltwiseAlg, x: Float32Array): Float32Array | null;
+  /** Element-wise backward: dx from x and dy. */
+  eltwiseBackward(alg: EltwiseAlg, x: Float32Array, dy: Float32Array): Float32Array | null;
+  /**
+   * Training batch norm over channels-last `x` ([..., C] flattened; `shape` is TF.js's): y, batch mean and
+   * biased variance.
+   */
+  batchNorm(
+    x: Float32Array,
+    shape: number[],
+    gamma: Float32Array,
+    beta: Float32Array,
+    eps: number,
+  ): { y: Float32Array; mean: Float32Array; variance: Float32Array } | null;
+  /** Its backward: dx, dgamma, dbeta. */
+  batchNormBackward(
+    x: Float32Array,
+    shape: number[],
+    dy: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+    gamma: Float32Array,
+    eps: number,
+  ): { dx: Float32Array; dgamma: Float32Array; dbeta: Float32Array } | null;
   /** Implementation oneDNN chose for each primitive created so far (e.g. `brg:avx512_core`). */
   impls(): string[];
 };
@@ -327,6 +369,47 @@ function create(s: Lib, path: string): Dnnl {
     cache.set(key, p);
     return p;
   };
+  /**
+   * A primitive with plain user layouts for every arg (no reorders): `init` fills the op descriptor,
+   * `hint` is the forward primitive descriptor a backward one needs. Cached by `key`; null when refused.
+   */
+  const plain = (
+    key: string,
+    init: (op: Uint8Array) => number,
+    args: [number, Uint8Array][],
+    hint: (() => Ptr) | null = null,
+  ): Prim | null => {
+    if (cache.has(key)) return cache.get(key)!;
+    let p: Prim | null = null;
+    try {
+      const op = new Uint8Array(OP_DESC_BYTES);
+      check(init(op), key);
+      const pd = primDesc(op, hint ? hint() : null);
+      const mems = new Map<number, Ptr>(args.map(([arg, d]) => [arg, memory(ptrOf(d))]));
+      p = { prim: primitive(pd), mems, reorder: null, impl: implOf(pd) };
+    } catch {
+      p = null;
+    }
+    cache.set(key, p);
+    return p;
+  };
+  const flat = (n: number) => md([n], TAG_A);
+  const eltwiseFwd = (alg: EltwiseAlg, n: number, d: Uint8Array) => (op: Uint8Array) =>
+    s.dnnl_eltwise_forward_desc_init(op, FORWARD_TRAINING, ELTWISE[alg], d, alg === "swish" ? 1 : 0, 0);
+  /** Channels-last data as oneDNN NCHW-logical dims with an nhwc / ab tag. */
+  const bnData = (shape: number[]) => {
+    const c = shape[shape.length - 1];
+    const n = shape.reduce((p, q) => p * q, 1) / c;
+    return shape.length === 4 ? md([shape[0], c, shape[1], shape[2]], TAG_NHWC) : md([n, c], TAG_AB);
+  };
+  const BN_FLAGS = BN_USE_SCALE | BN_USE_SHIFT;
+  const bnFwd = (d: Uint8Array, eps: number) => (op: Uint8Array) =>
+    s.dnnl_batch_normalization_forward_desc_init(op, FORWARD_TRAINING, d, eps, BN_FLAGS);
+  const pdOf = (init: (op: Uint8Array) => number) => () => {
+    const op = new Uint8Array(OP_DESC_BYTES);
+    check(init(op), "forward hint");
+    return primDesc(op, null);
+  };
   const exec = (prim: Ptr, args: [number, Ptr][]) => {
     const buf = new Uint8Array(16 * args.length);
     const dv = new DataView(buf.buffer);
@@ -359,7 +442,18 @@ function create(s: Lib, path: string): Dnnl {
     }
     check(s.dnnl_stream_wait(stream), "stream_wait");
   };
+  const runPlain = (p: Prim, data: Map<number, Float32Array>) => {
+    const args: [number, Ptr][] = [];
+    for (const [arg, mem] of p.mems) {
+      bind(mem, data.get(arg)!);
+      args.push([arg, mem]);
+    }
+    exec(p.prim, args);
+    check(s.dnnl_stream_wait(stream), "stream_wait");
+  };
   const size = (a: number[]) => a.reduce((p, q) => p * q, 1);
+  const zerosCache = new Map<number, Float32Array>();
+  const zeros = (n: number) => zerosCache.get(n) ?? zerosCache.set(n, new Float32Array(n)).get(n)!;
   const wSize = (g: DnnlGeom, groups: number) =>
     g.filterHeight * g.filterWidth * (g.inChannels / groups) * g.outChannels;
 
@@ -386,6 +480,84 @@ function create(s: Lib, path: string): Dnnl {
       const dw = new Float32Array(wSize(g, groups));
       run(p, new Map([[ARG_SRC, x], [ARG_DIFF_DST, dy], [ARG_DIFF_WEIGHTS, dw]]), ARG_DIFF_WEIGHTS, false);
       return dw;
+    },
+    eltwise(alg, x) {
+      const n = x.length, d = flat(n);
+      const p = plain(`eltwise|${alg}|${n}`, eltwiseFwd(alg, n, d), [[ARG_SRC, d], [ARG_DST, d]]);
+      if (!p) return null;
+      const y = new Float32Array(n);
+      runPlain(p, new Map([[ARG_SRC, x], [ARG_DST, y]]));
+      return y;
+    },
+    eltwiseBackward(alg, x, dy) {
+      const n = x.length, d = flat(n);
+      const p = plain(
+        `eltwise_bwd|${alg}|${n}`,
+        (op) => s.dnnl_eltwise_backward_desc_init(op, ELTWISE[alg], d, d, alg === "swish" ? 1 : 0, 0),
+        [[ARG_SRC, d], [ARG_DIFF_DST, d], [ARG_DIFF_SRC, d]],
+        pdOf(eltwiseFwd(alg, n, d)),
+      );
+      if (!p) return null;
+      const dx = new Float32Array(n);
+      runPlain(p, new Map([[ARG_SRC, x], [ARG_DIFF_DST, dy], [ARG_DIFF_SRC, dx]]));
+      return dx;
+    },
+    batchNorm(x, shape, gamma, beta, eps) {
+      const c = shape[shape.length - 1], d = bnData(shape), cd = flat(c);
+      const p = plain(`bn|${shape}|${eps}`, bnFwd(d, eps), [
+        [ARG_SRC, d],
+        [ARG_DST, d],
+        [ARG_MEAN, cd],
+        [ARG_VARIANCE, cd],
+        [ARG_SCALE, cd],
+        [ARG_SHIFT, cd],
+      ]);
+      if (!p) return null;
+      const y = new Float32Array(x.length), mean = new Float32Array(c), variance = new Float32Array(c);
+      runPlain(
+        p,
+        new Map([[ARG_SRC, x], [ARG_DST, y], [ARG_MEAN, mean], [ARG_VARIANCE, variance], [ARG_SCALE, gamma], [
+          ARG_SHIFT,
+          beta,
+        ]]),
+      );
+      return { y, mean, variance };
+    },
+    batchNormBackward(x, shape, dy, mean, variance, gamma, eps) {
+      const c = shape[shape.length - 1], d = bnData(shape), cd = flat(c);
+      const p = plain(
+        `bn_bwd|${shape}|${eps}`,
+        (op) => s.dnnl_batch_normalization_backward_desc_init(op, BACKWARD, d, d, eps, BN_FLAGS),
+        [
+          [ARG_SRC, d],
+          [ARG_DIFF_DST, d],
+          [ARG_MEAN, cd],
+          [ARG_VARIANCE, cd],
+          [ARG_SCALE, cd],
+          [ARG_SHIFT, cd],
+          [ARG_DIFF_SRC, d],
+          [ARG_DIFF_SCALE, cd],
+          [ARG_DIFF_SHIFT, cd],
+        ],
+        pdOf(bnFwd(d, eps)),
+      );
+      if (!p) return null;
+      const dx = new Float32Array(x.length), dgamma = new Float32Array(c), dbeta = new Float32Array(c);
+      runPlain(
+        p,
+        new Map([
+          [ARG_SRC, x],
+          [ARG_DIFF_DST, dy],
+          [ARG_MEAN, mean],
+          [ARG_VARIANCE, variance],
+          [ARG_SCALE, gamma],
+          [ARG_SHIFT, zeros(c)], // unused by the backward pass, but oneDNN 2.x requires it with use_shift
+          [ARG_DIFF_SRC, dx],
+          [ARG_DIFF_SCALE, dgamma],
+          [ARG_DIFF_SHIFT, dbeta],
+        ]),
+      );
+      return { dx, dgamma, dbeta };
     },
     impls() {
       return [...new Set([...cache.values()].filter((p): p is Prim => p !== null).map((p) => p.impl))];

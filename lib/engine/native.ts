@@ -323,7 +323,7 @@ export function registerNative(threads?: number): Blas | null {
   const overrides: Record<string, KernelFn> = {
     ...convKernels(gemm, orig, () => (dnnlEnabled ? dnnl : null)),
     ...matmulKernels(gemm, orig),
-    ...extraKernels(orig),
+    ...extraKernels(orig, nativeDnnl),
     ...layoutKernels(orig),
   };
   for (const k of cpuKernels) {
@@ -340,9 +340,9 @@ export function registerNative(threads?: number): Blas | null {
       });
     }
   }
-  registerFusedGrads(NATIVE);
-  registerActivations(NATIVE);
-  registerBatchNorm(NATIVE);
+  registerFusedGrads(NATIVE, nativeDnnl);
+  registerActivations(NATIVE, nativeDnnl);
+  registerBatchNorm(NATIVE, nativeDnnl);
   registeredWith = blas;
   return blas;
 }

@@ -337,79 +337,94 @@ Deno.test(
   },
 );
 
-Deno.test({
-  name: "native fused swish / gelu: values and gradients equal TF.js-layers' compositions",
-  ignore,
-}, async () => {
-  const x = () => tf.mul(T([2, 5, 7, 6], 500), 6); // [-6, 6): both tails and the centre
-  for (const activation of ["swish", "gelu"] as const) {
-    const layer = tfl.layers.activation({ activation });
-    const f = (v: tf.Tensor) => layer.apply(v) as tf.Tensor;
-    await agree(
-      "native",
-      () => [f(x()), tf.grad((v: tf.Tensor) => tf.sum(tf.mul(f(v), v)))(x())],
-      activation,
-      1e-5,
-    );
-    // The fused kernel is what ran on native (so the comparison above is not composition vs itself).
-    await tf.setBackend("native");
-    const prof = await tf.profile(() => tf.tidy(() => tf.grad((v: tf.Tensor) => tf.sum(f(v)))(x())));
-    const names = prof.kernels.map((k) => k.name);
-    assert.ok(names.some((n) => n.startsWith("FerNative") && n.endsWith("Grad")), names.join());
-    assert.ok(!names.includes("Sigmoid") && !names.includes("Erf"), names.join());
-  }
-  // swish with alpha != 1 keeps the composition (the fused kernel is alpha = 1 only).
-  const sw = tfl.layers.activation({ activation: "swish" }) as unknown as {
-    activation: { apply: (x: tf.Tensor, a?: number) => tf.Tensor };
-  };
-  await agree("native", () => sw.activation.apply(x(), 0.5), "swish alpha 0.5", 1e-5);
-});
-
-Deno.test(
-  { name: "native fused training batch norm: output, moving statistics and gradients", ignore },
-  async () => {
-    for (const shape of [[4, 5, 6, 8], [3, 7], [2, 3, 3, 1]]) {
-      const c = shape[shape.length - 1];
-      const run = () => {
-        const layer = tfl.layers.batchNormalization({ axis: -1, momentum: 0.9, epsilon: 1e-3 });
-        layer.build(shape);
-        layer.setWeights([tf.add(T([c], 1), 1.5), T([c], 2), T([c], 3), tf.add(tf.abs(T([c], 4)), 0.5)]);
-        const x = tf.add(tf.mul(T(shape, 600), 3), 0.7);
-        const w = T(shape, 601);
-        const vars = layer.trainableWeights.map((v) => v.read() as tf.Variable);
-        const { value, grads } = tf.variableGrads(() => {
-          const y = layer.apply(x, { training: true }) as tf.Tensor;
-          return tf.sum(tf.mul(tf.square(y), w));
-        }, vars);
-        const dx = tf.grad((v: tf.Tensor) =>
-          tf.sum(tf.mul(layer.apply(v, { training: true }) as tf.Tensor, w))
-        )(x);
-        const out = [
-          layer.apply(x, { training: true }) as tf.Tensor,
-          value,
-          ...vars.map((v) => grads[v.name]),
-          dx,
-          ...layer.getWeights().slice(2).map((t) => t.clone()), // moving stats after 4 updates
-        ];
-        layer.weights.forEach((v) => v.dispose()); // Layer.dispose needs a symbolic call first
-        return out;
-      };
-      await agree("native", run, `batch norm ${shape}`, 2e-4);
+for (const cp of CONV_PATHS) {
+  Deno.test({
+    name: `native fused swish / gelu (${
+      cp.path === "oneDNN" ? "oneDNN" : "JS"
+    }): equal TF.js-layers' compositions`,
+    ignore: cp.ignore,
+  }, async () => {
+    useDnnl(cp.dnnl);
+    const x = () => tf.mul(T([2, 5, 7, 6], 500), 6); // [-6, 6): both tails and the centre
+    for (const activation of ["swish", "gelu"] as const) {
+      const layer = tfl.layers.activation({ activation });
+      const f = (v: tf.Tensor) => layer.apply(v) as tf.Tensor;
+      await agree(
+        "native",
+        () => [f(x()), tf.grad((v: tf.Tensor) => tf.sum(tf.mul(f(v), v)))(x())],
+        activation,
+        1e-5,
+      );
+      // The fused kernel is what ran on native (so the comparison above is not composition vs itself).
+      await tf.setBackend("native");
+      const prof = await tf.profile(() => tf.tidy(() => tf.grad((v: tf.Tensor) => tf.sum(f(v)))(x())));
+      const names = prof.kernels.map((k) => k.name);
+      assert.ok(names.some((n) => n.startsWith("FerNative") && n.endsWith("Grad")), names.join());
+      assert.ok(!names.includes("Sigmoid") && !names.includes("Erf"), names.join());
     }
-    await tf.setBackend("native");
-    const layer = tfl.layers.batchNormalization({});
-    const x = T([2, 4, 4, 3], 7);
-    const prof = await tf.profile(() =>
-      tf.tidy(() =>
-        tf.grad((v: tf.Tensor) => tf.sum(tf.square(layer.apply(v, { training: true }) as tf.Tensor)))(x)
-      )
-    );
-    const names = prof.kernels.map((k) => k.name);
-    assert.ok(names.includes("FerNativeBatchNormTrain") && !names.includes("FusedBatchNorm"), names.join());
-    layer.weights.forEach((v) => v.dispose());
-    x.dispose();
-  },
-);
+    // swish with alpha != 1 keeps the composition (the fused kernel is alpha = 1 only).
+    const sw = tfl.layers.activation({ activation: "swish" }) as unknown as {
+      activation: { apply: (x: tf.Tensor, a?: number) => tf.Tensor };
+    };
+    await agree("native", () => sw.activation.apply(x(), 0.5), "swish alpha 0.5", 1e-5);
+    useDnnl(true);
+  });
+}
+
+for (const cp of CONV_PATHS) {
+  Deno.test(
+    {
+      name: `native fused training batch norm (${
+        cp.path === "oneDNN" ? "oneDNN" : "JS"
+      }): output, statistics, grads`,
+      ignore: cp.ignore,
+    },
+    async () => {
+      useDnnl(cp.dnnl);
+      for (const shape of [[4, 5, 6, 8], [3, 7], [2, 3, 3, 1]]) {
+        const c = shape[shape.length - 1];
+        const run = () => {
+          const layer = tfl.layers.batchNormalization({ axis: -1, momentum: 0.9, epsilon: 1e-3 });
+          layer.build(shape);
+          layer.setWeights([tf.add(T([c], 1), 1.5), T([c], 2), T([c], 3), tf.add(tf.abs(T([c], 4)), 0.5)]);
+          const x = tf.add(tf.mul(T(shape, 600), 3), 0.7);
+          const w = T(shape, 601);
+          const vars = layer.trainableWeights.map((v) => v.read() as tf.Variable);
+          const { value, grads } = tf.variableGrads(() => {
+            const y = layer.apply(x, { training: true }) as tf.Tensor;
+            return tf.sum(tf.mul(tf.square(y), w));
+          }, vars);
+          const dx = tf.grad((v: tf.Tensor) =>
+            tf.sum(tf.mul(layer.apply(v, { training: true }) as tf.Tensor, w))
+          )(x);
+          const out = [
+            layer.apply(x, { training: true }) as tf.Tensor,
+            value,
+            ...vars.map((v) => grads[v.name]),
+            dx,
+            ...layer.getWeights().slice(2).map((t) => t.clone()), // moving stats after 4 updates
+          ];
+          layer.weights.forEach((v) => v.dispose()); // Layer.dispose needs a symbolic call first
+          return out;
+        };
+        await agree("native", run, `batch norm ${shape}`, 2e-4);
+      }
+      await tf.setBackend("native");
+      const layer = tfl.layers.batchNormalization({});
+      const x = T([2, 4, 4, 3], 7);
+      const prof = await tf.profile(() =>
+        tf.tidy(() =>
+          tf.grad((v: tf.Tensor) => tf.sum(tf.square(layer.apply(v, { training: true }) as tf.Tensor)))(x)
+        )
+      );
+      const names = prof.kernels.map((k) => k.name);
+      assert.ok(names.includes("FerNativeBatchNormTrain") && !names.includes("FusedBatchNorm"), names.join());
+      layer.weights.forEach((v) => v.dispose());
+      x.dispose();
+      useDnnl(true);
+    },
+  );
+}
 
 Deno.test(
   { name: "native oneDNN: the convolutions above ran on oneDNN's JIT kernels", ignore: !HAS_DNNL },
@@ -420,3 +435,22 @@ Deno.test(
     assert.ok(impls.every((s) => !s.startsWith("ref")), `reference (slow) oneDNN kernels chosen: ${impls}`);
   },
 );
+
+for (const cp of CONV_PATHS) {
+  Deno.test({ name: `native relu / sigmoid and gradients (${cp.path})`, ignore: cp.ignore }, async () => {
+    useDnnl(cp.dnnl);
+    const x = () => tf.mul(T([3, 4, 5, 6], 700), 5);
+    await agree(
+      "native",
+      () => [
+        tf.relu(x()),
+        tf.sigmoid(x()),
+        tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.relu(v), v)))(x()),
+        tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.sigmoid(v), v)))(x()),
+      ],
+      "relu/sigmoid",
+      1e-5,
+    );
+    useDnnl(true);
+  });
+}

@@ -2,7 +2,8 @@
  * One-pass SiLU (swish) and exact GELU for the `native` backend. TF.js-layers composes swish as
  * `mul(sigmoid(mul(x, alpha)), x)` and GELU as `mul(x, mul(0.5, add(1, erf(div(x, sqrt 2)))))`; their
  * gradients add five to eight more full-size element-wise ops, and in EfficientNet-B3 at 48 px these ops were
- * ~30% of a training step. Here each activation is one kernel forward and one backward.
+ * ~30% of a training step. Here each activation is one kernel forward and one backward: oneDNN's
+ * vectorized, multi-threaded element-wise primitive when loaded, else a JS loop.
  *
  * The models keep TF.js-layers' standard `swish` / `gelu` activations (checkpoints stay plain TF.js): their
  * `apply` is wrapped so that, while the native backend is active, it runs the fused kernel, and otherwise the
@@ -10,6 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import type { Dnnl, EltwiseAlg } from "../dnnl.ts";
 // Registers the layers' activation classes (into tfjs-core's serialization map) before they are wrapped.
 import "@tensorflow/tfjs-layers";
 
@@ -36,18 +38,24 @@ function erf(x: number): number {
   return Math.sign(x) * (1.0 - (((((a5 * t + a4) * t) + a3) * t + a2) * t + a1) * t * Math.exp(-v * v));
 }
 
-function unary(f: (x: Float32Array, y: Float32Array) => void) {
+let dnnlOf: () => Dnnl | null = () => null;
+
+function unary(alg: EltwiseAlg, f: (x: Float32Array, y: Float32Array) => void) {
   return ({ inputs, backend }: KernelArgs): tf.TensorInfo => {
     const x = vals(backend, inputs.x);
+    const fast = dnnlOf()?.eltwise(alg, x);
+    if (fast) return backend.makeTensorInfo(inputs.x.shape, "float32", fast);
     const y = new Float32Array(x.length);
     f(x, y);
     return backend.makeTensorInfo(inputs.x.shape, "float32", y);
   };
 }
 
-function grad(f: (x: Float32Array, dy: Float32Array, dx: Float32Array) => void) {
+function grad(alg: EltwiseAlg, f: (x: Float32Array, dy: Float32Array, dx: Float32Array) => void) {
   return ({ inputs, backend }: KernelArgs): tf.TensorInfo => {
     const x = vals(backend, inputs.x), dy = vals(backend, inputs.dy);
+    const fast = dnnlOf()?.eltwiseBackward(alg, x, dy);
+    if (fast) return backend.makeTensorInfo(inputs.x.shape, "float32", fast);
     const dx = new Float32Array(x.length);
     f(x, dy, dx);
     return backend.makeTensorInfo(inputs.x.shape, "float32", dx);
@@ -60,14 +68,14 @@ const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 const KERNELS: [string, (a: KernelArgs) => tf.TensorInfo][] = [
   [
     SILU,
-    unary((x, y) => {
+    unary("swish", (x, y) => {
       for (let i = 0; i < x.length; i++) y[i] = x[i] / (1 + Math.exp(-x[i]));
     }),
   ],
   // d/dx x*s(x) = s + x*s*(1-s)
   [
     SILU_GRAD,
-    grad((x, dy, dx) => {
+    grad("swish", (x, dy, dx) => {
       for (let i = 0; i < x.length; i++) {
         const s = 1 / (1 + Math.exp(-x[i]));
         dx[i] = dy[i] * s * (1 + x[i] * (1 - s));
@@ -76,14 +84,14 @@ const KERNELS: [string, (a: KernelArgs) => tf.TensorInfo][] = [
   ],
   [
     GELU,
-    unary((x, y) => {
+    unary("gelu_erf", (x, y) => {
       for (let i = 0; i < x.length; i++) y[i] = 0.5 * x[i] * (1 + erf(x[i] * INV_SQRT2));
     }),
   ],
   // d/dx x*Phi(x) = Phi(x) + x*phi(x)
   [
     GELU_GRAD,
-    grad((x, dy, dx) => {
+    grad("gelu_erf", (x, dy, dx) => {
       for (let i = 0; i < x.length; i++) {
         const xi = x[i];
         dx[i] = dy[i] * (0.5 * (1 + erf(xi * INV_SQRT2)) + xi * INV_SQRT_2PI * Math.exp(-0.5 * xi * xi));
@@ -95,7 +103,8 @@ const KERNELS: [string, (a: KernelArgs) => tf.TensorInfo][] = [
 let wrapped = false;
 
 /** Register the fused activation kernels on `backendName` and route swish / gelu to them (idempotent). */
-export function registerActivations(backendName: string): void {
+export function registerActivations(backendName: string, dnnl: () => Dnnl | null = () => null): void {
+  dnnlOf = dnnl;
   for (const [name, fn] of KERNELS) {
     if (!tf.getKernel(name, backendName)) {
       tf.registerKernel({ kernelName: name, backendName, kernelFunc: fn as unknown as tf.KernelFunc });

@@ -9,12 +9,16 @@
  *   dbeta = sum(dy), dgamma = sum(dy * xhat), dx = gamma * rsqrt(var + eps) / M * (M*dy - dbeta - xhat*dgamma)
  * over the M = N*H*W positions of each channel.
  *
+ * Both run on oneDNN's batch-normalization primitives (vectorized, multi-threaded) when libdnnl is loaded, and
+ * as JS loops otherwise.
+ *
  * The layer keeps TF.js-layers' class and weights (checkpoints unchanged): its `call` is wrapped so that in
  * training, on the native backend, with channels last, it runs the fused kernel and applies the same
  * moving-average update as TF.js-layers; every other case runs the original `call`.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import type { Dnnl } from "../dnnl.ts";
 // Registers TF.js-layers' classes (BatchNormalization among them) before the wrap below.
 import "@tensorflow/tfjs-layers";
 
@@ -47,11 +51,21 @@ function moments(x: Float32Array, c: number): { mean: Float64Array; variance: Fl
   return { mean, variance };
 }
 
+let dnnlOf: () => Dnnl | null = () => null;
+
 function bnTrain({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
   const { x, gamma, beta } = inputs;
   const xv = vals(backend, x), g = vals(backend, gamma), b = vals(backend, beta);
   const c = x.shape[x.shape.length - 1];
   const eps = attrs!.varianceEpsilon as number;
+  const fast = dnnlOf()?.batchNorm(xv, x.shape, g, b, eps);
+  if (fast) {
+    return [
+      backend.makeTensorInfo(x.shape, "float32", fast.y),
+      backend.makeTensorInfo([c], "float32", fast.mean),
+      backend.makeTensorInfo([c], "float32", fast.variance),
+    ];
+  }
   const { mean, variance } = moments(xv, c);
   const f = new Float32Array(c), o = new Float32Array(c);
   for (let k = 0; k < c; k++) {
@@ -67,6 +81,12 @@ function bnTrain({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
   ];
 }
 
+/**
+ * dgamma and dbeta computed alongside a dx (oneDNN's backward gives all three at once), keyed by dy's data
+ * so the dgamma / dbeta kernels of the same gradient reuse them instead of recomputing.
+ */
+const pending = new WeakMap<object, { x: object; dgamma: Float32Array; dbeta: Float32Array }>();
+
 /** dx (which 0), dgamma (1) or dbeta (2). */
 function bnTrainGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { x, dy, mean, variance, gamma } = inputs;
@@ -75,6 +95,16 @@ function bnTrainGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const c = mv.length;
   const eps = attrs!.varianceEpsilon as number;
   const which = attrs!.which as number;
+  const done = pending.get(dy.dataId);
+  if (which !== 0 && done && done.x === x.dataId) {
+    return backend.makeTensorInfo([c], "float32", (which === 1 ? done.dgamma : done.dbeta).slice());
+  }
+  const fast = dnnlOf()?.batchNormBackward(xv, x.shape, dyv, mv, vv, g, eps);
+  if (fast) {
+    pending.set(dy.dataId, { x: x.dataId, dgamma: fast.dgamma, dbeta: fast.dbeta });
+    const out = which === 0 ? fast.dx : which === 1 ? fast.dgamma.slice() : fast.dbeta.slice();
+    return backend.makeTensorInfo(which === 0 ? x.shape : [c], "float32", out);
+  }
   const inv = new Float64Array(c);
   for (let k = 0; k < c; k++) inv[k] = 1 / Math.sqrt(vv[k] + eps);
   const sdy = new Float64Array(c), sdyx = new Float64Array(c);
@@ -123,7 +153,8 @@ type CallFn = (this: BnLayer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<st
 let wrapped = false;
 
 /** Register the fused training batch norm on `backendName` and route BatchNormalization to it (idempotent). */
-export function registerBatchNorm(backendName: string): void {
+export function registerBatchNorm(backendName: string, dnnl: () => Dnnl | null = () => null): void {
+  dnnlOf = dnnl;
   for (const [name, fn] of [[BN_TRAIN, bnTrain], [BN_TRAIN_GRAD, bnTrainGrad]] as const) {
     if (!tf.getKernel(name, backendName)) {
       tf.registerKernel({ kernelName: name, backendName, kernelFunc: fn as unknown as tf.KernelFunc });

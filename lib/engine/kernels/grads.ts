@@ -10,6 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import type { Dnnl } from "../dnnl.ts";
 // tfjs-core's node bundle registers no gradients; tfjs-layers' bundle registers all of them (into the global
 // registry) on import. Imported here so the gradients exist before they are wrapped below.
 import "@tensorflow/tfjs-layers";
@@ -72,9 +73,13 @@ function bnGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   return backend.makeTensorInfo(mean.shape, "float32", out);
 }
 
+let dnnlOf: () => Dnnl | null = () => null;
+
 function reluGrad({ inputs, backend }: KernelArgs): tf.TensorInfo {
   const { dy, x } = inputs;
   const dyv = v(backend, dy), xv = v(backend, x);
+  const fast = dnnlOf()?.eltwiseBackward("relu", xv, dyv);
+  if (fast) return backend.makeTensorInfo(x.shape, "float32", fast);
   const out = new Float32Array(xv.length);
   for (let i = 0; i < xv.length; i++) out[i] = xv[i] > 0 ? dyv[i] : Number.isNaN(xv[i]) ? NaN * dyv[i] : 0;
   return backend.makeTensorInfo(x.shape, "float32", out);
@@ -191,7 +196,8 @@ let wrapped = false;
  * Register the fused gradient kernels for `backendName` and wrap the FusedBatchNorm, Relu, Mean and
  * SquaredDifference gradients to use them while that backend is active (idempotent).
  */
-export function registerFusedGrads(backendName: string): void {
+export function registerFusedGrads(backendName: string, dnnl: () => Dnnl | null = () => null): void {
+  dnnlOf = dnnl;
   const kernels: [string, (a: KernelArgs) => tf.TensorInfo][] = [
     [BN_GRAD, bnGrad],
     [RELU_GRAD, reluGrad],
