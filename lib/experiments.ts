@@ -4,14 +4,14 @@
  * - `paper`: the study's exact settings — 224 px, gray expanded to 3 channels, ImageNet normalization,
  *   batch 64, at most 20 epochs, AdamW with its learning rates, CosineAnnealingLR(T_max=10), its patience, the
  *   Albumentations augmentation. Needs a GPU-class machine (EfficientNet-B3 at 224 px is ~1.8 GFLOPs/image).
- * - `cpu`: finishes in an afternoon (about 1–2 hours each) on a 2-core machine with the native engine.
- *   Trade-offs: smaller inputs (64 px for EfficientNet-B3, 48 px — FER2013's native size — for ConvNeXt-Tiny,
- *   whose cost grows fastest), batch 32, a seeded random subset of the training images for the pretrained
- *   networks (validation and test stay complete), fewer epochs with T_max shortened to match so the cosine
- *   still anneals, and the quarter-width FER-CNN. Expect accuracy several points below the paper preset
- *   (pretrained ImageNet features are tuned for ~224 px objects, and fewer images are seen). Measured here
- *   (2 shared cores, native engine, training incl. backward + AdamW): EfficientNet-B3 @64 px ≈ 2–4 img/s,
- *   ConvNeXt-Tiny @48 px ≈ 1.5–3 img/s, FER-CNN-small @48 px ≈ 25–35 img/s.
+ * - `cpu`: finishes in well under an hour each on a 2-core machine with the native engine. Trade-offs:
+ *   FER2013's native 48 px instead of 224 px (cost falls ~22x), batch 32, a seeded random subset of the
+ *   training images for the large ImageNet networks (validation and test stay complete), fewer epochs with
+ *   T_max shortened to match so the cosine still anneals, and the quarter-width FER-CNN. Expect accuracy well
+ *   below the paper preset (pretrained ImageNet features are tuned for ~224 px objects, and far fewer images
+ *   are seen; offline, without pretrained weights, these nets start from random initialisation). Measured
+ *   here (`deno run -A tests/bench/profile.ts native <model>@48 32`, one training step incl. backward, 2
+ *   cores, native engine with oneDNN): EfficientNet-B3 ≈ 24 img/s, ConvNeXt-Tiny ≈ 10 img/s.
  * - `smoke`: a tiny seeded subset, a small input and one short epoch from random initialisation (no weight
  *   download), to check the pipeline end to end (selected by `FER_SMOKE=1` when no preset is named).
  *
@@ -65,11 +65,11 @@ const effB3Cpu: Partial<TrainConfig> = {
   model: "efficientnet_b3",
   lr: 3e-4,
   patience: 2,
-  inputSize: 64,
+  inputSize: 48,
   batchSize: 32,
   maxTrainImages: 6000,
-  epochs: 5,
-  tMax: 5,
+  epochs: 4,
+  tMax: 4,
 };
 
 const effB3LsCpu: Partial<TrainConfig> = {
@@ -90,8 +90,8 @@ const convnextCpu: Partial<TrainConfig> = {
   inputSize: 48,
   batchSize: 32,
   maxTrainImages: 4000,
-  epochs: 4,
-  tMax: 4,
+  epochs: 3,
+  tMax: 3,
 };
 
 /**

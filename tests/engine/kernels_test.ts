@@ -454,3 +454,38 @@ for (const cp of CONV_PATHS) {
     useDnnl(true);
   });
 }
+
+Deno.test({
+  name: "native transpose: every permutation of a rank-4 tensor, rank 2/3/5, size-1 dims, int32",
+  ignore,
+}, async () => {
+  const perms = (n: number): number[][] =>
+    n === 1
+      ? [[0]]
+      : perms(n - 1).flatMap((p) =>
+        Array.from({ length: n }, (_, i) => [...p.slice(0, i), n - 1, ...p.slice(i)])
+      );
+  for (const perm of perms(4)) {
+    await agree("native", () => tf.transpose(T([3, 4, 5, 6], 800), perm), `transpose ${perm}`);
+    await agree("native", () => tf.transpose(T([1, 4, 1, 6], 801), perm), `transpose size-1 ${perm}`);
+  }
+  await agree(
+    "native",
+    () => [tf.transpose(T([7, 9], 802)), tf.transpose(T([2, 3, 4], 803), [2, 0, 1])],
+    "rank 2/3",
+  );
+  await agree("native", () => tf.transpose(T([2, 3, 2, 4, 3], 804), [4, 2, 0, 3, 1]), "rank 5");
+  await agree(
+    "native",
+    () => tf.transpose(tf.reshape(tf.range(0, 24, 1, "int32"), [2, 3, 4]), [1, 2, 0]),
+    "int32",
+  );
+  await agree(
+    "native",
+    () =>
+      tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.transpose(v, [0, 3, 1, 2]), T([3, 6, 4, 5], 805))))(
+        T([3, 4, 5, 6], 806),
+      ),
+    "transpose grad",
+  );
+});

@@ -3,7 +3,8 @@
  * through a multi-index (`TensorBuffer.get`), and pad the same way; EfficientNet's stride-2 convolutions pad
  * explicitly (PyTorch's symmetric padding) and the gradient of each pad is a slice, so at 48 px these two
  * were ~48% of a training step. Here both are one block copy whose innermost contiguous run is a single
- * `TypedArray.set`.
+ * `TypedArray.set`. Transpose likewise walks the output once with merged dims and a strided inner loop (the
+ * cpu kernel computes a multi-index per element; it was 55% of a ConvNeXt-Tiny step at 48 px).
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
@@ -113,7 +114,65 @@ function padKernel(orig: (n: string) => KernelFn): KernelFn {
   };
 }
 
-/** Slice and PadV2 overrides. */
+/**
+ * Permute `x` (shape `shape`) by `perm` into a new array: dims the permutation keeps adjacent are merged
+ * first, then the output is walked in order with the source offset advanced by per-dim strides.
+ */
+export function transpose(x: Numeric, shape: number[], perm: number[]): Numeric {
+  const n = x.length;
+  const out = like(x, n);
+  // Merge runs of output dims that are consecutive in the input too.
+  const dims: number[] = [], src: number[] = [];
+  for (let i = 0; i < perm.length; i++) {
+    if (shape[perm[i]] === 1) continue;
+    const last = src.length - 1;
+    if (last >= 0 && src[last] + 1 === perm[i] && shape.slice(src[last] + 1, perm[i]).every((d) => d === 1)) {
+      dims[last] *= shape[perm[i]];
+      src[last] = perm[i];
+    } else {
+      dims.push(shape[perm[i]]);
+      src.push(perm[i]);
+    }
+  }
+  if (dims.length <= 1) {
+    out.set(x);
+    return out;
+  }
+  // Stride in the input of each merged output dim: product of input dims after its last member.
+  const inStride = src.map((d) => shape.slice(d + 1).reduce((p, q) => p * q, 1));
+  const r = dims.length;
+  const inner = dims[r - 1], innerStride = inStride[r - 1];
+  const idx = new Array(r - 1).fill(0);
+  let so = 0;
+  for (let o = 0; o < n; o += inner) {
+    for (let j = 0, s = so; j < inner; j++, s += innerStride) out[o + j] = x[s];
+    for (let d = r - 2; d >= 0; d--) {
+      idx[d]++;
+      so += inStride[d];
+      if (idx[d] < dims[d]) break;
+      so -= dims[d] * inStride[d];
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
+function transposeKernel(orig: (n: string) => KernelFn): KernelFn {
+  return (args) => {
+    const { x } = args.inputs;
+    const xv = numeric(args.backend, x);
+    if (!xv) return orig(tf.Transpose)(args);
+    const perm = args.attrs!.perm as number[];
+    const shape = perm.map((p) => x.shape[p]);
+    return args.backend.makeTensorInfo(shape, x.dtype, transpose(xv, x.shape, perm));
+  };
+}
+
+/** Slice, PadV2 and Transpose overrides. */
 export function layoutKernels(orig: (name: string) => KernelFn): Record<string, KernelFn> {
-  return { [tf.Slice]: sliceKernel(orig), [tf.PadV2]: padKernel(orig) };
+  return {
+    [tf.Slice]: sliceKernel(orig),
+    [tf.PadV2]: padKernel(orig),
+    [tf.Transpose]: transposeKernel(orig),
+  };
 }
