@@ -3,6 +3,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { strict as assert } from "node:assert";
 import { describeEngine, engineSummary, initEngine, nativeAvailable } from "../lib/engine.ts";
 import { blasCandidates, blasInstallHint } from "../lib/engine/blas.ts";
+import { openDnnl } from "../lib/engine/dnnl.ts";
 
 const NATIVE = nativeAvailable();
 
@@ -75,4 +76,41 @@ Deno.test("without OpenBLAS the native engine falls back (subprocess with FER_BL
   const e = JSON.parse(out);
   assert.notEqual(e.name, "native");
   assert.match(err, /OpenBLAS not found \(install it: /);
+});
+
+Deno.test({
+  name: "without oneDNN the native engine keeps running on OpenBLAS convolutions and says what to install",
+  ignore: !nativeAvailable().ok,
+}, async () => {
+  const code = `
+    import * as tf from "@tensorflow/tfjs-core";
+    import { initEngine, describeEngine } from ${
+    JSON.stringify(new URL("../lib/engine.ts", import.meta.url).href)
+  };
+    const e = await initEngine("native");
+    const y = tf.conv2d(tf.ones([1, 5, 5, 2]), tf.ones([3, 3, 2, 4]), 1, "same");
+    console.log(JSON.stringify({ ...e, library: describeEngine().library, center: y.dataSync()[12 * 4] }));`;
+  const o = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", code],
+    env: { FER_DNNL_LIB: "/nowhere/libdnnl.so.2" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const out = new TextDecoder().decode(o.stdout).trim().split("\n").pop()!;
+  const err = new TextDecoder().decode(o.stderr);
+  assert.ok(o.success, err);
+  const e = JSON.parse(out);
+  assert.equal(e.name, "native");
+  assert.doesNotMatch(e.library, /oneDNN/);
+  assert.equal(e.center, 18); // 3x3 window x 2 channels of ones
+  assert.match(err, /convolutions on OpenBLAS \(oneDNN not loaded: .*apt install libdnnl2/);
+});
+
+Deno.test({
+  name: "with oneDNN present the engine line names it",
+  ignore: !nativeAvailable().ok || !openDnnl(),
+}, async () => {
+  await initEngine("native");
+  assert.match(describeEngine().library, /oneDNN 2\.\d+\.\d+ /);
+  await tf.setBackend("cpu");
 });

@@ -10,6 +10,8 @@ import { bar, formatDuration, progressLine } from "../lib/progress.ts";
 import { loadCheckpoint } from "../lib/models/checkpoint.ts";
 import { type RunData, train, type TrainConfig, type TrainDeps } from "../lib/train.ts";
 import { readSafetensors, toFloat32 } from "../lib/weights/safetensors.ts";
+import { nativeAvailable } from "../lib/engine.ts";
+import { registerNative } from "../lib/engine/native.ts";
 
 await tf.setBackend("cpu");
 
@@ -223,4 +225,35 @@ Deno.test("progress: line format, durations and the bar", () => {
     line,
     "epoch 1/2 [########................] 100/300 img  50 img/s  ETA 0:04  loss 1.5000 acc 0.2500",
   );
+});
+
+Deno.test({
+  name: "train: resume equals an uninterrupted run on the native engine too (oneDNN / OpenBLAS kernels)",
+  ignore: !nativeAvailable().ok,
+}, async () => {
+  registerNative();
+  await tf.setBackend("native");
+  const out = await Deno.makeTempDir({ prefix: "fer-train-native-" });
+  try {
+    const straight = await train(config(out, "straight"), quiet);
+    await assert.rejects(
+      train(config(out, "killed"), {
+        ...quiet,
+        onEpochEnd: ({ epoch }) => {
+          if (epoch === 1) throw new Error("killed");
+        },
+      }),
+      /killed/,
+    );
+    const resumed = await train(config(out, "killed"), { ...quiet, resume: true });
+    assert.deepEqual(strip(resumed.history), strip(straight.history));
+    assert.deepEqual(
+      await weightsOf(join(out, "killed", "last.safetensors")),
+      await weightsOf(join(out, "straight", "last.safetensors")),
+    );
+    assert.deepEqual(resumed.test, straight.test);
+  } finally {
+    await tf.setBackend("cpu");
+    await Deno.remove(out, { recursive: true });
+  }
 });
