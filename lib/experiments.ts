@@ -183,7 +183,7 @@ export function experimentConfig(name: string, preset: Preset = defaultPreset())
     throw new Error(`unknown experiment "${name}"; known: ${Object.keys(EXPERIMENTS).join(", ")}`);
   }
   if (!PRESETS.includes(preset)) throw new Error(`unknown preset "${preset}"; known: ${PRESETS.join(", ")}`);
-  return { ...DEFAULT_CONFIG, ...exp.presets[preset], experiment: name };
+  return { ...DEFAULT_CONFIG, ...exp.presets[preset], experiment: name, preset };
 }
 
 /** One line per experiment: name and description. */

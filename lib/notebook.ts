@@ -133,11 +133,25 @@ export async function showRun(runDir: string): Promise<void> {
   if (figs.confusion) await show(figs.confusion);
 }
 
-/** Run folders under checkpoints/ (newest last) whose config names `experiment`, with a test report. */
-export function findRuns(experiment?: string, outDir = DEFAULT_CONFIG.outDir): string[] {
+/**
+ * Run folders under checkpoints/ whose config names `experiment` and that have a test report, oldest first (by
+ * when the report was written). Smoke-preset runs are left out unless in smoke mode or `includeSmoke`.
+ */
+export function findRuns(
+  experiment?: string,
+  outDir = DEFAULT_CONFIG.outDir,
+  includeSmoke = defaultPreset() === "smoke",
+): string[] {
   if (!existsSync(outDir)) return [];
-  return readdirSync(outDir).sort().map((d) => join(outDir, d)).filter((d) => {
+  return readdirSync(outDir).map((d) => join(outDir, d)).filter((d) => {
     if (!existsSync(join(d, "test_report.json")) || !existsSync(join(d, "config.json"))) return false;
-    return !experiment || JSON.parse(Deno.readTextFileSync(join(d, "config.json"))).experiment === experiment;
-  });
+    const cfg = JSON.parse(Deno.readTextFileSync(join(d, "config.json")));
+    if (!includeSmoke && cfg.preset === "smoke") return false;
+    return !experiment || cfg.experiment === experiment;
+  }).sort((a, b) => finished(a) - finished(b) || a.localeCompare(b));
+}
+
+/** When a run's test report was written (ms since epoch). */
+function finished(runDir: string): number {
+  return Deno.statSync(join(runDir, "test_report.json")).mtime?.getTime() ?? 0;
 }

@@ -41,6 +41,8 @@ import { readSafetensors, type TensorToWrite, toFloat32, writeSafetensors } from
 export type TrainConfig = {
   /** Experiment name (lib/experiments.ts) — informational. */
   experiment: string;
+  /** Preset the config came from (`paper`, `cpu`, `smoke`), null for hand-made configs — informational. */
+  preset?: string | null;
   /** Model name for `createModel` (lib/models/registry.ts) and extra options passed to it. */
   model: string;
   modelOptions?: Record<string, unknown>;
