@@ -15,6 +15,7 @@ import { extraKernels } from "./kernels/elementwise.ts";
 import { layoutKernels } from "./kernels/layout.ts";
 import { registerActivations } from "./kernels/activations.ts";
 import { registerBatchNorm } from "./kernels/batchnorm.ts";
+import { registerLayerNorm } from "./kernels/layernorm.ts";
 import { registerFusedGrads } from "./kernels/grads.ts";
 import {
   conv2d,
@@ -343,6 +344,7 @@ export function registerNative(threads?: number): Blas | null {
   registerFusedGrads(NATIVE, nativeDnnl);
   registerActivations(NATIVE, nativeDnnl);
   registerBatchNorm(NATIVE, nativeDnnl);
+  registerLayerNorm(NATIVE);
   registeredWith = blas;
   return blas;
 }

@@ -489,3 +489,38 @@ Deno.test({
     "transpose grad",
   );
 });
+
+Deno.test({
+  name: "native fused layer norm: output and gradients equal TF.js-layers' LayerNormalization",
+  ignore,
+}, async () => {
+  for (const shape of [[2, 3, 4, 8], [5, 6], [2, 3, 7]]) {
+    const c = shape[shape.length - 1];
+    const run = () => {
+      const layer = tfl.layers.layerNormalization({ axis: -1, epsilon: 1e-6 });
+      layer.build(shape);
+      layer.setWeights([tf.add(T([c], 1), 1.2), T([c], 2)]);
+      const x = tf.add(tf.mul(T(shape, 900), 2), 0.3), w = T(shape, 901);
+      const vars = layer.trainableWeights.map((v) => v.read() as tf.Variable);
+      const { value, grads } = tf.variableGrads(
+        () => tf.sum(tf.mul(tf.square(layer.apply(x) as tf.Tensor), w)),
+        vars,
+      );
+      const dx = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(layer.apply(v) as tf.Tensor, w)))(x);
+      const out = [layer.apply(x) as tf.Tensor, value, ...vars.map((v) => grads[v.name]), dx];
+      layer.weights.forEach((v) => v.dispose());
+      return out;
+    };
+    await agree("native", run, `layer norm ${shape}`, 1e-4);
+  }
+  await tf.setBackend("native");
+  const layer = tfl.layers.layerNormalization({});
+  const x = T([2, 4, 4, 3], 7);
+  const prof = await tf.profile(() =>
+    tf.tidy(() => tf.grad((v: tf.Tensor) => tf.sum(tf.square(layer.apply(v) as tf.Tensor)))(x))
+  );
+  const names = prof.kernels.map((k) => k.name);
+  assert.ok(names.includes("FerNativeLayerNorm") && !names.includes("FusedBatchNorm"), names.join());
+  layer.weights.forEach((v) => v.dispose());
+  x.dispose();
+});

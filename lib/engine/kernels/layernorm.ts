@@ -1,0 +1,149 @@
+/**
+ * Layer normalization over the last axis as one forward and one backward kernel for the `native` backend.
+ *
+ * TF.js-layers' LayerNormalization computes moments, tiles mean / variance / gamma / beta to the input's full
+ * shape (a workaround noted in its source) and calls batchNormalization; autodiff then runs through every one
+ * of those ops. ConvNeXt normalizes in each block, so at 48 px these ops (Multiply, Add, Sub, Rsqrt, Tile
+ * gradients, Sum) were ~40% of its training step. Here the forward is one pass per row and the gradient the
+ * closed form, per row of C values with xhat = (x - mean) * rstd and g = dy * gamma:
+ *   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),  dgamma = sum_rows(dy * xhat),  dbeta = sum_rows(dy).
+ *
+ * As for batch norm (batchnorm.ts), the layer class and weights stay TF.js-layers' own; its `call` is wrapped
+ * to use the kernel on the native backend (float32, normalized over the last axis only, with scale and
+ * center) and runs unchanged otherwise.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+// Registers TF.js-layers' classes (LayerNormalization among them) before the wrap below.
+import "@tensorflow/tfjs-layers";
+
+type KernelArgs = {
+  inputs: Record<string, tf.TensorInfo>;
+  backend: MathBackendCPU;
+  attrs?: Record<string, unknown>;
+};
+
+const LN = "FerNativeLayerNorm";
+const LN_GRAD = "FerNativeLayerNormGrad";
+
+function vals(b: MathBackendCPU, t: tf.TensorInfo): Float32Array {
+  return b.data.get(t.dataId).values as Float32Array;
+}
+
+/** Mean and 1/sqrt(var + eps) of x[o .. o + c) (two passes, float64). */
+function rowStats(x: Float32Array, o: number, c: number, eps: number): [number, number] {
+  let m = 0;
+  for (let j = 0; j < c; j++) m += x[o + j];
+  m /= c;
+  let v = 0;
+  for (let j = 0; j < c; j++) {
+    const d = x[o + j] - m;
+    v += d * d;
+  }
+  return [m, 1 / Math.sqrt(v / c + eps)];
+}
+
+function layerNorm({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { x, gamma, beta } = inputs;
+  const xv = vals(backend, x), g = vals(backend, gamma), b = vals(backend, beta);
+  const c = g.length, eps = attrs!.epsilon as number;
+  const y = new Float32Array(xv.length);
+  for (let o = 0; o < xv.length; o += c) {
+    const [m, r] = rowStats(xv, o, c, eps);
+    for (let j = 0; j < c; j++) y[o + j] = (xv[o + j] - m) * r * g[j] + b[j];
+  }
+  return backend.makeTensorInfo(x.shape, "float32", y);
+}
+
+/** dgamma / dbeta computed with dx, keyed by dy's data, for the other two gradient kernels to take. */
+const pending = new WeakMap<object, { x: object; dgamma: Float32Array; dbeta: Float32Array }>();
+
+/** dx (which 0), dgamma (1) or dbeta (2); one pass computes all three. */
+function layerNormGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { x, dy, gamma } = inputs;
+  const which = attrs!.which as number;
+  const c = gamma.shape[0];
+  const done = pending.get(dy.dataId);
+  if (which !== 0 && done && done.x === x.dataId) {
+    return backend.makeTensorInfo([c], "float32", (which === 1 ? done.dgamma : done.dbeta).slice());
+  }
+  const xv = vals(backend, x), dyv = vals(backend, dy), g = vals(backend, gamma);
+  const eps = attrs!.epsilon as number;
+  const dx = new Float32Array(xv.length);
+  const dg = new Float64Array(c), db = new Float64Array(c);
+  for (let o = 0; o < xv.length; o += c) {
+    const [m, r] = rowStats(xv, o, c, eps);
+    let s1 = 0, s2 = 0;
+    for (let j = 0; j < c; j++) {
+      const xh = (xv[o + j] - m) * r, d = dyv[o + j], gj = d * g[j];
+      s1 += gj;
+      s2 += gj * xh;
+      dg[j] += d * xh;
+      db[j] += d;
+    }
+    s1 /= c;
+    s2 /= c;
+    for (let j = 0; j < c; j++) {
+      const xh = (xv[o + j] - m) * r;
+      dx[o + j] = r * (dyv[o + j] * g[j] - s1 - xh * s2);
+    }
+  }
+  const dgamma = Float32Array.from(dg), dbeta = Float32Array.from(db);
+  pending.set(dy.dataId, { x: x.dataId, dgamma, dbeta });
+  const out = which === 0 ? dx : which === 1 ? dgamma.slice() : dbeta.slice();
+  return backend.makeTensorInfo(which === 0 ? x.shape : [c], "float32", out);
+}
+
+/** The parts of TF.js-layers' LayerNormalization the wrapped `call` uses. */
+type LnLayer = {
+  axis: number[];
+  epsilon: number;
+  scale: boolean;
+  center: boolean;
+  gamma: { read(): tf.Variable } | null;
+  beta: { read(): tf.Variable } | null;
+};
+type CallFn = (this: LnLayer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => tf.Tensor;
+
+let wrapped = false;
+
+/** Register the fused layer norm on `backendName` and route LayerNormalization to it (idempotent). */
+export function registerLayerNorm(backendName: string): void {
+  for (const [name, fn] of [[LN, layerNorm], [LN_GRAD, layerNormGrad]] as const) {
+    if (!tf.getKernel(name, backendName)) {
+      tf.registerKernel({ kernelName: name, backendName, kernelFunc: fn as unknown as tf.KernelFunc });
+    }
+  }
+  if (wrapped) return;
+  wrapped = true;
+  const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown>) =>
+    tf.engine().runKernel(
+      name,
+      inputs as unknown as tf.NamedTensorMap,
+      attrs as tf.NamedAttrMap,
+    ) as tf.Tensor;
+  tf.registerGradient({
+    kernelName: LN,
+    inputsToSave: ["x", "gamma"],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, gamma] = saved;
+      const get = (which: number) => () =>
+        run(LN_GRAD, { x, dy: dy as tf.Tensor, gamma }, { epsilon: attrs.epsilon, which });
+      return { x: get(0), gamma: get(1), beta: get(2) };
+    },
+  });
+  const entry =
+    (tf.serialization.SerializationMap.getMap().classNameMap as Record<string, [unknown, unknown]>)
+      .LayerNormalization as [{ prototype: { call: CallFn } }, unknown] | undefined;
+  if (!entry) throw new Error("native engine: TF.js-layers has no LayerNormalization class to route");
+  const proto = entry[0].prototype;
+  const orig = proto.call;
+  proto.call = function (this: LnLayer, inputs, kwargs) {
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    const fast = tf.getBackend() === backendName && x.dtype === "float32" && x.rank >= 1 &&
+      this.axis.length === 1 && this.axis[0] === x.rank - 1 && this.scale && this.center &&
+      this.gamma !== null && this.beta !== null && (!Array.isArray(inputs) || inputs.length === 1);
+    if (!fast) return orig.call(this, inputs, kwargs);
+    return run(LN, { x, gamma: this.gamma!.read(), beta: this.beta!.read() }, { epsilon: this.epsilon });
+  };
+}
