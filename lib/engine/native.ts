@@ -1,6 +1,12 @@
 /**
  * The `native` TF.js backend: the cpu backend's class and data handling, every cpu kernel copied over, and
- * the kernels that dominate training replaced by OpenBLAS-backed (Deno FFI) or tuned-JS implementations.
+ * the kernels that dominate training replaced through Deno FFI:
+ * - convolutions (dense, depthwise; forward and both gradients) on oneDNN 2.x (dnnl.ts) when libdnnl is
+ *   present, else lowered to OpenBLAS SGEMM (kernels/conv.ts); matmuls on OpenBLAS;
+ * - training batch norm, ReLU / sigmoid / SiLU / GELU and their gradients as single kernels on oneDNN
+ *   primitives, else JS loops (kernels/batchnorm.ts, activations.ts, grads.ts);
+ * - tuned JS for the rest that profiling showed: broadcasting element-wise ops, reductions, Tile, pooling,
+ *   Slice / PadV2 / Transpose, layer norm, fused gradients (kernels/elementwise.ts, layout.ts, layernorm.ts).
  *
  * Reusing MathBackendCPU (instead of writing a backend from scratch) keeps every op TF.js supports working,
  * keeps tensor storage as plain typed arrays (which FFI can pass without copies), and lets each override
