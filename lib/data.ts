@@ -216,6 +216,25 @@ export function fingerprint(root: string, files: string[], size: number, channel
   return h.digest("hex");
 }
 
+/**
+ * Identity of the data a run sees: SHA-256 over each split's name, classes, and per image its
+ * `class/file` name, label and decoded pixels. Independent of where the dataset lives, so a moved dataset
+ * still matches; any added, removed, relabelled or changed image changes it.
+ */
+export function dataIdentity(splits: Split[]): string {
+  const h = createHash("sha256");
+  h.update("v1\n");
+  for (const s of splits) {
+    h.update(`${s.name}|${s.classes.join(",")}|${s.labels.length}|${s.height}x${s.width}x${s.channels}\n`);
+    for (let i = 0; i < s.labels.length; i++) {
+      const parts = s.paths[i].split(/[\\/]/);
+      h.update(`${parts.slice(-2).join("/")}|${s.labels[i]}\n`);
+    }
+    h.update(s.images);
+  }
+  return h.digest("hex");
+}
+
 const MAGIC = "FERCACHE1\n";
 
 type CacheHeader = {

@@ -25,7 +25,16 @@ import {
   makeTransforms,
   type Transform,
 } from "./augment.ts";
-import { batches, CLASSES, loadDataset, PROJECT_ROOT, type Split, subset, trainValSplit } from "./data.ts";
+import {
+  batches,
+  CLASSES,
+  dataIdentity,
+  loadDataset,
+  PROJECT_ROOT,
+  type Split,
+  subset,
+  trainValSplit,
+} from "./data.ts";
 import { inverseFrequencyWeights, type LossFn, makeLoss } from "./losses.ts";
 import { classificationReport, confusionMatrix, formatReport } from "./metrics.ts";
 import { loadCheckpointWeights, saveCheckpoint } from "./models/checkpoint.ts";
@@ -43,6 +52,11 @@ export type TrainConfig = {
   experiment: string;
   /** Preset the config came from (`paper`, `cpu`, `smoke`), null for hand-made configs — informational. */
   preset?: string | null;
+  /**
+   * Identity of the train/val/test images the run used (lib/data.ts `dataIdentity`), set when the run starts;
+   * a resume on different data is refused.
+   */
+  dataFingerprint?: string | null;
   /** Model name for `createModel` (lib/models/registry.ts) and extra options passed to it. */
   model: string;
   modelOptions?: Record<string, unknown>;
@@ -202,6 +216,15 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
   log(
     `data: ${trainSet.labels.length} train, ${valSet.labels.length} val, ${testSet.labels.length} test images`,
   );
+  const dataId = dataIdentity([trainSet, valSet, testSet]);
+  if (resumeState && cfg.dataFingerprint && cfg.dataFingerprint !== dataId) {
+    throw new TrainError(
+      `cannot resume ${run}: the data differ from those it was trained on (${join(runDir, "config.json")} ` +
+        `records data ${cfg.dataFingerprint.slice(0, 12)}, these are ${dataId.slice(0, 12)}); ` +
+        `point --data / FER2013_DIR at the original dataset`,
+    );
+  }
+  cfg.dataFingerprint = dataId;
   const shape = { size: [cfg.inputSize, cfg.inputSize] as [number, number], channels: cfg.channels };
   const trainTf = makeTransforms({
     ...shape,

@@ -257,3 +257,34 @@ Deno.test({
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("train: a run records its data fingerprint and refuses to resume on different data", async () => {
+  const out = await Deno.makeTempDir({ prefix: "fer-train-data-" });
+  try {
+    await assert.rejects(
+      train(config(out, "r"), {
+        ...quiet,
+        onEpochEnd: ({ epoch }) => {
+          if (epoch === 0) throw new Error("killed");
+        },
+      }),
+      /killed/,
+    );
+    const cfgPath = join(out, "r", "config.json");
+    const saved = Deno.readTextFileSync(cfgPath);
+    assert.match(JSON.parse(saved).dataFingerprint, /^[0-9a-f]{64}$/);
+    // one relabelled training image is different data
+    const train2 = { ...data.train, labels: Int32Array.from(data.train.labels) };
+    train2.labels[0] = (train2.labels[0] + 1) % CLASSES.length;
+    await assert.rejects(
+      train(config(out, "r"), { ...quiet, data: { ...data, train: train2 }, resume: true }),
+      (e: Error) => /cannot resume r: the data differ/.test(e.message) && e.message.includes(cfgPath),
+    );
+    assert.equal(Deno.readTextFileSync(cfgPath), saved); // nothing rewritten
+    // the same data resumes
+    const res = await train(config(out, "r"), { ...quiet, resume: true });
+    assert.equal(res.history.length, 3);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
