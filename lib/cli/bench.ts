@@ -1,5 +1,6 @@
 /**
- * `deno task bench [--json] [--quick] [--engines native,wasm,cpu] [--seconds 15] [--no-torch] [--no-convnext]`
+ * `deno task bench [--json] [--quick] [--engines native,native-openblas,wasm,cpu] [--seconds 15] [--no-torch]
+ *  [--no-convnext]` (`native-openblas` = the native engine with `FER_DNNL=0`)
  *
  * Trains and runs inference on the reference net (VGG-style, 48x48x1, batch 64, AdamW lr 1e-3) and a small
  * ConvNeXt-style depthwise net (32x32x3) on each engine, and the same nets in PyTorch
@@ -102,7 +103,8 @@ function measure(
 }
 
 /** Child mode: benchmark one engine and print its JSON on the last line. */
-async function child(engine: string, quick: boolean, seconds: number, convnext: boolean): Promise<void> {
+async function child(variant: string, quick: boolean, seconds: number, convnext: boolean): Promise<void> {
+  const engine = variant === OPENBLAS_VARIANT ? "native" : variant;
   const info = await initEngine(engine);
   if (info.name !== engine) throw new Error(`engine ${engine} unavailable (got ${info.name})`);
   // cpu trains at ~0.01 img/s and wasm's JS gradient kernels at ~0.5 img/s: they get reduced runs, marked.
@@ -118,7 +120,7 @@ async function child(engine: string, quick: boolean, seconds: number, convnext: 
   ref.dispose();
   const d = describeEngine();
   const out: EngineResult = {
-    name: d.name,
+    name: variant === OPENBLAS_VARIANT ? OPENBLAS_VARIANT : d.name,
     threads: d.threads,
     library: d.library,
     train_img_s: r.train_img_s,
@@ -147,10 +149,18 @@ async function child(engine: string, quick: boolean, seconds: number, convnext: 
  */
 export const MALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: "2147483647", MALLOC_TRIM_THRESHOLD_: "8589934592" };
 
+/**
+ * The native engine with oneDNN switched off (`FER_DNNL=0`): convolutions lowered to OpenBLAS GEMMs and JS
+ * batch norm / activations. Benchmarked beside `native` because that is the measurement behind using oneDNN.
+ */
+const OPENBLAS_VARIANT = "native-openblas";
+
 async function runChild(engine: string, extra: string[], timeoutS: number): Promise<EngineResult> {
+  const env: Record<string, string> = flag("no-malloc-env") ? {} : { ...MALLOC_ENV };
+  if (engine === OPENBLAS_VARIANT) env.FER_DNNL = "0";
   const cmd = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL(import.meta.url).pathname, "--child", engine, ...extra],
-    env: flag("no-malloc-env") ? {} : MALLOC_ENV,
+    env,
     stdout: "piped",
     stderr: "piped",
     signal: AbortSignal.timeout(timeoutS * 1000),
@@ -233,7 +243,8 @@ async function main(): Promise<void> {
     await child(childEngine, quick, seconds, convnext);
     return;
   }
-  const engines = (arg("engines") ?? "native,wasm,cpu").split(",").map((s) => s.trim()).filter(Boolean);
+  const engines = (arg("engines") ?? `native,${OPENBLAS_VARIANT},wasm,cpu`).split(",").map((s) => s.trim())
+    .filter(Boolean);
   const extra = [
     ...(quick ? ["--quick"] : []),
     "--seconds",
