@@ -41,9 +41,16 @@ export function loadRunSummary(runDir: string, name?: string): RunSummary {
     name: name ?? cfg.experiment,
     runDir,
     experiment: cfg.experiment,
-    preset: cfg.maxTrainImages === null
-      ? `${cfg.inputSize}px`
-      : `${cfg.inputSize}px, ${cfg.maxTrainImages} train imgs`,
+    preset: [
+      ...(cfg.preset ? [`${cfg.preset} preset`] : []),
+      `${cfg.inputSize}px`,
+      ...(cfg.maxTrainImages === null ? [] : [`${cfg.maxTrainImages} train imgs`]),
+      // whether ImageNet weights were used, for the models the study fine-tuned (not for the FER CNN)
+      ...(typeof cfg.model !== "string" || cfg.model.startsWith("fer_cnn") ||
+          typeof cfg.pretrained !== "boolean"
+        ? []
+        : [cfg.pretrained ? "ImageNet init" : "random init"]),
+    ].join(", "),
     rows,
     report: classificationReport(y, p, [...CLASSES]),
     confusion: confusionMatrix(y, p, CLASSES.length),

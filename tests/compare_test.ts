@@ -13,12 +13,18 @@ import {
 import { CLASSES } from "../lib/data.ts";
 import { formatPredictionsCsv } from "../lib/predictions.ts";
 
-function fakeRun(root: string, name: string, preds: number[], labels: number[]): string {
+function fakeRun(
+  root: string,
+  name: string,
+  preds: number[],
+  labels: number[],
+  extra: Record<string, unknown> = {},
+): string {
   const dir = join(root, name);
   Deno.mkdirSync(dir);
   writeFileSync(
     join(dir, "config.json"),
-    JSON.stringify({ experiment: name, inputSize: 48, maxTrainImages: null }),
+    JSON.stringify({ experiment: name, inputSize: 48, maxTrainImages: null, ...extra }),
   );
   const rows = labels.map((label, i) => ({ path: `img${i}.jpg`, label, pred: preds[i] }));
   writeFileSync(join(dir, "predictions.csv"), formatPredictionsCsv(rows));
@@ -34,6 +40,18 @@ Deno.test("comparison: estimates, per-class F1, McNemar counts and confusion dif
     const ra = loadRunSummary(fakeRun(root, "a", a, labels));
     const rb = loadRunSummary(fakeRun(root, "b", b, labels));
     assert.equal(ra.report.accuracy, 50 / 70);
+    // the setting column says preset, input, subset and whether ImageNet weights were used
+    const cfgs = [
+      [{ model: "fer_cnn_small", preset: "cpu", pretrained: false }, "cpu preset, 48px"],
+      [
+        { model: "convnext_tiny", preset: "cpu", maxTrainImages: 4000, pretrained: false },
+        "cpu preset, 48px, 4000 train imgs, random init",
+      ],
+      [{ model: "efficientnet_b3", pretrained: true }, "48px, ImageNet init"],
+    ] as const;
+    cfgs.forEach(([extra, want], i) =>
+      assert.equal(loadRunSummary(fakeRun(root, `s${i}`, a, labels, extra)).preset, want)
+    );
     const est = metricEstimates([ra, rb], { resamples: 200 });
     const accA = est.find((e) => e.model === "a" && e.metric === "accuracy")!;
     assert.ok(accA.lo <= accA.value && accA.value <= accA.hi && accA.hi - accA.lo > 0);
