@@ -394,7 +394,7 @@ function create(s: Lib, path: string): Dnnl {
     return p;
   };
   const flat = (n: number) => md([n], TAG_A);
-  const eltwiseFwd = (alg: EltwiseAlg, n: number, d: Uint8Array) => (op: Uint8Array) =>
+  const eltwiseFwd = (alg: EltwiseAlg, d: Uint8Array) => (op: Uint8Array) =>
     s.dnnl_eltwise_forward_desc_init(op, FORWARD_TRAINING, ELTWISE[alg], d, alg === "swish" ? 1 : 0, 0);
   /** Channels-last data as oneDNN NCHW-logical dims with an nhwc / ab tag. */
   const bnData = (shape: number[]) => {
@@ -483,7 +483,7 @@ function create(s: Lib, path: string): Dnnl {
     },
     eltwise(alg, x) {
       const n = x.length, d = flat(n);
-      const p = plain(`eltwise|${alg}|${n}`, eltwiseFwd(alg, n, d), [[ARG_SRC, d], [ARG_DST, d]]);
+      const p = plain(`eltwise|${alg}|${n}`, eltwiseFwd(alg, d), [[ARG_SRC, d], [ARG_DST, d]]);
       if (!p) return null;
       const y = new Float32Array(n);
       runPlain(p, new Map([[ARG_SRC, x], [ARG_DST, y]]));
@@ -495,7 +495,7 @@ function create(s: Lib, path: string): Dnnl {
         `eltwise_bwd|${alg}|${n}`,
         (op) => s.dnnl_eltwise_backward_desc_init(op, ELTWISE[alg], d, d, alg === "swish" ? 1 : 0, 0),
         [[ARG_SRC, d], [ARG_DIFF_DST, d], [ARG_DIFF_SRC, d]],
-        pdOf(eltwiseFwd(alg, n, d)),
+        pdOf(eltwiseFwd(alg, d)),
       );
       if (!p) return null;
       const dx = new Float32Array(n);
