@@ -5,18 +5,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { loadRunConfig, RunError } from "./runs.ts";
-
-/** One history row as written by lib/train.ts. */
-export type HistoryRow = {
-  epoch: number;
-  train_loss: number;
-  train_acc: number;
-  val_loss: number;
-  val_acc: number;
-  lr: number;
-  seconds: number;
-  img_s: number;
-};
+import type { HistoryRow } from "./train.ts";
 
 function readJson<T>(path: string): T {
   if (!existsSync(path)) throw new RunError(`${path} not found (has the run finished an epoch / its test?)`);

@@ -12,22 +12,10 @@
  * tag, no reorder); weights are TF.js's [kh, kw, in, out] (`hwio`, grouped `hwigo`) and are reordered to the
  * layout oneDNN picks (`any`) on each call, which is cheap next to the convolution.
  */
+import type { ConvGeom } from "./kernels/conv.ts";
 
-/** A geometry in TF.js's conv info terms (a subset of tf.backend_util.Conv2DInfo). */
-export type DnnlGeom = {
-  batchSize: number;
-  inHeight: number;
-  inWidth: number;
-  inChannels: number;
-  outHeight: number;
-  outWidth: number;
-  outChannels: number;
-  filterHeight: number;
-  filterWidth: number;
-  strideHeight: number;
-  strideWidth: number;
-  dilationHeight: number;
-  dilationWidth: number;
+/** A convolution geometry (kernels/conv.ts) with the bottom/right padding oneDNN also needs. */
+export type DnnlGeom = Omit<ConvGeom, "padInfo"> & {
   padInfo: { top: number; bottom: number; left: number; right: number };
 };
 

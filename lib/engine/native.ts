@@ -32,19 +32,13 @@ import {
   depthwiseBackpropInput,
   depthwiseConv2d,
 } from "./kernels/conv.ts";
+import { type KernelFn } from "./kernels/types.ts";
 
 /** Name the backend is registered under. */
 export const NATIVE = "native";
 
 /** Backend class: the cpu backend unchanged (the speed lives in the kernels). */
 export class NativeBackend extends MathBackendCPU {}
-
-type KernelArgs = {
-  inputs: Record<string, tf.TensorInfo>;
-  backend: MathBackendCPU;
-  attrs?: Record<string, unknown>;
-};
-type KernelFn = (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
 
 /** Float32 values of a tensor held by a cpu-family backend, or null when not float32. */
 export function f32(backend: MathBackendCPU, t: tf.TensorInfo): Float32Array | null {

@@ -10,25 +10,15 @@
  * original composition runs unchanged.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import type { Dnnl, EltwiseAlg } from "../dnnl.ts";
 // Registers the layers' activation classes (into tfjs-core's serialization map) before they are wrapped.
 import "@tensorflow/tfjs-layers";
-
-type KernelArgs = {
-  inputs: Record<string, tf.TensorInfo>;
-  backend: MathBackendCPU;
-  attrs?: Record<string, unknown>;
-};
+import { type KernelArgs, registerKernels, values } from "./types.ts";
 
 const SILU = "FerNativeSilu";
 const SILU_GRAD = "FerNativeSiluGrad";
 const GELU = "FerNativeGelu";
 const GELU_GRAD = "FerNativeGeluGrad";
-
-function vals(b: MathBackendCPU, t: tf.TensorInfo): Float32Array {
-  return b.data.get(t.dataId).values as Float32Array;
-}
 
 /** erf by Abramowitz-Stegun 7.1.26, the formula and constants of TF.js's cpu Erf kernel. */
 function erf(x: number): number {
@@ -42,7 +32,7 @@ let dnnlOf: () => Dnnl | null = () => null;
 
 function unary(alg: EltwiseAlg, f: (x: Float32Array, y: Float32Array) => void) {
   return ({ inputs, backend }: KernelArgs): tf.TensorInfo => {
-    const x = vals(backend, inputs.x);
+    const x = values(backend, inputs.x);
     const fast = dnnlOf()?.eltwise(alg, x);
     if (fast) return backend.makeTensorInfo(inputs.x.shape, "float32", fast);
     const y = new Float32Array(x.length);
@@ -53,7 +43,7 @@ function unary(alg: EltwiseAlg, f: (x: Float32Array, y: Float32Array) => void) {
 
 function grad(alg: EltwiseAlg, f: (x: Float32Array, dy: Float32Array, dx: Float32Array) => void) {
   return ({ inputs, backend }: KernelArgs): tf.TensorInfo => {
-    const x = vals(backend, inputs.x), dy = vals(backend, inputs.dy);
+    const x = values(backend, inputs.x), dy = values(backend, inputs.dy);
     const fast = dnnlOf()?.eltwiseBackward(alg, x, dy);
     if (fast) return backend.makeTensorInfo(inputs.x.shape, "float32", fast);
     const dx = new Float32Array(x.length);
@@ -105,11 +95,7 @@ let wrapped = false;
 /** Register the fused activation kernels on `backendName` and route swish / gelu to them (idempotent). */
 export function registerActivations(backendName: string, dnnl: () => Dnnl | null = () => null): void {
   dnnlOf = dnnl;
-  for (const [name, fn] of KERNELS) {
-    if (!tf.getKernel(name, backendName)) {
-      tf.registerKernel({ kernelName: name, backendName, kernelFunc: fn as unknown as tf.KernelFunc });
-    }
-  }
+  registerKernels(backendName, KERNELS);
   if (wrapped) return;
   wrapped = true;
   const run = (name: string, inputs: Record<string, tf.Tensor>) =>

@@ -17,23 +17,13 @@
  * moving-average update as TF.js-layers; every other case runs the original `call`.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import type { Dnnl } from "../dnnl.ts";
 // Registers TF.js-layers' classes (BatchNormalization among them) before the wrap below.
 import "@tensorflow/tfjs-layers";
-
-type KernelArgs = {
-  inputs: Record<string, tf.TensorInfo>;
-  backend: MathBackendCPU;
-  attrs?: Record<string, unknown>;
-};
+import { type KernelArgs, registerKernels, values } from "./types.ts";
 
 const BN_TRAIN = "FerNativeBatchNormTrain";
 const BN_TRAIN_GRAD = "FerNativeBatchNormTrainGrad";
-
-function vals(b: MathBackendCPU, t: tf.TensorInfo): Float32Array {
-  return b.data.get(t.dataId).values as Float32Array;
-}
 
 /** Per-channel mean and biased variance of NHWC-flattened `x` with C channels (two passes, float64 sums). */
 function moments(x: Float32Array, c: number): { mean: Float64Array; variance: Float64Array } {
@@ -55,7 +45,7 @@ let dnnlOf: () => Dnnl | null = () => null;
 
 function bnTrain({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
   const { x, gamma, beta } = inputs;
-  const xv = vals(backend, x), g = vals(backend, gamma), b = vals(backend, beta);
+  const xv = values(backend, x), g = values(backend, gamma), b = values(backend, beta);
   const c = x.shape[x.shape.length - 1];
   const eps = attrs!.varianceEpsilon as number;
   const fast = dnnlOf()?.batchNorm(xv, x.shape, g, b, eps);
@@ -90,8 +80,8 @@ const pending = new WeakMap<object, { x: object; dgamma: Float32Array; dbeta: Fl
 /** dx (which 0), dgamma (1) or dbeta (2). */
 function bnTrainGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { x, dy, mean, variance, gamma } = inputs;
-  const xv = vals(backend, x), dyv = vals(backend, dy);
-  const mv = vals(backend, mean), vv = vals(backend, variance), g = vals(backend, gamma);
+  const xv = values(backend, x), dyv = values(backend, dy);
+  const mv = values(backend, mean), vv = values(backend, variance), g = values(backend, gamma);
   const c = mv.length;
   const eps = attrs!.varianceEpsilon as number;
   const which = attrs!.which as number;
@@ -155,11 +145,7 @@ let wrapped = false;
 /** Register the fused training batch norm on `backendName` and route BatchNormalization to it (idempotent). */
 export function registerBatchNorm(backendName: string, dnnl: () => Dnnl | null = () => null): void {
   dnnlOf = dnnl;
-  for (const [name, fn] of [[BN_TRAIN, bnTrain], [BN_TRAIN_GRAD, bnTrainGrad]] as const) {
-    if (!tf.getKernel(name, backendName)) {
-      tf.registerKernel({ kernelName: name, backendName, kernelFunc: fn as unknown as tf.KernelFunc });
-    }
-  }
+  registerKernels(backendName, [[BN_TRAIN, bnTrain], [BN_TRAIN_GRAD, bnTrainGrad]]);
   if (wrapped) return;
   wrapped = true;
   const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown>) =>

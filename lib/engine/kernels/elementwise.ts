@@ -10,13 +10,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import type { Dnnl, EltwiseAlg } from "../dnnl.ts";
-
-type KernelArgs = {
-  inputs: Record<string, tf.TensorInfo>;
-  backend: MathBackendCPU;
-  attrs?: Record<string, unknown>;
-};
-type KernelFn = (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
+import { type KernelFn } from "./types.ts";
 
 function vals(b: MathBackendCPU, t: tf.TensorInfo): Float32Array | null {
   if (t.dtype !== "float32") return null;

@@ -9,27 +9,17 @@
  * TF.js gradient runs unchanged. The math is the same as TF.js's (see tfjs-core/src/gradients/*_grad.ts).
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import type { Dnnl } from "../dnnl.ts";
 // tfjs-core's node bundle registers no gradients; tfjs-layers' bundle registers all of them (into the global
 // registry) on import. Imported here so the gradients exist before they are wrapped below.
 import "@tensorflow/tfjs-layers";
-
-type KernelArgs = {
-  inputs: Record<string, tf.TensorInfo>;
-  backend: MathBackendCPU;
-  attrs?: Record<string, unknown>;
-};
+import { type KernelArgs, registerKernels, values } from "./types.ts";
 
 const BN_GRAD = "FerNativeBatchNormGrad";
 const RELU_GRAD = "FerNativeReluGrad";
 const BROADCAST_SCALE = "FerNativeBroadcastScale";
 const SQDIFF_GRAD = "FerNativeSquaredDifferenceGrad";
 const TILE_GRAD = "FerNativeTileGrad";
-
-function v(b: MathBackendCPU, t: tf.TensorInfo): Float32Array {
-  return b.data.get(t.dataId).values as Float32Array;
-}
 
 /**
  * One of dx (0), dmean (1), dvariance (2), dscale (3), doffset (4) of
@@ -41,9 +31,12 @@ function bnGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const scale = inputs.scale as tf.TensorInfo | undefined;
   const eps = attrs!.varianceEpsilon as number;
   const which = attrs!.which as number;
-  const xv = v(backend, x), dyv = v(backend, dy), mv = v(backend, mean), vv = v(backend, variance);
+  const xv = values(backend, x),
+    dyv = values(backend, dy),
+    mv = values(backend, mean),
+    vv = values(backend, variance);
   const c = mean.shape[0];
-  const sv = scale ? v(backend, scale) : null;
+  const sv = scale ? values(backend, scale) : null;
   const inv = new Float64Array(c), sc = new Float64Array(c);
   for (let k = 0; k < c; k++) {
     inv[k] = 1 / Math.sqrt(vv[k] + eps);
@@ -77,7 +70,7 @@ let dnnlOf: () => Dnnl | null = () => null;
 
 function reluGrad({ inputs, backend }: KernelArgs): tf.TensorInfo {
   const { dy, x } = inputs;
-  const dyv = v(backend, dy), xv = v(backend, x);
+  const dyv = values(backend, dy), xv = values(backend, x);
   const fast = dnnlOf()?.eltwiseBackward("relu", xv, dyv);
   if (fast) return backend.makeTensorInfo(x.shape, "float32", fast);
   const out = new Float32Array(xv.length);
@@ -134,7 +127,7 @@ function broadcastScale({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { x } = inputs;
   const shape = attrs!.shape as number[];
   const scale = attrs!.scale as number;
-  const xv = v(backend, x);
+  const xv = values(backend, x);
   const y = new Float32Array(shape.reduce((p, q) => p * q, 1));
   const st = bstrides(x.shape, shape);
   forEachBroadcast(shape, st, st, (o, ia, _ib, inner, sa) => {
@@ -146,7 +139,7 @@ function broadcastScale({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
 /** 2 * dy * (a - b) with broadcasting of a, b to dy's shape (SquaredDifference's gradient for a). */
 function sqdiffGrad({ inputs, backend }: KernelArgs): tf.TensorInfo {
   const { dy, a, b } = inputs;
-  const dyv = v(backend, dy), av = v(backend, a), bv = v(backend, b);
+  const dyv = values(backend, dy), av = values(backend, a), bv = values(backend, b);
   const y = new Float32Array(dyv.length);
   forEachBroadcast(
     dy.shape,
@@ -167,7 +160,7 @@ function sqdiffGrad({ inputs, backend }: KernelArgs): tf.TensorInfo {
 function tileGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { dy } = inputs;
   const xShape = attrs!.xShape as number[];
-  const dyv = v(backend, dy);
+  const dyv = values(backend, dy);
   const r = xShape.length;
   const dx = new Float64Array(xShape.reduce((p, q) => p * q, 1));
   const out = dy.shape;
@@ -205,11 +198,7 @@ export function registerFusedGrads(backendName: string, dnnl: () => Dnnl | null 
     [SQDIFF_GRAD, sqdiffGrad],
     [TILE_GRAD, tileGrad],
   ];
-  for (const [name, fn] of kernels) {
-    if (!tf.getKernel(name, backendName)) {
-      tf.registerKernel({ kernelName: name, backendName, kernelFunc: fn as unknown as tf.KernelFunc });
-    }
-  }
+  registerKernels(backendName, kernels);
   if (wrapped) return;
   wrapped = true;
   const active = () => tf.getBackend() === backendName;

@@ -13,22 +13,12 @@
  * center) and runs unchanged otherwise.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 // Registers TF.js-layers' classes (LayerNormalization among them) before the wrap below.
 import "@tensorflow/tfjs-layers";
-
-type KernelArgs = {
-  inputs: Record<string, tf.TensorInfo>;
-  backend: MathBackendCPU;
-  attrs?: Record<string, unknown>;
-};
+import { type KernelArgs, registerKernels, values } from "./types.ts";
 
 const LN = "FerNativeLayerNorm";
 const LN_GRAD = "FerNativeLayerNormGrad";
-
-function vals(b: MathBackendCPU, t: tf.TensorInfo): Float32Array {
-  return b.data.get(t.dataId).values as Float32Array;
-}
 
 /** Mean and 1/sqrt(var + eps) of x[o .. o + c) (two passes, float64). */
 function rowStats(x: Float32Array, o: number, c: number, eps: number): [number, number] {
@@ -45,7 +35,7 @@ function rowStats(x: Float32Array, o: number, c: number, eps: number): [number, 
 
 function layerNorm({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { x, gamma, beta } = inputs;
-  const xv = vals(backend, x), g = vals(backend, gamma), b = vals(backend, beta);
+  const xv = values(backend, x), g = values(backend, gamma), b = values(backend, beta);
   const c = g.length, eps = attrs!.epsilon as number;
   const y = new Float32Array(xv.length);
   for (let o = 0; o < xv.length; o += c) {
@@ -67,7 +57,7 @@ function layerNormGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   if (which !== 0 && done && done.x === x.dataId) {
     return backend.makeTensorInfo([c], "float32", (which === 1 ? done.dgamma : done.dbeta).slice());
   }
-  const xv = vals(backend, x), dyv = vals(backend, dy), g = vals(backend, gamma);
+  const xv = values(backend, x), dyv = values(backend, dy), g = values(backend, gamma);
   const eps = attrs!.epsilon as number;
   const dx = new Float32Array(xv.length);
   const dg = new Float64Array(c), db = new Float64Array(c);
@@ -109,11 +99,7 @@ let wrapped = false;
 
 /** Register the fused layer norm on `backendName` and route LayerNormalization to it (idempotent). */
 export function registerLayerNorm(backendName: string): void {
-  for (const [name, fn] of [[LN, layerNorm], [LN_GRAD, layerNormGrad]] as const) {
-    if (!tf.getKernel(name, backendName)) {
-      tf.registerKernel({ kernelName: name, backendName, kernelFunc: fn as unknown as tf.KernelFunc });
-    }
-  }
+  registerKernels(backendName, [[LN, layerNorm], [LN_GRAD, layerNormGrad]]);
   if (wrapped) return;
   wrapped = true;
   const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown>) =>

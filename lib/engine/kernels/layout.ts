@@ -8,13 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
-
-type KernelArgs = {
-  inputs: Record<string, tf.TensorInfo>;
-  backend: MathBackendCPU;
-  attrs?: Record<string, unknown>;
-};
-type KernelFn = (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
+import { type KernelFn } from "./types.ts";
 
 type Numeric = Float32Array | Int32Array | Uint8Array;
 
