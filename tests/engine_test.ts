@@ -59,21 +59,28 @@ Deno.test("OpenBLAS lookup: FER_BLAS_LIB alone when set, else platform paths; th
   assert.match(blasInstallHint(), /openblas/i);
 });
 
+/** Runs `code` (TypeScript) in a fresh Deno with `env`; returns its last stdout line as JSON and its stderr. */
+async function evalInSubprocess(
+  code: string,
+  env: Record<string, string>,
+): Promise<{ out: Record<string, unknown> & { name: string; library: string }; err: string }> {
+  const o = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", code],
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const err = new TextDecoder().decode(o.stderr);
+  assert.ok(o.success, err);
+  return { out: JSON.parse(new TextDecoder().decode(o.stdout).trim().split("\n").pop()!), err };
+}
+
 Deno.test("without OpenBLAS the native engine falls back (subprocess with FER_BLAS_LIB pointing nowhere)", async () => {
   const code = `
     import { initEngine } from ${JSON.stringify(new URL("../lib/engine.ts", import.meta.url).href)};
     const e = await initEngine("native");
     console.log(JSON.stringify(e));`;
-  const o = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--ext=ts", code],
-    env: { FER_BLAS_LIB: "/nowhere/libopenblas.so.0" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const out = new TextDecoder().decode(o.stdout).trim().split("\n").pop()!;
-  const err = new TextDecoder().decode(o.stderr);
-  assert.ok(o.success, err);
-  const e = JSON.parse(out);
+  const { out: e, err } = await evalInSubprocess(code, { FER_BLAS_LIB: "/nowhere/libopenblas.so.0" });
   assert.notEqual(e.name, "native");
   assert.match(err, /OpenBLAS not found \(install it: /);
 });
@@ -90,16 +97,7 @@ Deno.test({
     const e = await initEngine("native");
     const y = tf.conv2d(tf.ones([1, 5, 5, 2]), tf.ones([3, 3, 2, 4]), 1, "same");
     console.log(JSON.stringify({ ...e, library: describeEngine().library, center: y.dataSync()[12 * 4] }));`;
-  const o = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--ext=ts", code],
-    env: { FER_DNNL_LIB: "/nowhere/libdnnl.so.2" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const out = new TextDecoder().decode(o.stdout).trim().split("\n").pop()!;
-  const err = new TextDecoder().decode(o.stderr);
-  assert.ok(o.success, err);
-  const e = JSON.parse(out);
+  const { out: e, err } = await evalInSubprocess(code, { FER_DNNL_LIB: "/nowhere/libdnnl.so.2" });
   assert.equal(e.name, "native");
   assert.doesNotMatch(e.library, /oneDNN/);
   assert.equal(e.center, 18); // 3x3 window x 2 channels of ones

@@ -104,6 +104,14 @@ async function bestWeights(runDir: string): Promise<number[][]> {
   return w;
 }
 
+/** Deps that "kill" the run (throw) once epoch `n` (0-based) has been checkpointed. */
+const killedAfter = (n: number): TrainDeps => ({
+  ...quiet,
+  onEpochEnd: ({ epoch }) => {
+    if (epoch === n) throw new Error("killed");
+  },
+});
+
 const strip = (h: { seconds: number; img_s: number }[]) =>
   h.map(({ seconds: _s, img_s: _i, ...rest }) => rest);
 
@@ -140,12 +148,7 @@ Deno.test("train: a run writes its folder, and a killed + resumed run equals an 
 
     // "kill" after the second epoch's checkpoint, then resume for the third
     await assert.rejects(
-      train(config(out, "killed"), {
-        ...quiet,
-        onEpochEnd: ({ epoch }) => {
-          if (epoch === 1) throw new Error("killed");
-        },
-      }),
+      train(config(out, "killed"), killedAfter(1)),
       /killed/,
     );
     assert.ok(!existsSync(join(out, "killed", "test_report.json")));
@@ -237,12 +240,7 @@ Deno.test({
   try {
     const straight = await train(config(out, "straight"), quiet);
     await assert.rejects(
-      train(config(out, "killed"), {
-        ...quiet,
-        onEpochEnd: ({ epoch }) => {
-          if (epoch === 1) throw new Error("killed");
-        },
-      }),
+      train(config(out, "killed"), killedAfter(1)),
       /killed/,
     );
     const resumed = await train(config(out, "killed"), { ...quiet, resume: true });
@@ -262,12 +260,7 @@ Deno.test("train: a run records its data fingerprint and refuses to resume on di
   const out = await Deno.makeTempDir({ prefix: "fer-train-data-" });
   try {
     await assert.rejects(
-      train(config(out, "r"), {
-        ...quiet,
-        onEpochEnd: ({ epoch }) => {
-          if (epoch === 0) throw new Error("killed");
-        },
-      }),
+      train(config(out, "r"), killedAfter(0)),
       /killed/,
     );
     const cfgPath = join(out, "r", "config.json");
