@@ -47,6 +47,9 @@ export function f32(backend: MathBackendCPU, t: tf.TensorInfo): Float32Array | n
   return v instanceof Float32Array ? v : null;
 }
 
+/** Activations {@link applyBiasActivation} applies after a convolution or matmul (others use the cpu kernel). */
+const FUSABLE = ["linear", "relu", "relu6", "leakyrelu", "sigmoid", "elu", undefined];
+
 /** Apply bias (channels-last, [C] or scalar) and a fused activation in place; false if unsupported. */
 export function applyBiasActivation(
   y: Float32Array,
@@ -56,7 +59,7 @@ export function applyBiasActivation(
   leakyAlpha = 0.2,
 ): boolean {
   const act = activation ?? "linear";
-  if (!["linear", "relu", "relu6", "leakyrelu", "sigmoid", "elu"].includes(act)) return false;
+  if (!FUSABLE.includes(act)) return false;
   if (bias && bias.length !== channels && bias.length !== 1) return false;
   const n = y.length;
   if (bias) {
@@ -107,119 +110,109 @@ function geom(
   return info;
 }
 
+/** The compute functions of one convolution family; `mult` is the depthwise channel multiplier. */
+type ConvOps = {
+  forward(x: Float32Array, w: Float32Array, g: ConvGeom & DnnlGeom, mult: number): Float32Array;
+  backInput(dy: Float32Array, w: Float32Array, g: ConvGeom & DnnlGeom, mult: number): Float32Array;
+  backFilter(x: Float32Array, dy: Float32Array, g: ConvGeom & DnnlGeom, mult: number): Float32Array;
+};
+
 /**
- * Kernel overrides parameterised by a GEMM, shared by the `native` backend (OpenBLAS) and the wasm gradient
- * kernels (JS GEMM). `orig(name)` returns the kernel to fall back to.
+ * The forward, fused-forward (bias + activation), input-gradient and filter-gradient kernels of one
+ * convolution family (dense or depthwise), each falling back to the cpu kernel `orig(name)` for cases it
+ * does not handle (NCHW, non-float32, unsupported fused activation or bias shape).
+ */
+function convFamily(
+  depthwise: boolean,
+  names: { forward: string; fused: string; backInput: string; backFilter: string },
+  ops: ConvOps,
+  orig: (name: string) => KernelFn,
+): Record<string, KernelFn> {
+  const outShape = (g: ConvGeom) => [g.batchSize, g.outHeight, g.outWidth, g.outChannels];
+  const forward: KernelFn = (args) => {
+    const { x, filter } = args.inputs;
+    const b = args.backend;
+    const g = geom(x.shape, filter.shape, args.attrs ?? {}, depthwise);
+    const xv = f32(b, x), wv = f32(b, filter);
+    if (!g || !xv || !wv) return orig(names.forward)(args);
+    return b.makeTensorInfo(outShape(g), "float32", ops.forward(xv, wv, g, filter.shape[3]));
+  };
+  const fused: KernelFn = (args) => {
+    const { x, filter, bias } = args.inputs;
+    const attrs = args.attrs ?? {};
+    const b = args.backend;
+    const g = geom(x.shape, filter.shape, attrs, depthwise);
+    const xv = f32(b, x), wv = f32(b, filter), bv = bias ? f32(b, bias) : null;
+    const act = attrs.activation as string | undefined;
+    if (!g || !xv || !wv || (bias && !bv) || !FUSABLE.includes(act)) return orig(names.fused)(args);
+    const y = ops.forward(xv, wv, g, filter.shape[3]);
+    if (!applyBiasActivation(y, g.outChannels, bv, act, attrs.leakyreluAlpha as number)) {
+      return orig(names.fused)(args);
+    }
+    return b.makeTensorInfo(outShape(g), "float32", y);
+  };
+  const backInput: KernelFn = (args) => {
+    const { dy, filter } = args.inputs;
+    const b = args.backend;
+    const attrs = args.attrs ?? {};
+    const inputShape = attrs.inputShape as number[];
+    const g = geom(inputShape, filter.shape, attrs, depthwise);
+    const dyv = f32(b, dy), wv = f32(b, filter);
+    if (!g || !dyv || !wv) return orig(names.backInput)(args);
+    return b.makeTensorInfo(inputShape, "float32", ops.backInput(dyv, wv, g, filter.shape[3]));
+  };
+  const backFilter: KernelFn = (args) => {
+    const { x, dy } = args.inputs;
+    const b = args.backend;
+    const attrs = args.attrs ?? {};
+    const filterShape = attrs.filterShape as number[];
+    const g = geom(x.shape, filterShape, attrs, depthwise);
+    const xv = f32(b, x), dyv = f32(b, dy);
+    if (!g || !xv || !dyv) return orig(names.backFilter)(args);
+    return b.makeTensorInfo(filterShape, "float32", ops.backFilter(xv, dyv, g, filterShape[3]));
+  };
+  return {
+    [names.forward]: forward,
+    [names.fused]: fused,
+    [names.backInput]: backInput,
+    [names.backFilter]: backFilter,
+  };
+}
+
+/**
+ * Convolution kernel overrides: oneDNN (`dnnlOf()`, when loaded) first, else the GEMM lowering / JS loops of
+ * kernels/conv.ts. Shared by the `native` backend (OpenBLAS) and the wasm gradient kernels (JS GEMM).
+ * `orig(name)` returns the kernel to fall back to.
  */
 export function convKernels(
   gemm: Gemm,
   orig: (name: string) => KernelFn,
   dnnlOf: () => Dnnl | null = () => null,
 ): Record<string, KernelFn> {
-  const conv: KernelFn = (args) => {
-    const { x, filter } = args.inputs;
-    const b = args.backend;
-    const g = geom(x.shape, filter.shape, args.attrs ?? {}, false);
-    const xv = f32(b, x), wv = f32(b, filter);
-    if (!g || !xv || !wv) return orig(tf.Conv2D)(args);
-    const y = dnnlOf()?.forward(xv, wv, g, 1) ?? conv2d(xv, wv, g, gemm);
-    return b.makeTensorInfo([g.batchSize, g.outHeight, g.outWidth, g.outChannels], "float32", y);
-  };
-  const fusedConv: KernelFn = (args) => {
-    const { x, filter, bias } = args.inputs;
-    const attrs = args.attrs ?? {};
-    const b = args.backend;
-    const g = geom(x.shape, filter.shape, attrs, false);
-    const xv = f32(b, x), wv = f32(b, filter), bv = bias ? f32(b, bias) : null;
-    const act = attrs.activation as string | undefined;
-    const okAct = ["linear", "relu", "relu6", "leakyrelu", "sigmoid", "elu", undefined].includes(act);
-    if (!g || !xv || !wv || (bias && !bv) || !okAct) return orig(tf.FusedConv2D)(args);
-    const y = dnnlOf()?.forward(xv, wv, g, 1) ?? conv2d(xv, wv, g, gemm);
-    if (!applyBiasActivation(y, g.outChannels, bv, act, attrs.leakyreluAlpha as number)) {
-      return orig(tf.FusedConv2D)(args);
-    }
-    return b.makeTensorInfo([g.batchSize, g.outHeight, g.outWidth, g.outChannels], "float32", y);
-  };
-  const convBackInput: KernelFn = (args) => {
-    const { dy, filter } = args.inputs;
-    const b = args.backend;
-    const attrs = args.attrs ?? {};
-    const inputShape = attrs.inputShape as number[];
-    const g = geom(inputShape, filter.shape, attrs, false);
-    const dyv = f32(b, dy), wv = f32(b, filter);
-    if (!g || !dyv || !wv) return orig(tf.Conv2DBackpropInput)(args);
-    const dx = dnnlOf()?.backwardData(dyv, wv, g, 1) ?? conv2dBackpropInput(dyv, wv, g, gemm);
-    return b.makeTensorInfo(inputShape, "float32", dx);
-  };
-  const convBackFilter: KernelFn = (args) => {
-    const { x, dy } = args.inputs;
-    const b = args.backend;
-    const attrs = args.attrs ?? {};
-    const filterShape = attrs.filterShape as number[];
-    const g = geom(x.shape, filterShape, attrs, false);
-    const xv = f32(b, x), dyv = f32(b, dy);
-    if (!g || !xv || !dyv) return orig(tf.Conv2DBackpropFilter)(args);
-    const dw = dnnlOf()?.backwardWeights(xv, dyv, g, 1) ?? conv2dBackpropFilter(xv, dyv, g, gemm);
-    return b.makeTensorInfo(filterShape, "float32", dw);
-  };
-  const dw: KernelFn = (args) => {
-    const { x, filter } = args.inputs;
-    const b = args.backend;
-    const g = geom(x.shape, filter.shape, args.attrs ?? {}, true);
-    const xv = f32(b, x), wv = f32(b, filter);
-    if (!g || !xv || !wv) return orig(tf.DepthwiseConv2dNative)(args);
-    const y = dnnlOf()?.forward(xv, wv, g, g.inChannels) ?? depthwiseConv2d(xv, wv, g, filter.shape[3]);
-    return b.makeTensorInfo([g.batchSize, g.outHeight, g.outWidth, g.outChannels], "float32", y);
-  };
-  const fusedDw: KernelFn = (args) => {
-    const { x, filter, bias } = args.inputs;
-    const attrs = args.attrs ?? {};
-    const b = args.backend;
-    const g = geom(x.shape, filter.shape, attrs, true);
-    const xv = f32(b, x), wv = f32(b, filter), bv = bias ? f32(b, bias) : null;
-    const act = attrs.activation as string | undefined;
-    const okAct = ["linear", "relu", "relu6", "leakyrelu", "sigmoid", "elu", undefined].includes(act);
-    if (!g || !xv || !wv || (bias && !bv) || !okAct) return orig(tf.FusedDepthwiseConv2D)(args);
-    const y = dnnlOf()?.forward(xv, wv, g, g.inChannels) ?? depthwiseConv2d(xv, wv, g, filter.shape[3]);
-    if (!applyBiasActivation(y, g.outChannels, bv, act, attrs.leakyreluAlpha as number)) {
-      return orig(tf.FusedDepthwiseConv2D)(args);
-    }
-    return b.makeTensorInfo([g.batchSize, g.outHeight, g.outWidth, g.outChannels], "float32", y);
-  };
-  const dwBackInput: KernelFn = (args) => {
-    const { dy, filter } = args.inputs;
-    const b = args.backend;
-    const attrs = args.attrs ?? {};
-    const inputShape = attrs.inputShape as number[];
-    const g = geom(inputShape, filter.shape, attrs, true);
-    const dyv = f32(b, dy), wv = f32(b, filter);
-    if (!g || !dyv || !wv) return orig(tf.DepthwiseConv2dNativeBackpropInput)(args);
-    const dx = dnnlOf()?.backwardData(dyv, wv, g, g.inChannels) ??
-      depthwiseBackpropInput(dyv, wv, g, filter.shape[3]);
-    return b.makeTensorInfo(inputShape, "float32", dx);
-  };
-  const dwBackFilter: KernelFn = (args) => {
-    const { x, dy } = args.inputs;
-    const b = args.backend;
-    const attrs = args.attrs ?? {};
-    const filterShape = attrs.filterShape as number[];
-    const g = geom(x.shape, filterShape, attrs, true);
-    const xv = f32(b, x), dyv = f32(b, dy);
-    if (!g || !xv || !dyv) return orig(tf.DepthwiseConv2dNativeBackpropFilter)(args);
-    const dw = dnnlOf()?.backwardWeights(xv, dyv, g, g.inChannels) ??
-      depthwiseBackpropFilter(xv, dyv, g, filterShape[3]);
-    return b.makeTensorInfo(filterShape, "float32", dw);
-  };
-  return {
-    [tf.Conv2D]: conv,
-    [tf.FusedConv2D]: fusedConv,
-    [tf.Conv2DBackpropInput]: convBackInput,
-    [tf.Conv2DBackpropFilter]: convBackFilter,
-    [tf.DepthwiseConv2dNative]: dw,
-    [tf.FusedDepthwiseConv2D]: fusedDw,
-    [tf.DepthwiseConv2dNativeBackpropInput]: dwBackInput,
-    [tf.DepthwiseConv2dNativeBackpropFilter]: dwBackFilter,
-  };
+  const dense = convFamily(false, {
+    forward: tf.Conv2D,
+    fused: tf.FusedConv2D,
+    backInput: tf.Conv2DBackpropInput,
+    backFilter: tf.Conv2DBackpropFilter,
+  }, {
+    forward: (x, w, g) => dnnlOf()?.forward(x, w, g, 1) ?? conv2d(x, w, g, gemm),
+    backInput: (dy, w, g) => dnnlOf()?.backwardData(dy, w, g, 1) ?? conv2dBackpropInput(dy, w, g, gemm),
+    backFilter: (x, dy, g) => dnnlOf()?.backwardWeights(x, dy, g, 1) ?? conv2dBackpropFilter(x, dy, g, gemm),
+  }, orig);
+  // Depthwise = grouped with one group per input channel.
+  const depthwise = convFamily(true, {
+    forward: tf.DepthwiseConv2dNative,
+    fused: tf.FusedDepthwiseConv2D,
+    backInput: tf.DepthwiseConv2dNativeBackpropInput,
+    backFilter: tf.DepthwiseConv2dNativeBackpropFilter,
+  }, {
+    forward: (x, w, g, m) => dnnlOf()?.forward(x, w, g, g.inChannels) ?? depthwiseConv2d(x, w, g, m),
+    backInput: (dy, w, g, m) =>
+      dnnlOf()?.backwardData(dy, w, g, g.inChannels) ?? depthwiseBackpropInput(dy, w, g, m),
+    backFilter: (x, dy, g, m) =>
+      dnnlOf()?.backwardWeights(x, dy, g, g.inChannels) ?? depthwiseBackpropFilter(x, dy, g, m),
+  }, orig);
+  return { ...dense, ...depthwise };
 }
 
 /** Batched matmul through the GEMM; returns null when shapes/dtypes are not handled. */
