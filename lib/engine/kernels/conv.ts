@@ -331,17 +331,16 @@ function backpropFilterIm2col(x: Float32Array, dy: Float32Array, g: ConvGeom, ge
 }
 
 /**
- * Depthwise convolution x [N,H,W,C] * w [fh,fw,C,M] -> y [N,oh,ow,C*M]. Plain JS loops, channel-innermost
- * so the hot loop is unit-stride over C (a per-channel GEMM would have K = fh*fw, far too small for BLAS to
- * help; measured: these loops run the ConvNeXt dw7x7 layers at ~1 GFLOP/s, a minor share of the step).
+ * Visit every (output position, filter tap) pair of a depthwise convolution whose input pixel lies inside
+ * the image, with the NHWC offsets of the output (C*M channels), input (C) and filter tap (C*M). The three
+ * depthwise kernels below share this traversal and differ only in their channel loop.
  */
-export function depthwiseConv2d(x: Float32Array, w: Float32Array, g: ConvGeom, mult: number): Float32Array {
+function forEachDepthwiseTap(g: ConvGeom, mult: number, visit: (yo: number, xo: number, wo: number) => void) {
   const { batchSize: n, inHeight: h, inWidth: wd, inChannels: c, outHeight: oh, outWidth: ow } = g;
   const { filterHeight: fh, filterWidth: fw, dilationHeight: dh, dilationWidth: dw } = g;
   const { strideHeight: sh, strideWidth: sw } = g;
   const { top, left } = g.padInfo;
   const co = c * mult;
-  const y = new Float32Array(n * oh * ow * co);
   for (let b = 0; b < n; b++) {
     for (let r = 0; r < oh; r++) {
       for (let q = 0; q < ow; q++) {
@@ -352,22 +351,34 @@ export function depthwiseConv2d(x: Float32Array, w: Float32Array, g: ConvGeom, m
           for (let j = 0; j < fw; j++) {
             const iw = q * sw - left + j * dw;
             if (iw < 0 || iw >= wd) continue;
-            const xo = ((b * h + ih) * wd + iw) * c;
-            const wo = (i * fw + j) * co;
-            if (mult === 1) {
-              for (let k = 0; k < c; k++) y[yo + k] += x[xo + k] * w[wo + k];
-            } else {
-              for (let k = 0; k < c; k++) {
-                const xv = x[xo + k];
-                const base = k * mult;
-                for (let m = 0; m < mult; m++) y[yo + base + m] += xv * w[wo + base + m];
-              }
-            }
+            visit(yo, ((b * h + ih) * wd + iw) * c, (i * fw + j) * co);
           }
         }
       }
     }
   }
+}
+
+/**
+ * Depthwise convolution x [N,H,W,C] * w [fh,fw,C,M] -> y [N,oh,ow,C*M]. Plain JS loops, channel-innermost
+ * so the hot loop is unit-stride over C (a per-channel GEMM would have K = fh*fw, far too small for BLAS to
+ * help; measured: these loops run the ConvNeXt dw7x7 layers at ~1 GFLOP/s, a minor share of the step). The
+ * native engine uses oneDNN instead when it is loaded.
+ */
+export function depthwiseConv2d(x: Float32Array, w: Float32Array, g: ConvGeom, mult: number): Float32Array {
+  const c = g.inChannels;
+  const y = new Float32Array(g.batchSize * g.outHeight * g.outWidth * c * mult);
+  forEachDepthwiseTap(g, mult, (yo, xo, wo) => {
+    if (mult === 1) {
+      for (let k = 0; k < c; k++) y[yo + k] += x[xo + k] * w[wo + k];
+    } else {
+      for (let k = 0; k < c; k++) {
+        const xv = x[xo + k];
+        const base = k * mult;
+        for (let m = 0; m < mult; m++) y[yo + base + m] += xv * w[wo + base + m];
+      }
+    }
+  });
   return y;
 }
 
@@ -378,39 +389,20 @@ export function depthwiseBackpropInput(
   g: ConvGeom,
   mult: number,
 ): Float32Array {
-  const { batchSize: n, inHeight: h, inWidth: wd, inChannels: c, outHeight: oh, outWidth: ow } = g;
-  const { filterHeight: fh, filterWidth: fw, dilationHeight: dh, dilationWidth: dw } = g;
-  const { strideHeight: sh, strideWidth: sw } = g;
-  const { top, left } = g.padInfo;
-  const co = c * mult;
-  const dx = new Float32Array(n * h * wd * c);
-  for (let b = 0; b < n; b++) {
-    for (let r = 0; r < oh; r++) {
-      for (let q = 0; q < ow; q++) {
-        const yo = ((b * oh + r) * ow + q) * co;
-        for (let i = 0; i < fh; i++) {
-          const ih = r * sh - top + i * dh;
-          if (ih < 0 || ih >= h) continue;
-          for (let j = 0; j < fw; j++) {
-            const iw = q * sw - left + j * dw;
-            if (iw < 0 || iw >= wd) continue;
-            const xo = ((b * h + ih) * wd + iw) * c;
-            const wo = (i * fw + j) * co;
-            if (mult === 1) {
-              for (let k = 0; k < c; k++) dx[xo + k] += dy[yo + k] * w[wo + k];
-            } else {
-              for (let k = 0; k < c; k++) {
-                const base = k * mult;
-                let s = 0;
-                for (let m = 0; m < mult; m++) s += dy[yo + base + m] * w[wo + base + m];
-                dx[xo + k] += s;
-              }
-            }
-          }
-        }
+  const c = g.inChannels;
+  const dx = new Float32Array(g.batchSize * g.inHeight * g.inWidth * c);
+  forEachDepthwiseTap(g, mult, (yo, xo, wo) => {
+    if (mult === 1) {
+      for (let k = 0; k < c; k++) dx[xo + k] += dy[yo + k] * w[wo + k];
+    } else {
+      for (let k = 0; k < c; k++) {
+        const base = k * mult;
+        let s = 0;
+        for (let m = 0; m < mult; m++) s += dy[yo + base + m] * w[wo + base + m];
+        dx[xo + k] += s;
       }
     }
-  }
+  });
   return dx;
 }
 
@@ -421,37 +413,18 @@ export function depthwiseBackpropFilter(
   g: ConvGeom,
   mult: number,
 ): Float32Array {
-  const { batchSize: n, inHeight: h, inWidth: wd, inChannels: c, outHeight: oh, outWidth: ow } = g;
-  const { filterHeight: fh, filterWidth: fw, dilationHeight: dh, dilationWidth: dw } = g;
-  const { strideHeight: sh, strideWidth: sw } = g;
-  const { top, left } = g.padInfo;
-  const co = c * mult;
-  const dwt = new Float32Array(fh * fw * co);
-  for (let b = 0; b < n; b++) {
-    for (let r = 0; r < oh; r++) {
-      for (let q = 0; q < ow; q++) {
-        const yo = ((b * oh + r) * ow + q) * co;
-        for (let i = 0; i < fh; i++) {
-          const ih = r * sh - top + i * dh;
-          if (ih < 0 || ih >= h) continue;
-          for (let j = 0; j < fw; j++) {
-            const iw = q * sw - left + j * dw;
-            if (iw < 0 || iw >= wd) continue;
-            const xo = ((b * h + ih) * wd + iw) * c;
-            const wo = (i * fw + j) * co;
-            if (mult === 1) {
-              for (let k = 0; k < c; k++) dwt[wo + k] += x[xo + k] * dy[yo + k];
-            } else {
-              for (let k = 0; k < c; k++) {
-                const xv = x[xo + k];
-                const base = k * mult;
-                for (let m = 0; m < mult; m++) dwt[wo + base + m] += xv * dy[yo + base + m];
-              }
-            }
-          }
-        }
+  const c = g.inChannels;
+  const dwt = new Float32Array(g.filterHeight * g.filterWidth * c * mult);
+  forEachDepthwiseTap(g, mult, (yo, xo, wo) => {
+    if (mult === 1) {
+      for (let k = 0; k < c; k++) dwt[wo + k] += x[xo + k] * dy[yo + k];
+    } else {
+      for (let k = 0; k < c; k++) {
+        const xv = x[xo + k];
+        const base = k * mult;
+        for (let m = 0; m < mult; m++) dwt[wo + base + m] += xv * dy[yo + base + m];
       }
     }
-  }
+  });
   return dwt;
 }
