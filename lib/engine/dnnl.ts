@@ -358,18 +358,22 @@ function create(s: Lib, path: string): Dnnl {
     return p;
   };
   /**
-   * A primitive with plain user layouts for every arg (no reorders): `init` fills the op descriptor,
-   * `hint` is the forward primitive descriptor a backward one needs. Cached by `key`; null when refused.
+   * A primitive with plain user layouts for every arg (no reorders), cached by `key` (null when refused).
+   * `make` runs only on a cache miss and returns `init` (fills the op descriptor), the memory descriptor of
+   * each arg, and `hint` (the forward primitive descriptor a backward one needs).
    */
   const plain = (
     key: string,
-    init: (op: Uint8Array) => number,
-    args: [number, Uint8Array][],
-    hint: (() => Ptr) | null = null,
+    make: () => {
+      init: (op: Uint8Array) => number;
+      args: [number, Uint8Array][];
+      hint?: () => Ptr;
+    },
   ): Prim | null => {
     if (cache.has(key)) return cache.get(key)!;
     let p: Prim | null = null;
     try {
+      const { init, args, hint } = make();
       const op = new Uint8Array(OP_DESC_BYTES);
       check(init(op), key);
       const pd = primDesc(op, hint ? hint() : null);
@@ -409,8 +413,11 @@ function create(s: Lib, path: string): Dnnl {
   };
   const bind = (mem: Ptr, data: Float32Array) =>
     check(s.dnnl_memory_set_data_handle(mem, ptrOf(data)), "set_data");
-  /** Run `p` with `data` bound to its args; the weight arg goes through the reorder when there is one. */
-  const run = (p: Prim, data: Map<number, Float32Array>, wArg: number, toChosen: boolean) => {
+  /**
+   * Run `p` with `data` bound to its args; when `p` has a weight reorder, the weight arg `wArg` goes through
+   * it (before the primitive when `toChosen`, after it for a computed weight gradient).
+   */
+  const run = (p: Prim, data: Map<number, Float32Array>, wArg = 0, toChosen = true) => {
     const args: [number, Ptr][] = [];
     const r = p.reorder;
     if (r && toChosen) {
@@ -428,15 +435,6 @@ function create(s: Lib, path: string): Dnnl {
       bind(r.to, data.get(wArg)!);
       exec(r.prim, [[ARG_FROM, r.from], [ARG_TO, r.to]]);
     }
-    check(s.dnnl_stream_wait(stream), "stream_wait");
-  };
-  const runPlain = (p: Prim, data: Map<number, Float32Array>) => {
-    const args: [number, Ptr][] = [];
-    for (const [arg, mem] of p.mems) {
-      bind(mem, data.get(arg)!);
-      args.push([arg, mem]);
-    }
-    exec(p.prim, args);
     check(s.dnnl_stream_wait(stream), "stream_wait");
   };
   const size = (a: number[]) => a.reduce((p, q) => p * q, 1);
@@ -470,39 +468,46 @@ function create(s: Lib, path: string): Dnnl {
       return dw;
     },
     eltwise(alg, x) {
-      const n = x.length, d = flat(n);
-      const p = plain(`eltwise|${alg}|${n}`, eltwiseFwd(alg, d), [[ARG_SRC, d], [ARG_DST, d]]);
+      const n = x.length;
+      const p = plain(`eltwise|${alg}|${n}`, () => {
+        const d = flat(n);
+        return { init: eltwiseFwd(alg, d), args: [[ARG_SRC, d], [ARG_DST, d]] };
+      });
       if (!p) return null;
       const y = new Float32Array(n);
-      runPlain(p, new Map([[ARG_SRC, x], [ARG_DST, y]]));
+      run(p, new Map([[ARG_SRC, x], [ARG_DST, y]]));
       return y;
     },
     eltwiseBackward(alg, x, dy) {
-      const n = x.length, d = flat(n);
-      const p = plain(
-        `eltwise_bwd|${alg}|${n}`,
-        (op) => s.dnnl_eltwise_backward_desc_init(op, ELTWISE[alg], d, d, alg === "swish" ? 1 : 0, 0),
-        [[ARG_SRC, d], [ARG_DIFF_DST, d], [ARG_DIFF_SRC, d]],
-        pdOf(eltwiseFwd(alg, d)),
-      );
+      const n = x.length;
+      const p = plain(`eltwise_bwd|${alg}|${n}`, () => {
+        const d = flat(n);
+        return {
+          init: (op) => s.dnnl_eltwise_backward_desc_init(op, ELTWISE[alg], d, d, alg === "swish" ? 1 : 0, 0),
+          args: [[ARG_SRC, d], [ARG_DIFF_DST, d], [ARG_DIFF_SRC, d]],
+          hint: pdOf(eltwiseFwd(alg, d)),
+        };
+      });
       if (!p) return null;
       const dx = new Float32Array(n);
-      runPlain(p, new Map([[ARG_SRC, x], [ARG_DIFF_DST, dy], [ARG_DIFF_SRC, dx]]));
+      run(p, new Map([[ARG_SRC, x], [ARG_DIFF_DST, dy], [ARG_DIFF_SRC, dx]]));
       return dx;
     },
     batchNorm(x, shape, gamma, beta, eps) {
-      const c = shape[shape.length - 1], d = bnData(shape), cd = flat(c);
-      const p = plain(`bn|${shape}|${eps}`, bnFwd(d, eps), [
-        [ARG_SRC, d],
-        [ARG_DST, d],
-        [ARG_MEAN, cd],
-        [ARG_VARIANCE, cd],
-        [ARG_SCALE, cd],
-        [ARG_SHIFT, cd],
-      ]);
+      const c = shape[shape.length - 1];
+      const p = plain(`bn|${shape}|${eps}`, () => {
+        const d = bnData(shape), cd = flat(c);
+        return {
+          init: bnFwd(d, eps),
+          args: [[ARG_SRC, d], [ARG_DST, d], [ARG_MEAN, cd], [ARG_VARIANCE, cd], [ARG_SCALE, cd], [
+            ARG_SHIFT,
+            cd,
+          ]],
+        };
+      });
       if (!p) return null;
       const y = new Float32Array(x.length), mean = new Float32Array(c), variance = new Float32Array(c);
-      runPlain(
+      run(
         p,
         new Map([[ARG_SRC, x], [ARG_DST, y], [ARG_MEAN, mean], [ARG_VARIANCE, variance], [ARG_SCALE, gamma], [
           ARG_SHIFT,
@@ -512,26 +517,28 @@ function create(s: Lib, path: string): Dnnl {
       return { y, mean, variance };
     },
     batchNormBackward(x, shape, dy, mean, variance, gamma, eps) {
-      const c = shape[shape.length - 1], d = bnData(shape), cd = flat(c);
-      const p = plain(
-        `bn_bwd|${shape}|${eps}`,
-        (op) => s.dnnl_batch_normalization_backward_desc_init(op, BACKWARD, d, d, eps, BN_FLAGS),
-        [
-          [ARG_SRC, d],
-          [ARG_DIFF_DST, d],
-          [ARG_MEAN, cd],
-          [ARG_VARIANCE, cd],
-          [ARG_SCALE, cd],
-          [ARG_SHIFT, cd],
-          [ARG_DIFF_SRC, d],
-          [ARG_DIFF_SCALE, cd],
-          [ARG_DIFF_SHIFT, cd],
-        ],
-        pdOf(bnFwd(d, eps)),
-      );
+      const c = shape[shape.length - 1];
+      const p = plain(`bn_bwd|${shape}|${eps}`, () => {
+        const d = bnData(shape), cd = flat(c);
+        return {
+          init: (op) => s.dnnl_batch_normalization_backward_desc_init(op, BACKWARD, d, d, eps, BN_FLAGS),
+          args: [
+            [ARG_SRC, d],
+            [ARG_DIFF_DST, d],
+            [ARG_MEAN, cd],
+            [ARG_VARIANCE, cd],
+            [ARG_SCALE, cd],
+            [ARG_SHIFT, cd],
+            [ARG_DIFF_SRC, d],
+            [ARG_DIFF_SCALE, cd],
+            [ARG_DIFF_SHIFT, cd],
+          ],
+          hint: pdOf(bnFwd(d, eps)),
+        };
+      });
       if (!p) return null;
       const dx = new Float32Array(x.length), dgamma = new Float32Array(c), dbeta = new Float32Array(c);
-      runPlain(
+      run(
         p,
         new Map([
           [ARG_SRC, x],
