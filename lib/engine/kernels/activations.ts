@@ -13,7 +13,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { Dnnl, EltwiseAlg } from "../dnnl.ts";
 // Registers the layers' activation classes (into tfjs-core's serialization map) before they are wrapped.
 import "@tensorflow/tfjs-layers";
-import { type KernelArgs, registerKernels, values } from "./types.ts";
+import { type KernelArgs, layersPrototype, registerKernels, runKernel, values } from "./types.ts";
 
 const SILU = "FerNativeSilu";
 const SILU_GRAD = "FerNativeSiluGrad";
@@ -98,8 +98,7 @@ export function registerActivations(backendName: string, dnnl: () => Dnnl | null
   registerKernels(backendName, KERNELS);
   if (wrapped) return;
   wrapped = true;
-  const run = (name: string, inputs: Record<string, tf.Tensor>) =>
-    tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, {}) as tf.Tensor;
+  const run = (name: string, inputs: Record<string, tf.Tensor>) => runKernel(name, inputs) as tf.Tensor;
   for (const [fwd, bwd] of [[SILU, SILU_GRAD], [GELU, GELU_GRAD]]) {
     tf.registerGradient({
       kernelName: fwd,
@@ -108,14 +107,8 @@ export function registerActivations(backendName: string, dnnl: () => Dnnl | null
     });
   }
   const active = (x: tf.Tensor) => tf.getBackend() === backendName && x.dtype === "float32";
-  const classes = tf.serialization.SerializationMap.getMap().classNameMap as Record<
-    string,
-    [{ prototype: { apply: (x: tf.Tensor, alpha?: number) => tf.Tensor } }, unknown]
-  >;
   const patch = (className: string, kernel: string, ok: (alpha?: number) => boolean) => {
-    const entry = classes[className];
-    if (!entry) throw new Error(`native engine: TF.js-layers has no '${className}' activation to route`);
-    const proto = entry[0].prototype;
+    const proto = layersPrototype<{ apply: (x: tf.Tensor, alpha?: number) => tf.Tensor }>(className);
     const orig = proto.apply;
     proto.apply = function (this: unknown, x: tf.Tensor, alpha?: number) {
       return active(x) && ok(alpha) ? run(kernel, { x }) : orig.call(this, x, alpha);

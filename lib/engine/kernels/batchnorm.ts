@@ -20,7 +20,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { Dnnl } from "../dnnl.ts";
 // Registers TF.js-layers' classes (BatchNormalization among them) before the wrap below.
 import "@tensorflow/tfjs-layers";
-import { type KernelArgs, registerKernels, values } from "./types.ts";
+import { type KernelArgs, layersPrototype, ParamGrads, registerKernels, runKernel, values } from "./types.ts";
 
 const BN_TRAIN = "FerNativeBatchNormTrain";
 const BN_TRAIN_GRAD = "FerNativeBatchNormTrainGrad";
@@ -71,13 +71,9 @@ function bnTrain({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
   ];
 }
 
-/**
- * dgamma and dbeta computed alongside a dx (oneDNN's backward gives all three at once), keyed by dy's data
- * so the dgamma / dbeta kernels of the same gradient reuse them instead of recomputing.
- */
-const pending = new WeakMap<object, { x: object; dgamma: Float32Array; dbeta: Float32Array }>();
+const paramGrads = new ParamGrads();
 
-/** dx (which 0), dgamma (1) or dbeta (2). */
+/** dx (which 0), dgamma (1) or dbeta (2); one call computes all three, the other two calls take theirs. */
 function bnTrainGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { x, dy, mean, variance, gamma } = inputs;
   const xv = values(backend, x), dyv = values(backend, dy);
@@ -85,16 +81,10 @@ function bnTrainGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const c = mv.length;
   const eps = attrs!.varianceEpsilon as number;
   const which = attrs!.which as number;
-  const done = pending.get(dy.dataId);
-  if (which !== 0 && done && done.x === x.dataId) {
-    return backend.makeTensorInfo([c], "float32", (which === 1 ? done.dgamma : done.dbeta).slice());
-  }
+  const stored = paramGrads.take(backend, x, dy, which);
+  if (stored) return stored;
   const fast = dnnlOf()?.batchNormBackward(xv, x.shape, dyv, mv, vv, g, eps);
-  if (fast) {
-    pending.set(dy.dataId, { x: x.dataId, dgamma: fast.dgamma, dbeta: fast.dbeta });
-    const out = which === 0 ? fast.dx : which === 1 ? fast.dgamma.slice() : fast.dbeta.slice();
-    return backend.makeTensorInfo(which === 0 ? x.shape : [c], "float32", out);
-  }
+  if (fast) return paramGrads.give(backend, x, dy, which, fast);
   const inv = new Float64Array(c);
   for (let k = 0; k < c; k++) inv[k] = 1 / Math.sqrt(vv[k] + eps);
   const sdy = new Float64Array(c), sdyx = new Float64Array(c);
@@ -105,12 +95,8 @@ function bnTrainGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
       sdyx[k] += d * (xv[i + k] - mv[k]);
     }
   }
-  if (which === 1) {
-    const dg = new Float32Array(c);
-    for (let k = 0; k < c; k++) dg[k] = sdyx[k] * inv[k];
-    return backend.makeTensorInfo([c], "float32", dg);
-  }
-  if (which === 2) return backend.makeTensorInfo([c], "float32", Float32Array.from(sdy));
+  const dgamma = new Float32Array(c);
+  for (let k = 0; k < c; k++) dgamma[k] = sdyx[k] * inv[k];
   // dx = a*dy + b*x + d per channel, with a = gamma*inv, b = -a*inv^2*sdyx/M, d = -a*sdy/M - b*mean.
   const m = xv.length / c;
   const a = new Float32Array(c), bb = new Float32Array(c), d = new Float32Array(c);
@@ -125,7 +111,7 @@ function bnTrainGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   for (let i = 0; i < xv.length; i += c) {
     for (let k = 0; k < c; k++) dx[i + k] = a[k] * dyv[i + k] + bb[k] * xv[i + k] + d[k];
   }
-  return backend.makeTensorInfo(x.shape, "float32", dx);
+  return paramGrads.give(backend, x, dy, which, { dx, dgamma, dbeta: Float32Array.from(sdy) });
 }
 
 /** The parts of TF.js-layers' BatchNormalization the wrapped `call` uses. */
@@ -148,8 +134,7 @@ export function registerBatchNorm(backendName: string, dnnl: () => Dnnl | null =
   registerKernels(backendName, [[BN_TRAIN, bnTrain], [BN_TRAIN_GRAD, bnTrainGrad]]);
   if (wrapped) return;
   wrapped = true;
-  const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown>) =>
-    tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as tf.NamedAttrMap);
+  const run = runKernel;
   tf.registerGradient({
     kernelName: BN_TRAIN,
     inputsToSave: ["x", "gamma"],
@@ -166,11 +151,7 @@ export function registerBatchNorm(backendName: string, dnnl: () => Dnnl | null =
       return { x: get(0), gamma: get(1), beta: get(2) };
     },
   });
-  const entry =
-    (tf.serialization.SerializationMap.getMap().classNameMap as Record<string, [unknown, unknown]>)
-      .BatchNormalization as [{ prototype: { call: CallFn } }, unknown] | undefined;
-  if (!entry) throw new Error("native engine: TF.js-layers has no BatchNormalization class to route");
-  const proto = entry[0].prototype;
+  const proto = layersPrototype<{ call: CallFn }>("BatchNormalization");
   const orig = proto.call;
   proto.call = function (this: BnLayer, inputs, kwargs) {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;

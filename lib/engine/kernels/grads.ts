@@ -13,7 +13,7 @@ import type { Dnnl } from "../dnnl.ts";
 // tfjs-core's node bundle registers no gradients; tfjs-layers' bundle registers all of them (into the global
 // registry) on import. Imported here so the gradients exist before they are wrapped below.
 import "@tensorflow/tfjs-layers";
-import { type KernelArgs, registerKernels, values } from "./types.ts";
+import { type KernelArgs, registerKernels, runKernel, values } from "./types.ts";
 
 const BN_GRAD = "FerNativeBatchNormGrad";
 const RELU_GRAD = "FerNativeReluGrad";
@@ -213,8 +213,7 @@ export function registerFusedGrads(backendName: string, dnnl: () => Dnnl | null 
     const orig = cfg.gradFunc;
     cfg.gradFunc = fast(orig);
   };
-  const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown> = {}) =>
-    tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as tf.NamedAttrMap);
+  const run = runKernel;
 
   wrap(tf.FusedBatchNorm, (orig) => (dy, saved, attrs) => {
     const [x, mean, variance, scale] = saved;

@@ -15,7 +15,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 // Registers TF.js-layers' classes (LayerNormalization among them) before the wrap below.
 import "@tensorflow/tfjs-layers";
-import { type KernelArgs, registerKernels, values } from "./types.ts";
+import { type KernelArgs, layersPrototype, ParamGrads, registerKernels, runKernel, values } from "./types.ts";
 
 const LN = "FerNativeLayerNorm";
 const LN_GRAD = "FerNativeLayerNormGrad";
@@ -45,18 +45,15 @@ function layerNorm({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   return backend.makeTensorInfo(x.shape, "float32", y);
 }
 
-/** dgamma / dbeta computed with dx, keyed by dy's data, for the other two gradient kernels to take. */
-const pending = new WeakMap<object, { x: object; dgamma: Float32Array; dbeta: Float32Array }>();
+const paramGrads = new ParamGrads();
 
 /** dx (which 0), dgamma (1) or dbeta (2); one pass computes all three. */
 function layerNormGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { x, dy, gamma } = inputs;
   const which = attrs!.which as number;
   const c = gamma.shape[0];
-  const done = pending.get(dy.dataId);
-  if (which !== 0 && done && done.x === x.dataId) {
-    return backend.makeTensorInfo([c], "float32", (which === 1 ? done.dgamma : done.dbeta).slice());
-  }
+  const stored = paramGrads.take(backend, x, dy, which);
+  if (stored) return stored;
   const xv = values(backend, x), dyv = values(backend, dy), g = values(backend, gamma);
   const eps = attrs!.epsilon as number;
   const dx = new Float32Array(xv.length);
@@ -78,10 +75,11 @@ function layerNormGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
       dx[o + j] = r * (dyv[o + j] * g[j] - s1 - xh * s2);
     }
   }
-  const dgamma = Float32Array.from(dg), dbeta = Float32Array.from(db);
-  pending.set(dy.dataId, { x: x.dataId, dgamma, dbeta });
-  const out = which === 0 ? dx : which === 1 ? dgamma.slice() : dbeta.slice();
-  return backend.makeTensorInfo(which === 0 ? x.shape : [c], "float32", out);
+  return paramGrads.give(backend, x, dy, which, {
+    dx,
+    dgamma: Float32Array.from(dg),
+    dbeta: Float32Array.from(db),
+  });
 }
 
 /** The parts of TF.js-layers' LayerNormalization the wrapped `call` uses. */
@@ -103,11 +101,7 @@ export function registerLayerNorm(backendName: string): void {
   if (wrapped) return;
   wrapped = true;
   const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown>) =>
-    tf.engine().runKernel(
-      name,
-      inputs as unknown as tf.NamedTensorMap,
-      attrs as tf.NamedAttrMap,
-    ) as tf.Tensor;
+    runKernel(name, inputs, attrs) as tf.Tensor;
   tf.registerGradient({
     kernelName: LN,
     inputsToSave: ["x", "gamma"],
@@ -118,11 +112,7 @@ export function registerLayerNorm(backendName: string): void {
       return { x: get(0), gamma: get(1), beta: get(2) };
     },
   });
-  const entry =
-    (tf.serialization.SerializationMap.getMap().classNameMap as Record<string, [unknown, unknown]>)
-      .LayerNormalization as [{ prototype: { call: CallFn } }, unknown] | undefined;
-  if (!entry) throw new Error("native engine: TF.js-layers has no LayerNormalization class to route");
-  const proto = entry[0].prototype;
+  const proto = layersPrototype<{ call: CallFn }>("LayerNormalization");
   const orig = proto.call;
   proto.call = function (this: LnLayer, inputs, kwargs) {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
