@@ -11,8 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { describeEngine, initEngine } from "../engine.ts";
-import { convnextNet, crossEntropy, referenceNet } from "../engine/nets.ts";
-import { AdamW } from "../engine/adamw.ts";
+import { convnextNet, referenceNet, syntheticTraining } from "../engine/nets.ts";
 
 type NetResult = {
   train_img_s: number;
@@ -55,20 +54,7 @@ function measure(
   maxSteps: number,
 ): NetResult {
   const shape = model.inputs[0].shape.slice(1) as number[];
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const opt = new AdamW(vars, { lr: 1e-3 });
-  const x = tf.randomNormal([batch, ...shape]);
-  const y = tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 7), "int32");
-  const step = () => {
-    const { value, grads } = tf.variableGrads(
-      () => crossEntropy(model.apply(x, { training: true }) as tf.Tensor, y),
-      vars,
-    );
-    value.dataSync();
-    sampleRss();
-    opt.step(grads);
-    tf.dispose([value, ...Object.values(grads)]);
-  };
+  const { step, dispose } = syntheticTraining(model, batch, sampleRss);
   for (let i = 0; i < warmup; i++) step();
   let steps = 0;
   const t0 = performance.now();
@@ -77,8 +63,7 @@ function measure(
     steps++;
   }
   const train = steps ? (batch * steps) / ((performance.now() - t0) / 1000) : NaN;
-  tf.dispose([x, y]);
-  opt.dispose();
+  dispose();
   const xi = tf.randomNormal([inferBatch, ...shape]);
   const infer = () => {
     tf.tidy(() => (model.predict(xi) as tf.Tensor).dataSync());

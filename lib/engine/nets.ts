@@ -4,6 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
+import { AdamW } from "./adamw.ts";
 
 /**
  * Reference net: [conv3x3 c, BN, ReLU] x2, maxpool 2 for c in `widths` (default 64,128,256,512); flatten;
@@ -90,4 +91,37 @@ export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor1D): tf.Scalar 
     const k = logits.shape[logits.shape.length - 1];
     return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, k), logits) as tf.Scalar;
   });
+}
+
+/**
+ * AdamW (lr 1e-3) training steps of `model` on one fixed random batch of `batch` images labelled 0..6 in
+ * turn — what the benchmark and the profiler time. `afterForward` runs after the loss is read back, before
+ * the update (the benchmark samples memory there). `dispose` frees the batch and the optimizer state.
+ */
+export function syntheticTraining(
+  model: tfl.LayersModel,
+  batch: number,
+  afterForward: () => void = () => {},
+): { step: () => void; dispose: () => void } {
+  const shape = model.inputs[0].shape.slice(1) as number[];
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const opt = new AdamW(vars, { lr: 1e-3 });
+  const x = tf.randomNormal([batch, ...shape]);
+  const y = tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 7), "int32");
+  return {
+    step: () => {
+      const { value, grads } = tf.variableGrads(
+        () => crossEntropy(model.apply(x, { training: true }) as tf.Tensor, y),
+        vars,
+      );
+      value.dataSync();
+      afterForward();
+      opt.step(grads);
+      tf.dispose([value, ...Object.values(grads)]);
+    },
+    dispose: () => {
+      tf.dispose([x, y]);
+      opt.dispose();
+    },
+  };
 }

@@ -4,9 +4,8 @@
 // `efficientnet_b3@48` (3 channels, 7 classes).
 import * as tf from "@tensorflow/tfjs-core";
 import { initEngine } from "../../lib/engine.ts";
-import { convnextNet, crossEntropy, referenceNet } from "../../lib/engine/nets.ts";
+import { convnextNet, referenceNet, syntheticTraining } from "../../lib/engine/nets.ts";
 import { createModel } from "../../lib/models/registry.ts";
-import { AdamW } from "../../lib/optim.ts";
 
 const [engine = "native", net = "ref", bs = "64"] = Deno.args;
 console.log(await initEngine(engine));
@@ -18,19 +17,7 @@ const model = net === "ref"
   ? convnextNet()
   : createModel(name, { inputShape: [Number(size ?? 48), Number(size ?? 48), 3], numClasses: 7 });
 const shape = model.inputs[0].shape.slice(1) as number[];
-const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-const opt = new AdamW(vars, { lr: 1e-3 });
-const x = tf.randomNormal([b, ...shape]);
-const y = tf.tensor1d(Array.from({ length: b }, (_, i) => i % 7), "int32");
-const step = () => {
-  const { value, grads } = tf.variableGrads(
-    () => crossEntropy(model.apply(x, { training: true }) as tf.Tensor, y),
-    vars,
-  );
-  value.dataSync();
-  opt.step(grads);
-  tf.dispose([value, ...Object.values(grads)]);
-};
+const { step } = syntheticTraining(model, b);
 step();
 let t = performance.now();
 step();
