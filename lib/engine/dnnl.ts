@@ -151,6 +151,20 @@ export type Dnnl = {
 
 let cached: Dnnl | null | undefined;
 let lastError = "";
+let enabled = true;
+
+/**
+ * Route the native engine's kernels through oneDNN (default) or force their OpenBLAS / JS paths (tests use
+ * this to cover both; `FER_DNNL=0` keeps the library from loading at all).
+ */
+export function setDnnlEnabled(on: boolean): void {
+  enabled = on;
+}
+
+/** The oneDNN library kernels should use now: loaded by {@link openDnnl} and not switched off; else null. */
+export function activeDnnl(): Dnnl | null {
+  return enabled && cached ? cached : null;
+}
 
 /** Why the last {@link openDnnl} failed ("" when it succeeded or was not tried). */
 export function dnnlError(): string {

@@ -15,7 +15,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { type Blas, openBlas } from "./blas.ts";
-import { type Dnnl, type DnnlGeom, openDnnl } from "./dnnl.ts";
+import { activeDnnl, type Dnnl, type DnnlGeom, openDnnl, setDnnlEnabled } from "./dnnl.ts";
 import type { Gemm } from "./kernels/gemm.ts";
 import { extraKernels } from "./kernels/elementwise.ts";
 import { layoutKernels } from "./kernels/layout.ts";
@@ -180,8 +180,9 @@ function convFamily(
 }
 
 /**
- * Convolution kernel overrides: oneDNN (`dnnlOf()`, when loaded) first, else the GEMM lowering / JS loops of
- * kernels/conv.ts. Shared by the `native` backend (OpenBLAS) and the wasm gradient kernels (JS GEMM).
+ * Convolution kernel overrides: oneDNN (`dnnlOf()`: `activeDnnl` for the native engine, none for wasm)
+ * first, else the GEMM lowering / JS loops of kernels/conv.ts. Shared by the `native` backend (OpenBLAS)
+ * and the wasm gradient kernels (JS GEMM).
  * `orig(name)` returns the kernel to fall back to.
  */
 export function convKernels(
@@ -278,21 +279,11 @@ export function matmulKernels(gemm: Gemm, orig: (name: string) => KernelFn): Rec
 }
 
 let registeredWith: Blas | null = null;
-let dnnl: Dnnl | null = null;
-let dnnlEnabled = true;
+/** Switch the native kernels' oneDNN routing on or off (see dnnl.ts `setDnnlEnabled`). */
+export const useDnnl = setDnnlEnabled;
 
-/**
- * Route convolutions through oneDNN (default, when libdnnl is present) or force the OpenBLAS lowering
- * (tests use this to cover both paths; `FER_DNNL=0` does it for a whole process).
- */
-export function useDnnl(on: boolean): void {
-  dnnlEnabled = on;
-}
-
-/** The oneDNN library the native convolutions use, or null (absent, disabled, or not registered yet). */
-export function nativeDnnl(): Dnnl | null {
-  return dnnlEnabled ? dnnl : null;
-}
+/** The oneDNN library the native kernels use now, or null (absent, disabled, or not loaded yet). */
+export const nativeDnnl = activeDnnl;
 
 /**
  * Register the `native` backend (idempotent). Returns the BLAS in use, or null (and registers nothing) when
@@ -313,11 +304,11 @@ export function registerNative(threads?: number): Blas | null {
     return k;
   };
   const gemm: Gemm = blas.sgemm;
-  dnnl = openDnnl(threads);
+  openDnnl(threads);
   const overrides: Record<string, KernelFn> = {
-    ...convKernels(gemm, orig, () => (dnnlEnabled ? dnnl : null)),
+    ...convKernels(gemm, orig, activeDnnl),
     ...matmulKernels(gemm, orig),
-    ...extraKernels(orig, nativeDnnl),
+    ...extraKernels(orig),
     ...layoutKernels(orig),
   };
   for (const k of cpuKernels) {
@@ -334,9 +325,9 @@ export function registerNative(threads?: number): Blas | null {
       });
     }
   }
-  registerFusedGrads(NATIVE, nativeDnnl);
-  registerActivations(NATIVE, nativeDnnl);
-  registerBatchNorm(NATIVE, nativeDnnl);
+  registerFusedGrads(NATIVE);
+  registerActivations(NATIVE);
+  registerBatchNorm(NATIVE);
   registerLayerNorm(NATIVE);
   registeredWith = blas;
   return blas;

@@ -10,7 +10,7 @@
  * original composition runs unchanged.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { Dnnl, EltwiseAlg } from "../dnnl.ts";
+import { activeDnnl, type EltwiseAlg } from "../dnnl.ts";
 // Registers the layers' activation classes (into tfjs-core's serialization map) before they are wrapped.
 import "@tensorflow/tfjs-layers";
 import { type KernelArgs, layersPrototype, registerKernels, runKernel, values } from "./types.ts";
@@ -28,12 +28,10 @@ function erf(x: number): number {
   return Math.sign(x) * (1.0 - (((((a5 * t + a4) * t) + a3) * t + a2) * t + a1) * t * Math.exp(-v * v));
 }
 
-let dnnlOf: () => Dnnl | null = () => null;
-
 function unary(alg: EltwiseAlg, f: (x: Float32Array, y: Float32Array) => void) {
   return ({ inputs, backend }: KernelArgs): tf.TensorInfo => {
     const x = values(backend, inputs.x);
-    const fast = dnnlOf()?.eltwise(alg, x);
+    const fast = activeDnnl()?.eltwise(alg, x);
     if (fast) return backend.makeTensorInfo(inputs.x.shape, "float32", fast);
     const y = new Float32Array(x.length);
     f(x, y);
@@ -44,7 +42,7 @@ function unary(alg: EltwiseAlg, f: (x: Float32Array, y: Float32Array) => void) {
 function grad(alg: EltwiseAlg, f: (x: Float32Array, dy: Float32Array, dx: Float32Array) => void) {
   return ({ inputs, backend }: KernelArgs): tf.TensorInfo => {
     const x = values(backend, inputs.x), dy = values(backend, inputs.dy);
-    const fast = dnnlOf()?.eltwiseBackward(alg, x, dy);
+    const fast = activeDnnl()?.eltwiseBackward(alg, x, dy);
     if (fast) return backend.makeTensorInfo(inputs.x.shape, "float32", fast);
     const dx = new Float32Array(x.length);
     f(x, dy, dx);
@@ -93,8 +91,7 @@ const KERNELS: [string, (a: KernelArgs) => tf.TensorInfo][] = [
 let wrapped = false;
 
 /** Register the fused activation kernels on `backendName` and route swish / gelu to them (idempotent). */
-export function registerActivations(backendName: string, dnnl: () => Dnnl | null = () => null): void {
-  dnnlOf = dnnl;
+export function registerActivations(backendName: string): void {
   registerKernels(backendName, KERNELS);
   if (wrapped) return;
   wrapped = true;

@@ -17,7 +17,7 @@
  * moving-average update as TF.js-layers; every other case runs the original `call`.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { Dnnl } from "../dnnl.ts";
+import { activeDnnl } from "../dnnl.ts";
 // Registers TF.js-layers' classes (BatchNormalization among them) before the wrap below.
 import "@tensorflow/tfjs-layers";
 import { type KernelArgs, layersPrototype, ParamGrads, registerKernels, runKernel, values } from "./types.ts";
@@ -41,14 +41,12 @@ function moments(x: Float32Array, c: number): { mean: Float64Array; variance: Fl
   return { mean, variance };
 }
 
-let dnnlOf: () => Dnnl | null = () => null;
-
 function bnTrain({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
   const { x, gamma, beta } = inputs;
   const xv = values(backend, x), g = values(backend, gamma), b = values(backend, beta);
   const c = x.shape[x.shape.length - 1];
   const eps = attrs!.varianceEpsilon as number;
-  const fast = dnnlOf()?.batchNorm(xv, x.shape, g, b, eps);
+  const fast = activeDnnl()?.batchNorm(xv, x.shape, g, b, eps);
   if (fast) {
     return [
       backend.makeTensorInfo(x.shape, "float32", fast.y),
@@ -83,7 +81,7 @@ function bnTrainGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const which = attrs!.which as number;
   const stored = paramGrads.take(backend, x, dy, which);
   if (stored) return stored;
-  const fast = dnnlOf()?.batchNormBackward(xv, x.shape, dyv, mv, vv, g, eps);
+  const fast = activeDnnl()?.batchNormBackward(xv, x.shape, dyv, mv, vv, g, eps);
   if (fast) return paramGrads.give(backend, x, dy, which, fast);
   const inv = new Float64Array(c);
   for (let k = 0; k < c; k++) inv[k] = 1 / Math.sqrt(vv[k] + eps);
@@ -129,8 +127,7 @@ type CallFn = (this: BnLayer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<st
 let wrapped = false;
 
 /** Register the fused training batch norm on `backendName` and route BatchNormalization to it (idempotent). */
-export function registerBatchNorm(backendName: string, dnnl: () => Dnnl | null = () => null): void {
-  dnnlOf = dnnl;
+export function registerBatchNorm(backendName: string): void {
   registerKernels(backendName, [[BN_TRAIN, bnTrain], [BN_TRAIN_GRAD, bnTrainGrad]]);
   if (wrapped) return;
   wrapped = true;

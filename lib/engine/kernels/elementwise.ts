@@ -9,7 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
-import type { Dnnl, EltwiseAlg } from "../dnnl.ts";
+import { activeDnnl, type EltwiseAlg } from "../dnnl.ts";
 import { type KernelFn } from "./types.ts";
 
 function vals(b: MathBackendCPU, t: tf.TensorInfo): Float32Array | null {
@@ -302,13 +302,13 @@ function unaryKernel(
   name: string,
   orig: (n: string) => KernelFn,
   f: (x: Float32Array, y: Float32Array, attrs: Record<string, unknown>) => void,
-  fast?: { alg: EltwiseAlg; dnnl: () => Dnnl | null },
+  fast?: EltwiseAlg,
 ): KernelFn {
   return (args) => {
     const { x } = args.inputs;
     const xv = vals(args.backend, x);
     if (!xv) return orig(name)(args);
-    const yf = fast?.dnnl()?.eltwise(fast.alg, xv);
+    const yf = fast ? activeDnnl()?.eltwise(fast, xv) : undefined;
     if (yf) return args.backend.makeTensorInfo(x.shape, "float32", yf);
     const y = new Float32Array(xv.length);
     f(xv, y, args.attrs ?? {});
@@ -350,10 +350,7 @@ function batchNormKernel(orig: (n: string) => KernelFn): KernelFn {
 }
 
 /** Element-wise / reduction / pooling overrides (fall back to `orig` for cases not handled). */
-export function extraKernels(
-  orig: (name: string) => KernelFn,
-  dnnl: () => Dnnl | null = () => null,
-): Record<string, KernelFn> {
+export function extraKernels(orig: (name: string) => KernelFn): Record<string, KernelFn> {
   return {
     [tf.Add]: binaryKernel(tf.Add, (x, y) => x + y, 0, orig),
     [tf.Sub]: binaryKernel(tf.Sub, (x, y) => x - y, 1, orig),
@@ -368,7 +365,7 @@ export function extraKernels(
     ...maxPoolKernels(orig),
     [tf.Relu]: unaryKernel(tf.Relu, orig, (x, y) => {
       for (let i = 0; i < x.length; i++) y[i] = x[i] < 0 ? 0 : x[i];
-    }, { alg: "relu", dnnl }),
+    }, "relu"),
     // Same Abramowitz-Stegun 7.1.26 formula and constants as the cpu kernel, without its per-element
     // closure call (GELU's erf was 20% of ConvNeXt inference).
     [tf.Erf]: unaryKernel(tf.Erf, orig, (x, y) => {
@@ -383,7 +380,7 @@ export function extraKernels(
     }),
     [tf.Sigmoid]: unaryKernel(tf.Sigmoid, orig, (x, y) => {
       for (let i = 0; i < x.length; i++) y[i] = 1 / (1 + Math.exp(-x[i]));
-    }, { alg: "logistic", dnnl }),
+    }, "logistic"),
     [tf.Exp]: unaryKernel(tf.Exp, orig, (x, y) => {
       for (let i = 0; i < x.length; i++) y[i] = Math.exp(x[i]);
     }),

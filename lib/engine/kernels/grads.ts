@@ -9,7 +9,7 @@
  * TF.js gradient runs unchanged. The math is the same as TF.js's (see tfjs-core/src/gradients/*_grad.ts).
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { Dnnl } from "../dnnl.ts";
+import { activeDnnl } from "../dnnl.ts";
 // tfjs-core's node bundle registers no gradients; tfjs-layers' bundle registers all of them (into the global
 // registry) on import. Imported here so the gradients exist before they are wrapped below.
 import "@tensorflow/tfjs-layers";
@@ -66,12 +66,10 @@ function bnGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   return backend.makeTensorInfo(mean.shape, "float32", out);
 }
 
-let dnnlOf: () => Dnnl | null = () => null;
-
 function reluGrad({ inputs, backend }: KernelArgs): tf.TensorInfo {
   const { dy, x } = inputs;
   const dyv = values(backend, dy), xv = values(backend, x);
-  const fast = dnnlOf()?.eltwiseBackward("relu", xv, dyv);
+  const fast = activeDnnl()?.eltwiseBackward("relu", xv, dyv);
   if (fast) return backend.makeTensorInfo(x.shape, "float32", fast);
   const out = new Float32Array(xv.length);
   for (let i = 0; i < xv.length; i++) out[i] = xv[i] > 0 ? dyv[i] : Number.isNaN(xv[i]) ? NaN * dyv[i] : 0;
@@ -189,8 +187,7 @@ let wrapped = false;
  * Register the fused gradient kernels for `backendName` and wrap the FusedBatchNorm, Relu, Mean and
  * SquaredDifference gradients to use them while that backend is active (idempotent).
  */
-export function registerFusedGrads(backendName: string, dnnl: () => Dnnl | null = () => null): void {
-  dnnlOf = dnnl;
+export function registerFusedGrads(backendName: string): void {
   const kernels: [string, (a: KernelArgs) => tf.TensorInfo][] = [
     [BN_GRAD, bnGrad],
     [RELU_GRAD, reluGrad],
