@@ -10,8 +10,8 @@
  * of a reduced batch (marked) and inference on a reduced batch.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { describeEngine, initEngine } from "../engine.ts";
-import { convnextNet, referenceNet, syntheticTraining } from "../engine/nets.ts";
+import { describeEngine, initEngine } from "../engine/init.ts";
+import { convnextNet, referenceNet, syntheticTraining } from "../bench/nets.ts";
 
 type NetResult = {
   train_img_s: number;

@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadDataset } from "../data.ts";
+import { loadDataset } from "../data/dataset.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -3,7 +3,7 @@
  * counts, image size, skipped files and cache status of the resolved dataset.
  */
 import { parseArgs } from "node:util";
-import { classCounts, DatasetError, loadDataset } from "../data.ts";
+import { classCounts, DatasetError, loadDataset } from "../data/dataset.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -1,7 +1,7 @@
 /**
  * `deno task evaluate --predictions FILE [--json] [--digits N] [--resamples N] [--seed N]`: the
  * classification report (scikit-learn's text format), confusion matrix and bootstrap 95% confidence
- * intervals recomputed from a predictions CSV (columns path,label,pred[,p_*]; see lib/predictions.ts).
+ * intervals recomputed from a predictions CSV (columns path,label,pred[,p_*]; see lib/eval/predictions.ts).
  * With `--json`, prints only `{"accuracy", "per_class": {class: {precision, recall, f1, support}},
  * "macro_avg": {precision, recall, f1}, "weighted_avg": {...}}` over all seven classes.
  *
@@ -10,25 +10,25 @@
  * and prints the same report.
  */
 import { parseArgs } from "node:util";
-import { CLASSES } from "../data.ts";
+import { CLASSES } from "../data/dataset.ts";
 import {
   type ClassificationReport,
   classificationReport,
   confusionMatrix,
   formatConfusionMatrix,
   formatReport,
-} from "../metrics.ts";
+} from "../eval/metrics.ts";
 import {
   type PredictionRow,
   PredictionsError,
   readPredictionsCsv,
   writePredictionsCsv,
-} from "../predictions.ts";
+} from "../eval/predictions.ts";
 import { join } from "node:path";
-import { predictRun, RunError } from "../runs.ts";
-import { setupBackend } from "../train.ts";
+import { predictRun, RunError } from "../runs/runs.ts";
+import { setupBackend } from "../train/loop.ts";
 import { CheckpointError } from "../models/checkpoint.ts";
-import { bootstrapCI, type BootstrapOptions, type BootstrapResult } from "../stats.ts";
+import { bootstrapCI, type BootstrapOptions, type BootstrapResult } from "../eval/stats.ts";
 
 /** Everything the report shows, computed from prediction rows. */
 export type Evaluation = {

@@ -4,7 +4,7 @@
  *   deno task models                 table
  *   deno task models --json          {"models":[{"name","params","input":[h,w,c]}]}
  *   deno task models --step [NAME]   times forward and forward+backward+SGD update at 224x224x3, batch 2, on the
- *                                    best engine (lib/engine.ts initEngine when present, else cpu); default
+ *                                    best engine (lib/engine/init.ts initEngine when present, else cpu); default
  *                                    NAME is every seed model. Options: --batch N, --size S, --channels C,
  *                                    --steps K (timed steps after one warm-up), --json.
  */
@@ -17,16 +17,16 @@ import { createModel, defaultConfig, listModels, modelNames } from "../models/re
 /** Seed models timed by `--step` without a name. */
 export const SEED_MODELS = ["efficientnet_b3", "convnext_tiny"];
 
-/** Picks the best engine: lib/engine.ts `initEngine()` when that module exists, else the cpu backend. */
+/** Picks the best engine: lib/engine/init.ts `initEngine()` when that module exists, else the cpu backend. */
 export async function pickEngine(): Promise<{ name: string; threads: number }> {
-  const url = new URL("../engine.ts", import.meta.url);
+  const url = new URL("../engine/init.ts", import.meta.url);
   try {
     await Deno.stat(url);
   } catch {
     await tf.setBackend("cpu");
     return { name: "cpu", threads: 1 };
   }
-  // Computed specifier: lib/engine.ts is another module's file and may not exist in every checkout.
+  // Computed specifier: lib/engine/init.ts is another module's file and may not exist in every checkout.
   const mod = await import(url.href) as {
     initEngine: (name?: string) => Promise<{ name: string; threads: number }>;
   };

@@ -8,9 +8,9 @@ import * as tf from "@tensorflow/tfjs-core";
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type * as tfl from "@tensorflow/tfjs-layers";
-import { decodeImage } from "../data.ts";
-import { loadRunConfig, loadRunModel, resolveRunDir, runTransform } from "../runs.ts";
-import { setupBackend, type TrainConfig } from "../train.ts";
+import { decodeImage } from "../data/dataset.ts";
+import { loadRunConfig, loadRunModel, resolveRunDir, runTransform } from "../runs/runs.ts";
+import { setupBackend, type TrainConfig } from "../train/loop.ts";
 
 const USAGE = "usage: deno task predict <run> <image...> [--top K]";
 

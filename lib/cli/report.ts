@@ -2,8 +2,8 @@
  * `deno task report <run>`: a finished run (a folder, or a name under checkpoints/) as Markdown — config
  * summary, per-epoch history table, test classification report, totals.
  */
-import { runMarkdown } from "../report.ts";
-import { resolveRunDir, RunError } from "../runs.ts";
+import { runMarkdown } from "../eval/report.ts";
+import { resolveRunDir, RunError } from "../runs/runs.ts";
 
 if (Deno.args.length !== 1 || Deno.args[0].startsWith("-")) {
   console.error("usage: deno task report <run>");

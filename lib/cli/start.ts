@@ -4,9 +4,9 @@
  * evaluates the best checkpoint once on the test split, prints the classification report and saves the run
  * (model, history, report, predictions, figures) under checkpoints/.
  */
-import { defaultPreset, experimentConfig } from "../experiments.ts";
-import { saveRunFigures } from "../runs.ts";
-import { setupBackend, train } from "../train.ts";
+import { defaultPreset, experimentConfig } from "../train/experiments.ts";
+import { saveRunFigures } from "../runs/runs.ts";
+import { setupBackend, train } from "../train/loop.ts";
 
 const EXPERIMENT = "fer_cnn";
 const preset = defaultPreset();

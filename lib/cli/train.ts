@@ -2,15 +2,21 @@
  * `deno task train <experiment> [--preset cpu|paper|smoke] [--epochs N] [--data DIR] [--run NAME]`
  * `deno task train --resume RUN [--epochs N]`
  *
- * Trains an experiment from lib/experiments.ts (preset: --preset, else `smoke` when FER_SMOKE=1, else `cpu`)
+ * Trains an experiment from lib/train/experiments.ts (preset: --preset, else `smoke` when FER_SMOKE=1, else `cpu`)
  * into checkpoints/<run>/ and prints the test report of the best checkpoint. `--resume RUN` continues a killed
  * run from its last complete epoch with the settings saved in its config.json. Exit status: 0 done, 1 error,
  * 2 bad arguments, 3 training diverged (the best checkpoint is kept and evaluated).
  */
 import { parseArgs } from "node:util";
-import { defaultPreset, experimentConfig, listExperiments, type Preset, PRESETS } from "../experiments.ts";
-import { saveRunFigures } from "../runs.ts";
-import { setupBackend, train, type TrainConfig } from "../train.ts";
+import {
+  defaultPreset,
+  experimentConfig,
+  listExperiments,
+  type Preset,
+  PRESETS,
+} from "../train/experiments.ts";
+import { saveRunFigures } from "../runs/runs.ts";
+import { setupBackend, train, type TrainConfig } from "../train/loop.ts";
 
 const USAGE =
   `usage: deno task train <experiment> [--preset ${PRESETS.join("|")}] [--epochs N] [--data DIR] ` +

@@ -286,7 +286,7 @@ export function efficientnetB3(opts: EfficientNetOptions = {}): tfl.LayersModel 
 /**
  * timm state-dict key -> variable map of an EfficientNet built here (`conv_stem.weight`, `bn1.running_mean`,
  * `blocks.0.0.conv_dw.weight`, `blocks.1.0.se.conv_reduce.bias`, `conv_head.weight`, `classifier.weight`, ...),
- * with the layout conversion of each (see lib/weights/convert.ts). `num_batches_tracked` has no counterpart.
+ * with the layout conversion of each (see lib/models/weights/convert.ts). `num_batches_tracked` has no counterpart.
  */
 export function timmNameMap(model: tfl.LayersModel): NameMapEntry[] {
   return torchNameMap(model);

@@ -10,7 +10,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import type { LayerVariable } from "@tensorflow/tfjs-layers";
-import type { NameMapEntry, ParamKind } from "../weights/convert.ts";
+import type { NameMapEntry, ParamKind } from "./weights/convert.ts";
 
 export type { NameMapEntry, ParamKind };
 

@@ -1,6 +1,6 @@
 // Time the native conv kernels on the reference net's layer shapes, batch 64 (dev tool).
 import * as tf from "@tensorflow/tfjs-core";
-import { initEngine } from "../../lib/engine.ts";
+import { initEngine } from "../../lib/engine/init.ts";
 await initEngine(Deno.args[0] ?? "native");
 const layers: [number, number, number][] = [
   [48, 1, 64],

@@ -3,8 +3,8 @@
 // net: `ref` (bench reference net), `convnext` (bench depthwise net) or `<registry model>@<size>`, e.g.
 // `efficientnet_b3@48` (3 channels, 7 classes).
 import * as tf from "@tensorflow/tfjs-core";
-import { initEngine } from "../../lib/engine.ts";
-import { convnextNet, referenceNet, syntheticTraining } from "../../lib/engine/nets.ts";
+import { initEngine } from "../../lib/engine/init.ts";
+import { convnextNet, referenceNet, syntheticTraining } from "../../lib/bench/nets.ts";
 import { createModel } from "../../lib/models/registry.ts";
 
 const [engine = "native", net = "ref", bs = "64"] = Deno.args;

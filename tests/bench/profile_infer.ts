@@ -1,7 +1,7 @@
 // Per-kernel profile of inference (batch 256) of a bench net (dev tool).
 import * as tf from "@tensorflow/tfjs-core";
-import { initEngine } from "../../lib/engine.ts";
-import { convnextNet, referenceNet } from "../../lib/engine/nets.ts";
+import { initEngine } from "../../lib/engine/init.ts";
+import { convnextNet, referenceNet } from "../../lib/bench/nets.ts";
 const [engine = "native", net = "ref", bs = "256"] = Deno.args;
 await initEngine(engine);
 const model = net === "ref" ? referenceNet() : convnextNet();

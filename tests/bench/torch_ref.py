@@ -1,4 +1,4 @@
-"""PyTorch reference for `deno task bench`: the same two nets as lib/engine/nets.ts, same batch sizes.
+"""PyTorch reference for `deno task bench`: the same two nets as lib/bench/nets.ts, same batch sizes.
 
 Usage: python3 tests/bench/torch_ref.py --threads 2 --steps 10 --warmup 2 [--quick]
 Prints one JSON object: {"torch": {...ref...}, "torch_convnext": {...}} with img/s figures.

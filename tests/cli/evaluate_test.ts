@@ -3,8 +3,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { formatEvaluation, printReport, reportFromPredictions, reportJson } from "../../lib/cli/evaluate.ts";
-import { readPredictionsCsv } from "../../lib/predictions.ts";
-import { CLASSES } from "../../lib/data.ts";
+import { readPredictionsCsv } from "../../lib/eval/predictions.ts";
+import { CLASSES } from "../../lib/data/dataset.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const CLI = join(ROOT, "lib/cli/evaluate.ts");

@@ -1,7 +1,7 @@
 /** Shared helpers for the engine tests: run the same computation on two backends and compare. */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { nativeAvailable } from "../../lib/engine.ts";
+import { nativeAvailable } from "../../lib/engine/init.ts";
 import { registerNative } from "../../lib/engine/native.ts";
 
 /** Whether OpenBLAS is present; tests needing it use `ignore: !NATIVE.ok` and print the reason. */

@@ -2,8 +2,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import { NATIVE, rand } from "./helpers.ts";
-import { crossEntropy } from "../../lib/engine/nets.ts";
-import { AdamW } from "../../lib/engine/adamw.ts";
+import { crossEntropy } from "../../lib/bench/nets.ts";
+import { AdamW } from "../../lib/bench/adamw.ts";
 
 /** conv-BN-ReLU-pool, depthwise, strided conv, dense: every replaced kernel family takes part. */
 function tinyNet(): tfl.LayersModel {

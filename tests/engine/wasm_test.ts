@@ -2,10 +2,10 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { agree, assertClose, rand } from "./helpers.ts";
-import { wasmDir } from "../../lib/engine.ts";
+import { wasmDir } from "../../lib/engine/init.ts";
 import { registerWasmGrads, WASM_GRAD_KERNELS } from "../../lib/engine/wasm_grads.ts";
 import { jsGemm } from "../../lib/engine/kernels/gemm.ts";
-import { crossEntropy, referenceNet } from "../../lib/engine/nets.ts";
+import { crossEntropy, referenceNet } from "../../lib/bench/nets.ts";
 
 setWasmPaths(wasmDir());
 registerWasmGrads();

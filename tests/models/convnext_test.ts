@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { loadStateDict, readSafetensors, toFloat32 } from "../../lib/weights/index.ts";
+import { loadStateDict, readSafetensors, toFloat32 } from "../../lib/models/weights/index.ts";
 import { convnext, type ConvNeXtArgs, convnextTiny, timmNameMap } from "../../lib/models/convnext.ts";
 import { countTrainableParams } from "../../lib/models/layers.ts";
 import { compareNameMapToKeys, maxAbsDiff, nchwToNhwc } from "./helpers.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { loadStateDict, readSafetensors, toFloat32 } from "../../lib/weights/index.ts";
+import { loadStateDict, readSafetensors, toFloat32 } from "../../lib/models/weights/index.ts";
 import {
   efficientnet,
   EFFICIENTNET_B3,

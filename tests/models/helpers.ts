@@ -1,7 +1,7 @@
 /** Shared helpers for the model tests. */
 import assert from "node:assert/strict";
-import type { NameMapEntry } from "../../lib/weights/convert.ts";
-import { torchToTf } from "../../lib/weights/convert.ts";
+import type { NameMapEntry } from "../../lib/models/weights/convert.ts";
+import { torchToTf } from "../../lib/models/weights/convert.ts";
 
 /** NCHW -> NHWC copy. */
 export function nchwToNhwc(src: Float32Array, [n, c, h, w]: number[]): Float32Array {

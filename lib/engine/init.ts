@@ -1,0 +1,173 @@
+/**
+ * Compute-engine selection: picks the fastest TF.js backend available and makes it current.
+ *
+ * Order: `tensorflow` (tfjs-node-gpu, then tfjs-node: optional, loaded by guarded dynamic import and never
+ * required), `native` (cpu backend + oneDNN convolutions and OpenBLAS GEMMs through Deno FFI,
+ * lib/engine/native.ts; oneDNN is optional), `wasm`
+ * (XNNPACK, plus the JS gradient kernels it lacks, lib/engine/wasm_grads.ts), then `cpu`. Env `FER_BACKEND`
+ * or the `name` argument forces one; `FER_THREADS` sets the thread count where the engine supports it.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import { blasError, blasInstallHint, openBlas } from "./blas.ts";
+import { NATIVE, nativeDnnl, registerNative } from "./native.ts";
+import { dnnlError } from "./dnnl.ts";
+import { registerWasmGrads } from "./wasm_grads.ts";
+
+/** Engine names in order of preference. */
+export const ENGINES = ["tensorflow", "native", "wasm", "cpu"] as const;
+
+/** What {@link describeEngine} reports. */
+export type EngineInfo = {
+  name: string;
+  threads: number;
+  /** Shared library behind the engine (OpenBLAS path for native), "" when none. */
+  library: string;
+  /** Extra detail (OpenBLAS config, wasm flavour), "" when none. */
+  detail: string;
+};
+
+let current: EngineInfo | null = null;
+let hinted = false;
+
+function envThreads(): number | undefined {
+  const t = Number(Deno.env.get("FER_THREADS") ?? "");
+  return Number.isFinite(t) && t > 0 ? t : undefined;
+}
+
+async function tryTensorflow(): Promise<EngineInfo | null> {
+  // Specifiers are built at run time so nothing resolves or installs them unless this branch runs; both
+  // packages need a native TensorFlow install and are optional.
+  // Only packages already installed are tried, so an absent one is never fetched from the registry.
+  const root = new URL("../../node_modules/", import.meta.url);
+  for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+    try {
+      Deno.statSync(new URL(pkg, root));
+      await import(["npm:", pkg].join(""));
+      if (tf.findBackendFactory("tensorflow") && (await tf.setBackend("tensorflow"))) {
+        return { name: "tensorflow", threads: navigator.hardwareConcurrency ?? 1, library: pkg, detail: "" };
+      }
+    } catch {
+      // not installed / cannot load: try the next engine
+    }
+  }
+  return null;
+}
+
+let hintedDnnl = false;
+
+async function tryNative(): Promise<EngineInfo | null> {
+  let blas;
+  try {
+    blas = registerNative(envThreads());
+  } catch (e) {
+    console.warn(`native engine unavailable: ${(e as Error).message}`);
+    return null;
+  }
+  if (!blas) {
+    if (!hinted) console.warn(blasInstallHint());
+    hinted = true;
+    return null;
+  }
+  if (!(await tf.setBackend(NATIVE))) return null;
+  const dnnl = nativeDnnl();
+  if (!dnnl && !hintedDnnl && Deno.env.get("FER_DNNL") !== "0") {
+    console.warn(
+      `native engine: convolutions on OpenBLAS (oneDNN not loaded: ${dnnlError()}; ` +
+        "apt install libdnnl2 for PyTorch's convolution kernels)",
+    );
+    hintedDnnl = true;
+  }
+  const library = dnnl ? `${blas.path}, oneDNN ${dnnl.version} ${dnnl.path}` : blas.path;
+  return { name: NATIVE, threads: blas.threads, library, detail: blas.config };
+}
+
+/** Directory holding the tfjs-backend-wasm binaries (node_modules, deno.json has nodeModulesDir auto). */
+export function wasmDir(): string {
+  const env = Deno.env.get("FER_WASM_DIR");
+  if (env) return env.endsWith("/") ? env : env + "/";
+  const root = new URL("../../", import.meta.url);
+  return new URL("node_modules/@tensorflow/tfjs-backend-wasm/dist/", root).pathname;
+}
+
+async function tryWasm(): Promise<EngineInfo | null> {
+  try {
+    const wasm = await import("@tensorflow/tfjs-backend-wasm");
+    if (!tf.findBackend("wasm")) {
+      try {
+        wasm.setWasmPaths(wasmDir());
+      } catch {
+        // already initialised: paths are fixed
+      }
+    }
+    registerWasmGrads();
+    if (!(await tf.setBackend("wasm"))) return null;
+    await tf.ready();
+    return { name: "wasm", threads: 1, library: wasmDir(), detail: "" };
+  } catch (e) {
+    console.warn(`wasm engine unavailable: ${(e as Error).message}`);
+    return null;
+  }
+}
+
+async function tryCpu(): Promise<EngineInfo | null> {
+  await tf.setBackend("cpu");
+  return { name: "cpu", threads: 1, library: "", detail: "" };
+}
+
+const TRY: Record<string, () => Promise<EngineInfo | null>> = {
+  tensorflow: tryTensorflow,
+  native: tryNative,
+  wasm: tryWasm,
+  cpu: tryCpu,
+};
+
+/**
+ * Pick and activate the engine: `name` (or env `FER_BACKEND`) forces one (an unknown name is an error; an
+ * unavailable one falls back down the list with a warning); otherwise the first available of
+ * tensorflow, native, wasm, cpu. Returns its name and thread count.
+ */
+export async function initEngine(name?: string): Promise<{ name: string; threads: number }> {
+  const want = (name ?? Deno.env.get("FER_BACKEND") ?? "").trim().toLowerCase();
+  let order: string[] = [...ENGINES];
+  if (want) {
+    if (!(want in TRY)) {
+      throw new Error(
+        `unknown engine "${want}" (FER_BACKEND / --engine): expected one of ${ENGINES.join(", ")}`,
+      );
+    }
+    order = [want, ...ENGINES.slice(ENGINES.indexOf(want as typeof ENGINES[number]) + 1)];
+  }
+  for (const e of order) {
+    const info = await TRY[e]();
+    if (info) {
+      // The cpu backend (and ours, which extends it) prints a "you are running TensorFlow.js in Node.js"
+      // banner on first use that points to tfjs-node; the engine line printed by callers replaces it.
+      const b = tf.backend() as unknown as { firstUse?: boolean };
+      if (b.firstUse) b.firstUse = false;
+      if (want && e !== want) console.warn(`engine "${want}" unavailable; using "${e}"`);
+      current = info;
+      return { name: info.name, threads: info.threads };
+    }
+  }
+  throw new Error("no TF.js engine could be initialised");
+}
+
+/** The active engine (after {@link initEngine}): name, threads, library path, detail. */
+export function describeEngine(): EngineInfo {
+  if (current && tf.getBackend() === current.name) return { ...current };
+  const name = tf.getBackend();
+  return { name, threads: 1, library: "", detail: "" };
+}
+
+/** One line for logs, e.g. `native (2 threads, /usr/lib/x86_64-linux-gnu/libopenblas.so.0)`. */
+export function engineSummary(): string {
+  const e = describeEngine();
+  return `${e.name} (${e.threads} thread${e.threads === 1 ? "" : "s"}${e.library ? `, ${e.library}` : ""})`;
+}
+
+/** Whether OpenBLAS can be opened (for tests that need it), and why not. */
+export function nativeAvailable(): { ok: boolean; reason: string } {
+  const b = openBlas();
+  return b ? { ok: true, reason: "" } : { ok: false, reason: `${blasInstallHint()} [${blasError()}]` };
+}

@@ -1,0 +1,134 @@
+/**
+ * Comparing runs (notebooks/05_comparison.ipynb): accuracy and macro-F1 with bootstrap intervals, per-class F1,
+ * McNemar tests on the shared test images, confusion-matrix differences, and the original study's numbers.
+ */
+import { join } from "node:path";
+import { CLASSES } from "../data/dataset.ts";
+import { type ClassificationReport, classificationReport, confusionMatrix } from "./metrics.ts";
+import type { ClassF1, MetricEstimate } from "../viz/plots.ts";
+import { type PredictionRow, readPredictionsCsv } from "./predictions.ts";
+import { bootstrapCI, mcnemar } from "./stats.ts";
+
+/** The original study's published test results (PyTorch + timm, 224 px, early-stopped on the test set). */
+export const SEED_RESULTS: { experiment: string; accuracy: number; f1?: Record<string, number> }[] = [
+  { experiment: "efficientnet_b3", accuracy: 0.704 },
+  { experiment: "efficientnet_b3_label_smoothing", accuracy: 0.697 },
+  {
+    experiment: "convnext_tiny",
+    accuracy: 0.723,
+    f1: { angry: 0.65, disgust: 0.73, fear: 0.59, happy: 0.90, neutral: 0.69, sad: 0.60, surprise: 0.83 },
+  },
+];
+
+/** A run loaded for comparison. */
+export type RunSummary = {
+  name: string;
+  runDir: string;
+  experiment: string;
+  preset: string;
+  rows: PredictionRow[];
+  report: ClassificationReport;
+  confusion: number[][];
+};
+
+/** Loads a run's config and test predictions (predictions.csv). `name` defaults to its experiment. */
+export function loadRunSummary(runDir: string, name?: string): RunSummary {
+  const cfg = JSON.parse(Deno.readTextFileSync(join(runDir, "config.json")));
+  const { rows } = readPredictionsCsv(join(runDir, "predictions.csv"));
+  const y = rows.map((r) => r.label);
+  const p = rows.map((r) => r.pred);
+  return {
+    name: name ?? cfg.experiment,
+    runDir,
+    experiment: cfg.experiment,
+    preset: [
+      ...(cfg.preset ? [`${cfg.preset} preset`] : []),
+      `${cfg.inputSize}px`,
+      ...(cfg.maxTrainImages === null ? [] : [`${cfg.maxTrainImages} train imgs`]),
+      // whether ImageNet weights were used, for the models the study fine-tuned (not for the FER CNN)
+      ...(typeof cfg.model !== "string" || cfg.model.startsWith("fer_cnn") ||
+          typeof cfg.pretrained !== "boolean"
+        ? []
+        : [cfg.pretrained ? "ImageNet init" : "random init"]),
+    ].join(", "),
+    rows,
+    report: classificationReport(y, p, [...CLASSES]),
+    confusion: confusionMatrix(y, p, CLASSES.length),
+  };
+}
+
+/** Accuracy and macro-F1 with bootstrap 95% intervals per run, plus the study's accuracies as references. */
+export function metricEstimates(
+  runs: RunSummary[],
+  opts: { resamples?: number; seed?: number } = {},
+): MetricEstimate[] {
+  const out: MetricEstimate[] = [];
+  for (const r of runs) {
+    const ci = bootstrapCI(r.rows.map((x) => x.label), r.rows.map((x) => x.pred), CLASSES.length, opts);
+    out.push({
+      model: r.name,
+      metric: "accuracy",
+      value: ci.accuracy.estimate,
+      lo: ci.accuracy.lower,
+      hi: ci.accuracy.upper,
+    });
+    out.push({
+      model: r.name,
+      metric: "macro F1",
+      value: ci.macro_f1.estimate,
+      lo: ci.macro_f1.lower,
+      hi: ci.macro_f1.upper,
+    });
+  }
+  for (const s of SEED_RESULTS) {
+    out.push({ model: `seed: ${s.experiment}`, metric: "accuracy", value: s.accuracy, lo: NaN, hi: NaN });
+  }
+  return out;
+}
+
+/** Per-class F1 of every run, plus the study's published ConvNeXt-Tiny F1s. */
+export function perClassF1Rows(runs: RunSummary[], withSeed = true): ClassF1[] {
+  const rows: ClassF1[] = runs.flatMap((r) =>
+    CLASSES.map((c) => ({ model: r.name, class: c, f1: r.report.per_class[c].f1 }))
+  );
+  if (withSeed) {
+    for (const s of SEED_RESULTS) {
+      if (s.f1) {
+        for (const c of CLASSES) rows.push({ model: `seed: ${s.experiment}`, class: c, f1: s.f1[c] });
+      }
+    }
+  }
+  return rows;
+}
+
+/** McNemar's test for every pair of runs on the test images both predicted (matched by path). */
+export function pairwiseMcNemar(runs: RunSummary[]): Record<string, string | number>[] {
+  const out: Record<string, string | number>[] = [];
+  for (let i = 0; i < runs.length; i++) {
+    for (let j = i + 1; j < runs.length; j++) {
+      const a = new Map(runs[i].rows.map((r) => [r.path, r]));
+      const shared = runs[j].rows.filter((r) => a.has(r.path));
+      const label = shared.map((r) => r.label);
+      const m = mcnemar(label, shared.map((r) => a.get(r.path)!.pred), shared.map((r) => r.pred));
+      out.push({
+        "run A": runs[i].name,
+        "run B": runs[j].name,
+        images: shared.length,
+        "only A right": m.b,
+        "only B right": m.c,
+        statistic: Number(m.statistic.toFixed(3)),
+        "p-value": Number(m.pValue.toPrecision(3)),
+        method: m.method,
+      });
+    }
+  }
+  return out;
+}
+
+/** Confusion-matrix difference B − A (counts) as table rows: true class per row, predicted per column. */
+export function confusionDifference(a: RunSummary, b: RunSummary): Record<string, string | number>[] {
+  return CLASSES.map((c, i) => ({
+    "true \\ pred": c,
+    ...Object.fromEntries(CLASSES.map((p, j) => [p, b.confusion[i][j] - a.confusion[i][j]])),
+  }));
+}

@@ -1,0 +1,72 @@
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import * as tfl from "@tensorflow/tfjs-layers";
+import { PROJECT_ROOT } from "../../lib/data/dataset.ts";
+import { readPredictionsCsv } from "../../lib/eval/predictions.ts";
+import { predictRun, resolveRunDir, RunError, saveRunFigures } from "../../lib/runs/runs.ts";
+import { train, type TrainConfig } from "../../lib/train/loop.ts";
+
+await tf.setBackend("cpu");
+
+function tiny(cfg: TrainConfig, numClasses: number): tfl.LayersModel {
+  return tfl.sequential({
+    layers: [
+      tfl.layers.averagePooling2d({ inputShape: [cfg.inputSize, cfg.inputSize, cfg.channels], poolSize: 4 }),
+      tfl.layers.flatten(),
+      tfl.layers.dense({ units: numClasses }),
+    ],
+  });
+}
+
+Deno.test("a trained run reloads from disk and predicts the test split exactly as training did", async () => {
+  const outDir = mkdtempSync(join(tmpdir(), "fer-runs-"));
+  try {
+    const res = await train({
+      experiment: "t",
+      model: "tiny",
+      pretrained: false,
+      inputSize: 16,
+      channels: 1,
+      mean: [0.5],
+      std: [0.5],
+      batchSize: 16,
+      epochs: 1,
+      augment: false,
+      maxTrainImages: 32,
+      maxEvalImages: 20,
+      dataRoot: join(PROJECT_ROOT, "data", "sample"),
+      outDir,
+      run: "r1",
+    }, { createModel: tiny, progress: "lines", log: () => {} });
+    assert.equal(resolveRunDir(join(outDir, "r1")), res.runDir);
+    const p = await predictRun(res.runDir, "test");
+    assert.equal(p.rows.length, 20);
+    const trained = readPredictionsCsv(join(res.runDir, "predictions.csv")).rows;
+    assert.deepEqual(
+      p.rows.map((r) => [r.path, r.label, r.pred]),
+      trained.map((r) => [r.path, r.label, r.pred]),
+    );
+    for (const r of p.rows) assert.ok(Math.abs(r.probs!.reduce((a, b) => a + b) - 1) < 1e-4);
+    const val = await predictRun(res.runDir, "val");
+    assert.ok(val.rows.length > 0 && val.rows.length <= 20);
+    assert.ok(val.rows.every((r) => r.path.includes("/train/")));
+    const figs = await saveRunFigures(res.runDir);
+    for (const k of ["accuracy", "loss", "confusion"]) {
+      assert.ok(existsSync(join(res.runDir, `${k}.svg`)) && existsSync(join(res.runDir, `${k}.png`)), k);
+    }
+    assert.equal(figs.length, 6);
+  } finally {
+    rmSync(outDir, { recursive: true, force: true });
+  }
+});
+
+Deno.test("unknown run: a clear error naming the missing file", () => {
+  assert.throws(
+    () => resolveRunDir("/nonexistent/run"),
+    (e: Error) => e instanceof RunError && /config\.json not found/.test(e.message),
+  );
+});

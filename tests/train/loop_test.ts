@@ -1,0 +1,283 @@
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import * as tfl from "@tensorflow/tfjs-layers";
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { CLASSES, type Split } from "../../lib/data/dataset.ts";
+import { mulberry32 } from "../../lib/util/rng.ts";
+import { bar, formatDuration, progressLine } from "../../lib/train/progress.ts";
+import { loadCheckpoint } from "../../lib/models/checkpoint.ts";
+import { type RunData, train, type TrainConfig, type TrainDeps } from "../../lib/train/loop.ts";
+import { readSafetensors, toFloat32 } from "../../lib/models/weights/safetensors.ts";
+import { nativeAvailable } from "../../lib/engine/init.ts";
+import { registerNative } from "../../lib/engine/native.ts";
+
+await tf.setBackend("cpu");
+
+const S = 8; // tiny images: the cpu backend is slow for convolutions
+
+/** A split of random uint8 images whose label shows in the mean brightness (so a model can learn a bit). */
+function randomSplit(name: string, n: number, seed: number): Split {
+  const r = mulberry32(seed);
+  const labels = Int32Array.from({ length: n }, (_, i) => i % CLASSES.length);
+  const images = new Uint8Array(n * S * S);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < S * S; j++) {
+      images[i * S * S + j] = Math.min(255, labels[i] * 30 + Math.floor(r() * 60));
+    }
+  }
+  return {
+    name,
+    classes: [...CLASSES],
+    paths: Array.from({ length: n }, (_, i) => `${name}/${CLASSES[labels[i]]}/${i}.png`),
+    labels,
+    images,
+    height: S,
+    width: S,
+    channels: 1,
+  };
+}
+
+const data: RunData = {
+  classes: [...CLASSES],
+  train: randomSplit("train", 70, 1),
+  test: randomSplit("test", 21, 2),
+};
+
+/**
+ * conv -> BN -> relu -> dropout -> GAP -> dense: every stateful / random layer type the loop must handle. Layers
+ * are named explicitly, as the registry's models are (checkpoints match weights by name).
+ */
+function tinyModel(cfg: TrainConfig, numClasses: number): tfl.LayersModel {
+  const shape = [cfg.inputSize, cfg.inputSize, cfg.channels];
+  return tfl.sequential({
+    name: "tiny",
+    layers: [
+      tfl.layers.conv2d({ inputShape: shape, filters: 4, kernelSize: 3, name: "conv" }),
+      ...(cfg.modelOptions?.bn === false ? [] : [tfl.layers.batchNormalization({ name: "bn" })]),
+      tfl.layers.activation({ activation: "relu", name: "relu" }),
+      tfl.layers.dropout({ rate: 0.3, name: "drop" }),
+      tfl.layers.globalAveragePooling2d({ name: "pool" }),
+      tfl.layers.dense({ units: numClasses, name: "fc" }),
+    ],
+  });
+}
+
+function config(outDir: string, run: string, over: Partial<TrainConfig> = {}): Partial<TrainConfig> {
+  return {
+    experiment: "test",
+    model: "tiny",
+    pretrained: false,
+    inputSize: S,
+    channels: 1,
+    mean: [0.5],
+    std: [0.5],
+    dataSize: S,
+    batchSize: 16,
+    epochs: 3,
+    lr: 1e-2,
+    tMax: 2,
+    patience: 10,
+    seed: 7,
+    outDir,
+    run,
+    ...over,
+  };
+}
+
+const quiet: TrainDeps = { data, createModel: tinyModel, progress: "lines", log: () => {} };
+
+async function weightsOf(path: string): Promise<number[][]> {
+  const f = await readSafetensors(path);
+  return [...f.tensors.entries()].filter(([k]) => k.startsWith("weight.")).map(([, t]) =>
+    Array.from(toFloat32(t))
+  );
+}
+
+/** The best checkpoint's weights, loaded as a model (lib/models/checkpoint.ts), with its metadata checked. */
+async function bestWeights(runDir: string): Promise<number[][]> {
+  const { model, info } = await loadCheckpoint(join(runDir, "best"));
+  assert.deepEqual(info.metadata.classes, [...CLASSES]);
+  const w = model.getWeights().map((t) => Array.from(t.dataSync()));
+  model.dispose();
+  return w;
+}
+
+/** Deps that "kill" the run (throw) once epoch `n` (0-based) has been checkpointed. */
+const killedAfter = (n: number): TrainDeps => ({
+  ...quiet,
+  onEpochEnd: ({ epoch }) => {
+    if (epoch === n) throw new Error("killed");
+  },
+});
+
+const strip = (h: { seconds: number; img_s: number }[]) =>
+  h.map(({ seconds: _s, img_s: _i, ...rest }) => rest);
+
+Deno.test("train: a run writes its folder, and a killed + resumed run equals an uninterrupted one", async () => {
+  const out = await Deno.makeTempDir({ prefix: "fer-train-" });
+  const counts: number[] = [];
+  try {
+    const straight = await train(config(out, "straight"), {
+      ...quiet,
+      onEpochEnd: () => void counts.push(tf.memory().numTensors),
+    });
+    assert.equal(straight.history.length, 3);
+    assert.equal(counts[0], counts[2], `tensors after epoch 1 (${counts[0]}) and 3 (${counts[2]}) differ`);
+    for (const f of ["config.json", "history.json", "history.csv", "best/model.json", "last.safetensors"]) {
+      assert.ok(existsSync(join(out, "straight", f)), f);
+    }
+    for (const f of ["test_report.txt", "test_report.json", "predictions.csv"]) {
+      assert.ok(existsSync(join(out, "straight", f)), f);
+    }
+    const csv = Deno.readTextFileSync(join(out, "straight", "predictions.csv")).trim().split("\n");
+    assert.equal(csv[0], `path,label,pred,${CLASSES.map((c) => `p_${c}`).join(",")}`);
+    assert.equal(csv.length, 1 + 21);
+    const probs = csv[1].split(",").slice(3).map(Number);
+    assert.ok(Math.abs(probs.reduce((a, b) => a + b) - 1) < 1e-4);
+    const hist = Deno.readTextFileSync(join(out, "straight", "history.csv")).trim().split("\n");
+    assert.equal(hist[0], "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,img_s");
+    assert.equal(hist.length, 4);
+    // the cosine schedule: epoch 1 at the base lr, epoch 3 = T_max=2 at eta_min
+    assert.equal(straight.history[0].lr, 1e-2);
+    assert.ok(Math.abs(straight.history[2].lr) < 1e-12);
+    const report = JSON.parse(Deno.readTextFileSync(join(out, "straight", "test_report.json")));
+    assert.equal(report.best_epoch, straight.bestEpoch);
+    assert.equal(report.report.classes.length, 7);
+
+    // "kill" after the second epoch's checkpoint, then resume for the third
+    await assert.rejects(
+      train(config(out, "killed"), killedAfter(1)),
+      /killed/,
+    );
+    assert.ok(!existsSync(join(out, "killed", "test_report.json")));
+    const resumed = await train(config(out, "killed"), { ...quiet, resume: true });
+    assert.deepEqual(strip(resumed.history), strip(straight.history));
+    assert.deepEqual(
+      await weightsOf(join(out, "killed", "last.safetensors")),
+      await weightsOf(join(out, "straight", "last.safetensors")),
+    );
+    assert.deepEqual(await bestWeights(join(out, "killed")), await bestWeights(join(out, "straight")));
+    assert.deepEqual(resumed.test, straight.test);
+
+    // another seed gives another run (the comparison above can fail)
+    const other = await train(config(out, "other", { seed: 8 }), quiet);
+    assert.notDeepEqual(strip(other.history), strip(straight.history));
+
+    // an existing run is not overwritten
+    await assert.rejects(train(config(out, "straight"), quiet), /already exists: pass --resume straight/);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("train: a NaN loss stops the run with a clear message and keeps the best checkpoint", async () => {
+  const out = await Deno.makeTempDir({ prefix: "fer-train-nan-" });
+  try {
+    const res = await train(config(out, "nan", { epochs: 4 }), {
+      ...quiet,
+      onEpochEnd: ({ epoch, model }) => {
+        if (epoch === 1) {
+          const w = model.trainableWeights[0];
+          w.write(tf.fill(w.shape as number[], NaN));
+        }
+      },
+    });
+    assert.equal(res.stopped, "diverged");
+    assert.match(res.message, /non-finite training loss \(NaN\) at epoch 3, step 1/);
+    assert.equal(res.history.length, 2);
+    assert.ok(res.bestEpoch >= 1 && res.bestEpoch <= 2);
+    const best = await bestWeights(join(out, "nan"));
+    assert.ok(best.every((w) => w.every(Number.isFinite)));
+    assert.ok(res.test !== null && Number.isFinite(res.test.loss));
+
+    // diverging before any epoch completes is an error (nothing to evaluate)
+    await assert.rejects(
+      train(config(out, "nan-early", { lr: 1e38 }), { ...quiet }),
+      /non-finite .* no checkpoint to evaluate/,
+    );
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("train: early stopping on validation accuracy with patience", async () => {
+  const out = await Deno.makeTempDir({ prefix: "fer-train-es-" });
+  try {
+    // lr 0 and no BatchNorm: the weights never change, so val accuracy never improves after epoch 1
+    const res = await train(
+      config(out, "es", { lr: 0, weightDecay: 0, patience: 2, epochs: 10, modelOptions: { bn: false } }),
+      quiet,
+    );
+    assert.equal(res.stopped, "early_stopped");
+    assert.equal(res.history.length, 3);
+    assert.equal(res.bestEpoch, 1);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("progress: line format, durations and the bar", () => {
+  assert.equal(formatDuration(65), "1:05");
+  assert.equal(formatDuration(3723), "1:02:03");
+  assert.equal(formatDuration(NaN), "?");
+  assert.equal(bar(5, 10, 10), "[#####.....]");
+  const line = progressLine({ label: "epoch 1/2", done: 100, total: 300, seconds: 2, loss: 1.5, acc: 0.25 });
+  assert.equal(
+    line,
+    "epoch 1/2 [########................] 100/300 img  50 img/s  ETA 0:04  loss 1.5000 acc 0.2500",
+  );
+});
+
+Deno.test({
+  name: "train: resume equals an uninterrupted run on the native engine too (oneDNN / OpenBLAS kernels)",
+  ignore: !nativeAvailable().ok,
+}, async () => {
+  registerNative();
+  await tf.setBackend("native");
+  const out = await Deno.makeTempDir({ prefix: "fer-train-native-" });
+  try {
+    const straight = await train(config(out, "straight"), quiet);
+    await assert.rejects(
+      train(config(out, "killed"), killedAfter(1)),
+      /killed/,
+    );
+    const resumed = await train(config(out, "killed"), { ...quiet, resume: true });
+    assert.deepEqual(strip(resumed.history), strip(straight.history));
+    assert.deepEqual(
+      await weightsOf(join(out, "killed", "last.safetensors")),
+      await weightsOf(join(out, "straight", "last.safetensors")),
+    );
+    assert.deepEqual(resumed.test, straight.test);
+  } finally {
+    await tf.setBackend("cpu");
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("train: a run records its data fingerprint and refuses to resume on different data", async () => {
+  const out = await Deno.makeTempDir({ prefix: "fer-train-data-" });
+  try {
+    await assert.rejects(
+      train(config(out, "r"), killedAfter(0)),
+      /killed/,
+    );
+    const cfgPath = join(out, "r", "config.json");
+    const saved = Deno.readTextFileSync(cfgPath);
+    assert.match(JSON.parse(saved).dataFingerprint, /^[0-9a-f]{64}$/);
+    // one relabelled training image is different data
+    const train2 = { ...data.train, labels: Int32Array.from(data.train.labels) };
+    train2.labels[0] = (train2.labels[0] + 1) % CLASSES.length;
+    await assert.rejects(
+      train(config(out, "r"), { ...quiet, data: { ...data, train: train2 }, resume: true }),
+      (e: Error) => /cannot resume r: the data differ/.test(e.message) && e.message.includes(cfgPath),
+    );
+    assert.equal(Deno.readTextFileSync(cfgPath), saved); // nothing rewritten
+    // the same data resumes
+    const res = await train(config(out, "r"), { ...quiet, resume: true });
+    assert.equal(res.history.length, 3);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
