@@ -10,7 +10,7 @@
  * and prints the same report.
  */
 import { parseArgs } from "node:util";
-import { CLASSES } from "../data/dataset.ts";
+import { CLASSES } from "../data/classes.ts";
 import {
   type ClassificationReport,
   classificationReport,
@@ -26,7 +26,7 @@ import {
 } from "../eval/predictions.ts";
 import { join } from "node:path";
 import { predictRun, RunError } from "../runs/runs.ts";
-import { setupBackend } from "../train/loop.ts";
+import { initEngine } from "../engine/init.ts";
 import { CheckpointError } from "../models/checkpoint.ts";
 import { bootstrapCI, type BootstrapOptions, type BootstrapResult } from "../eval/stats.ts";
 
@@ -190,7 +190,7 @@ export async function main(args: string[]): Promise<number> {
         throw new EvaluateError(`--split must be test or val, got "${values.split}"`);
       }
       const split = values.split;
-      await setupBackend();
+      await initEngine();
       const { runDir, classes, rows } = await predictRun(run, split);
       const out = join(runDir, split === "test" ? "predictions.csv" : "predictions_val.csv");
       writePredictionsCsv(out, rows, classes);

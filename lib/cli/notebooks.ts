@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PROJECT_ROOT } from "../data/dataset.ts";
+import { PROJECT_ROOT } from "../util/project.ts";
 
 const { values, positionals } = parseArgs({
   args: Deno.args,

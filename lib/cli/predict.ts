@@ -10,7 +10,8 @@ import { parseArgs } from "node:util";
 import type * as tfl from "@tensorflow/tfjs-layers";
 import { decodeImage } from "../data/dataset.ts";
 import { loadRunConfig, loadRunModel, resolveRunDir, runTransform } from "../runs/runs.ts";
-import { setupBackend, type TrainConfig } from "../train/loop.ts";
+import { initEngine } from "../engine/init.ts";
+import type { TrainConfig } from "../train/config.ts";
 
 const USAGE = "usage: deno task predict <run> <image...> [--top K]";
 
@@ -37,7 +38,7 @@ let classes: string[];
 try {
   runDir = resolveRunDir(run);
   cfg = loadRunConfig(runDir);
-  await setupBackend();
+  await initEngine();
   ({ model, classes } = await loadRunModel(runDir));
 } catch (e) {
   fail((e as Error).message);

@@ -6,12 +6,13 @@
  */
 import { defaultPreset, experimentConfig } from "../train/experiments.ts";
 import { saveRunFigures } from "../runs/runs.ts";
-import { setupBackend, train } from "../train/loop.ts";
+import { initEngine } from "../engine/init.ts";
+import { train } from "../train/loop.ts";
 
 const EXPERIMENT = "fer_cnn";
 const preset = defaultPreset();
 try {
-  const engine = await setupBackend();
+  const engine = await initEngine();
   console.log(`engine: ${engine.name} (${engine.threads} threads)`);
   console.log(`experiment: ${EXPERIMENT}, preset ${preset} (deno task train --help lists the others)`);
   const res = await train(experimentConfig(EXPERIMENT, preset));

@@ -16,7 +16,9 @@ import {
   PRESETS,
 } from "../train/experiments.ts";
 import { saveRunFigures } from "../runs/runs.ts";
-import { setupBackend, train, type TrainConfig } from "../train/loop.ts";
+import { initEngine } from "../engine/init.ts";
+import type { TrainConfig } from "../train/config.ts";
+import { train } from "../train/loop.ts";
 
 const USAGE =
   `usage: deno task train <experiment> [--preset ${PRESETS.join("|")}] [--epochs N] [--data DIR] ` +
@@ -80,7 +82,7 @@ if (values.resume) {
 }
 
 try {
-  const engine = await setupBackend();
+  const engine = await initEngine();
   console.log(`backend: ${engine.name} (${engine.threads} threads)`);
   const res = await train(cfg, { resume: Boolean(values.resume) });
   if (res.stopped === "diverged") {

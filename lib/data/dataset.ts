@@ -5,17 +5,14 @@
 import * as tf from "@tensorflow/tfjs-core";
 import sharp from "sharp";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
-import { mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { mulberry32, shuffleInPlace } from "../util/rng.ts";
+import { mixSeed, mulberry32, shuffleInPlace } from "../util/rng.ts";
+import { writeAtomicSync } from "../util/fs.ts";
 
-/** The seven FER2013 classes in ImageFolder (sorted) order. */
-export const CLASSES = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"] as const;
-
-/** The project root (folder holding deno.json), independent of the current working directory. */
-export const PROJECT_ROOT: string = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export { CLASSES } from "./classes.ts";
+export { PROJECT_ROOT } from "../util/project.ts";
+import { PROJECT_ROOT } from "../util/project.ts";
 
 /** Image extensions torchvision's ImageFolder accepts (compared case-insensitively). */
 export const IMG_EXTENSIONS = [".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"];
@@ -72,12 +69,13 @@ export class DatasetError extends Error {
 
 /** Resolves which dataset root to use and whether it is the committed demo sample. */
 export function resolveDataRoot(root?: string): { root: string; sample: boolean } {
-  if (root) return { root: resolve(root), sample: false };
+  const samplePath = join(PROJECT_ROOT, "data", "sample");
+  if (root) return { root: resolve(root), sample: resolve(root) === samplePath };
   const env = Deno.env.get("FER2013_DIR");
   if (env) return { root: resolve(env), sample: false };
   const local = join(PROJECT_ROOT, "data", "fer2013");
   if (existsSync(local)) return { root: local, sample: false };
-  return { root: join(PROJECT_ROOT, "data", "sample"), sample: true };
+  return { root: samplePath, sample: true };
 }
 
 /** A scanned (not yet decoded) split: sorted class names and sorted files with labels. */
@@ -280,13 +278,7 @@ function writeCache(path: string, header: CacheHeader, pixels: Uint8Array): void
   new DataView(out.buffer).setUint32(MAGIC.length, hbytes.length, true);
   out.set(hbytes, MAGIC.length + 4);
   out.set(pixels, MAGIC.length + 4 + hbytes.length);
-  const tmp = `${path}.${Deno.pid}.tmp`;
-  try {
-    writeFileSync(tmp, out);
-    renameSync(tmp, path);
-  } finally {
-    rmSync(tmp, { force: true });
-  }
+  writeAtomicSync(path, out);
 }
 
 /** Default cache folder: $FER_CACHE_DIR or `.cache/` in the project. */
@@ -376,7 +368,7 @@ export async function loadDataset(opts: LoadOptions = {}): Promise<Dataset> {
   const { root, sample } = resolveDataRoot(opts.root);
   if (!isDir(root)) throw new DatasetError(`dataset folder not found: ${root}`);
   const verbose = opts.verbose ?? true;
-  if (sample && verbose) {
+  if (sample && verbose && !opts.root) {
     console.log(
       `NOTE: FER2013 not found (set FER2013_DIR or unzip it to data/fer2013); using the small committed sample ` +
         `in ${relative(Deno.cwd(), root) || root}. This is a demo, not a real result.`,
@@ -434,6 +426,14 @@ export function subset(split: Split, indices: ArrayLike<number>, name = split.na
     paths.push(split.paths[i]);
   }
   return { ...split, name, images, labels, paths };
+}
+
+/** A seeded random subset of at most `n` rows (kept in their original order), or the split itself. */
+export function cap(split: Split, n: number | null, seed: number): Split {
+  if (n === null || split.labels.length <= n) return split;
+  const rand = mulberry32(mixSeed(seed, 0x636170));
+  const idx = shuffleInPlace(Array.from({ length: split.labels.length }, (_, i) => i), rand);
+  return subset(split, idx.slice(0, n).sort((a, b) => a - b));
 }
 
 /**

@@ -2,12 +2,12 @@
  * Comparing runs (notebooks/05_comparison.ipynb): accuracy and macro-F1 with bootstrap intervals, per-class F1,
  * McNemar tests on the shared test images, confusion-matrix differences, and the original study's numbers.
  */
-import { join } from "node:path";
-import { CLASSES } from "../data/dataset.ts";
+import { CLASSES } from "../data/classes.ts";
 import { type ClassificationReport, classificationReport, confusionMatrix } from "./metrics.ts";
 import type { ClassF1, MetricEstimate } from "../viz/plots.ts";
 import { type PredictionRow, readPredictionsCsv } from "./predictions.ts";
 import { bootstrapCI, mcnemar } from "./stats.ts";
+import { readConfig, runPaths } from "../runs/runs.ts";
 
 /** The original study's published test results (PyTorch + timm, 224 px, early-stopped on the test set). */
 export const SEED_RESULTS: { experiment: string; accuracy: number; f1?: Record<string, number> }[] = [
@@ -33,8 +33,9 @@ export type RunSummary = {
 
 /** Loads a run's config and test predictions (predictions.csv). `name` defaults to its experiment. */
 export function loadRunSummary(runDir: string, name?: string): RunSummary {
-  const cfg = JSON.parse(Deno.readTextFileSync(join(runDir, "config.json")));
-  const { rows } = readPredictionsCsv(join(runDir, "predictions.csv"));
+  const paths = runPaths(runDir);
+  const cfg = readConfig(paths);
+  const { rows } = readPredictionsCsv(paths.predictions);
   const y = rows.map((r) => r.label);
   const p = rows.map((r) => r.pred);
   return {

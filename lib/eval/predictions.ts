@@ -6,8 +6,9 @@
  * CRLF) because every error must name the file and the physical line of the record, which the CSV parsers
  * at hand (d3-dsv's csvParseRows) do not report; it is a small state machine.
  */
-import { readFileSync, writeFileSync } from "node:fs";
-import { CLASSES } from "../data/dataset.ts";
+import { readFileSync } from "node:fs";
+import { writeAtomicSync } from "../util/fs.ts";
+import { CLASSES } from "../data/classes.ts";
 
 /** One prediction: source path, true class index, predicted class index and optional class probabilities. */
 export type PredictionRow = { path: string; label: number; pred: number; probs?: number[] };
@@ -223,11 +224,11 @@ export function formatPredictionsCsv(rows: PredictionRow[], classes: readonly st
   return lines.join("\n") + "\n";
 }
 
-/** Writes rows to a predictions CSV file (see formatPredictionsCsv). */
+/** Writes rows to a predictions CSV file (see formatPredictionsCsv), atomically (lib/util/fs.ts). */
 export function writePredictionsCsv(
   file: string,
   rows: PredictionRow[],
   classes: readonly string[] = CLASSES,
 ) {
-  writeFileSync(file, formatPredictionsCsv(rows, classes));
+  writeAtomicSync(file, formatPredictionsCsv(rows, classes));
 }

@@ -3,18 +3,14 @@
  * Used by `deno task report <run>` to paste a run's results (e.g. into the README) without retyping numbers.
  */
 import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { loadRunConfig, RunError } from "../runs/runs.ts";
-import type { HistoryRow } from "../train/loop.ts";
-
-function readJson<T>(path: string): T {
-  if (!existsSync(path)) throw new RunError(`${path} not found (has the run finished an epoch / its test?)`);
-  try {
-    return JSON.parse(Deno.readTextFileSync(path)) as T;
-  } catch (e) {
-    throw new RunError(`${path}: ${(e as Error).message}`);
-  }
-}
+import {
+  type HistoryRow,
+  readConfig,
+  readHistory,
+  readTestReport,
+  RunError,
+  runPaths,
+} from "../runs/runs.ts";
 
 /** A Markdown table of the history. */
 export function historyTable(rows: HistoryRow[]): string {
@@ -29,14 +25,12 @@ export function historyTable(rows: HistoryRow[]): string {
 
 /** The whole run as Markdown. */
 export function runMarkdown(runDir: string): string {
-  const cfg = loadRunConfig(runDir);
-  const history = readJson<HistoryRow[]>(join(runDir, "history.json"));
-  const summary = readJson<
-    { best_epoch: number; stopped: string; test_accuracy: number; report: { macro_avg: { f1: number } } }
-  >(
-    join(runDir, "test_report.json"),
-  );
-  const reportPath = join(runDir, "test_report.txt");
+  const paths = runPaths(runDir);
+  const cfg = readConfig(paths);
+  const history = readHistory(paths);
+  const summary = readTestReport(paths);
+  if (!summary) throw new RunError(`${paths.testReportJson} not found (has the run finished its test?)`);
+  const reportPath = paths.testReportTxt;
   const reportText = existsSync(reportPath) ? Deno.readTextFileSync(reportPath).trimEnd() : "";
   const seconds = history.reduce((s, r) => s + r.seconds, 0);
   const what = `${cfg.experiment} (${cfg.model}${cfg.preset ? `, ${cfg.preset} preset` : ""}): ` +

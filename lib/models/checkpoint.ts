@@ -4,7 +4,7 @@
  * lib/models/layers.ts, which registers the custom `LayerScale` layer).
  *
  * Atomic saves: the weights go to `weights-<sha256 prefix>.bin` (a new name whenever the content changes), each
- * file is written to a temp name, fsynced and renamed into place, and `model.json` is renamed last. That rename
+ * file is written to a temp name, fsynced and renamed into place (lib/util/fs.ts `writeAtomic`), and `model.json` is renamed last. That rename
  * is the commit point: a save interrupted at any moment leaves either the previous checkpoint (its model.json
  * and the weights file it names are untouched) or the new one, never a mix. Weights files no longer named by
  * model.json are removed after the commit. (One writer per directory at a time.)
@@ -16,7 +16,8 @@
 
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
+import { isTempName, writeAtomic } from "../util/fs.ts";
 import "./layers.ts"; // registers LayerScale for deserialization
 
 /** Any checkpoint problem; the message names the file. */
@@ -62,24 +63,6 @@ async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
   return [...d].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`);
-  try {
-    const f = await Deno.open(tmp, { write: true, createNew: true });
-    try {
-      let off = 0;
-      while (off < data.length) off += await f.write(data.subarray(off));
-      await f.sync();
-    } finally {
-      f.close();
-    }
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
-}
-
 function toBytes(data: tf.io.WeightData | undefined): Uint8Array<ArrayBuffer> {
   if (data === undefined) return new Uint8Array(0);
   return new Uint8Array(tf.io.CompositeArrayBuffer.join(data));
@@ -117,14 +100,14 @@ export async function saveCheckpoint(
   };
   await Deno.mkdir(dir, { recursive: true });
   const weightsPath = join(dir, weightsName);
-  await writeFileAtomic(weightsPath, bytes);
+  await writeAtomic(weightsPath, bytes, { fsync: true });
   await opts.beforeCommit?.();
   const modelJson = join(dir, MODEL_JSON);
-  await writeFileAtomic(modelJson, new TextEncoder().encode(JSON.stringify(json)));
+  await writeAtomic(modelJson, JSON.stringify(json), { fsync: true });
   // Committed: drop weights files (and temp files of interrupted saves) that model.json no longer names.
   for await (const e of Deno.readDir(dir)) {
     const stale = (/^weights-[0-9a-f]{16}\.bin$/.test(e.name) && e.name !== weightsName) ||
-      /^\.(model\.json|weights-[0-9a-f]{16}\.bin)\.tmp-/.test(e.name);
+      isTempName(e.name);
     if (e.isFile && stale) await Deno.remove(join(dir, e.name)).catch(() => {});
   }
   return { dir, modelJson, weights: weightsPath, weightsBytes: bytes.length, weightsSha256: hash };

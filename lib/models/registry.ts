@@ -20,6 +20,7 @@ import {
 } from "./efficientnet.ts";
 import { FER_CNN, FER_CNN_SMALL, ferCnn, type FerCnnArgs } from "./fer_cnn.ts";
 import { countTrainableParams, type InitMode, type NameMapEntry } from "./layers.ts";
+import { loadPretrained } from "./weights/convert.ts";
 
 /** Options accepted by every model (architecture-specific extras are ignored by the others). */
 export interface ModelOptions {
@@ -159,8 +160,56 @@ export function defaultConfig(name: string): ModelConfig {
   return { ...structuredClone(rest), nameMap };
 }
 
-/** Builds a registered model by name; options override the defaults of {@link defaultConfig}. */
-export function createModel(name: string, opts: ModelOptions = {}): tfl.LayersModel {
+/** Options of a model started from pretrained weights (see {@link createModel}). */
+export interface PretrainedModelOptions extends ModelOptions {
+  /** Load timm's ImageNet weights when the model has a pretrained tag (the classifier stays fresh). */
+  pretrained: boolean;
+  /** Where to say which weights were loaded (default console.log). */
+  log?: (line: string) => void;
+}
+
+/** An error loading a model's pretrained weights; the message says how to train without them. */
+export class PretrainedError extends Error {
+  override name = "PretrainedError";
+}
+
+/**
+ * Builds a registered model by name; options override the defaults of {@link defaultConfig}. With a `pretrained`
+ * option it returns a promise, and with `pretrained: true` loads timm's ImageNet weights into the model when it
+ * has a pretrained tag (found locally, in the Hugging Face cache, or downloaded: lib/models/weights/). The random
+ * initialisation happens before the promise is returned, synchronously, in both forms.
+ */
+export function createModel(name: string, opts?: ModelOptions): tfl.LayersModel;
+export function createModel(name: string, opts: PretrainedModelOptions): Promise<tfl.LayersModel>;
+export function createModel(
+  name: string,
+  opts: ModelOptions | PretrainedModelOptions = {},
+): tfl.LayersModel | Promise<tfl.LayersModel> {
+  const model = buildModel(name, opts);
+  if (!("pretrained" in opts)) return model;
+  return opts.pretrained ? withPretrained(model, name, opts.log ?? console.log) : Promise.resolve(model);
+}
+
+async function withPretrained(
+  model: tfl.LayersModel,
+  name: string,
+  log: (line: string) => void,
+): Promise<tfl.LayersModel> {
+  const mc = find(name);
+  if (!mc.pretrained || !mc.nameMap) return model;
+  try {
+    const r = await loadPretrained(model, mc.pretrained, { nameMap: mc.nameMap });
+    log(`pretrained: ${mc.pretrained} from ${r.path}${r.classifierReinitialized ? " (new classifier)" : ""}`);
+    return model;
+  } catch (e) {
+    model.dispose();
+    throw new PretrainedError(
+      `${(e as Error).message}\n(to train ${name} from random initialisation instead, set pretrained: false)`,
+    );
+  }
+}
+
+function buildModel(name: string, opts: ModelOptions): tfl.LayersModel {
   const cfg = find(name);
   const common = {
     numClasses: opts.numClasses ?? cfg.numClasses,

@@ -18,7 +18,7 @@
  * Validation is a stratified 10 % of the training folder (the study early-stopped on test; see lib/train/loop.ts).
  */
 import { IMAGENET_MEAN, IMAGENET_STD } from "../data/augment.ts";
-import { DEFAULT_CONFIG, type TrainConfig } from "./loop.ts";
+import { DEFAULT_CONFIG, type TrainConfig } from "./config.ts";
 
 /** Preset names. */
 export const PRESETS = ["paper", "cpu", "smoke"] as const;

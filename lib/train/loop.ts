@@ -1,153 +1,59 @@
 /**
  * The training loop, written to read top to bottom (in the spirit of nanoGPT's train.py): a plain config
- * object, data, model, optimizer, then a loop of epochs (train, validate, log, early-stop, checkpoint), then one
- * evaluation of the best model on the test split.
+ * (lib/train/config.ts), the run folder, data, model, loss and optimizer, then a loop of epochs (train,
+ * validate, log, early-stop, checkpoint), then one evaluation of the best model on the test split. The run
+ * folder's files are read and written through lib/runs/ only.
  *
  * Validation uses a stratified split of the training folder (`valFraction`), never the test split: the
  * original study early-stopped on test, a leak not repeated here. Test is touched once, at the end.
  *
- * Resume determinism: everything random in an epoch is derived from (seed, epoch) alone — the batch order
- * (`batches(..., seed: mixSeed(seed, epoch))`), the augmentation (`transform(x, [epoch, step])`) and the
- * randomness tfjs draws internally (dropout masks, via `Math.random`, which is replaced by a generator seeded
- * with mixSeed(seed, epoch) for the duration of the epoch). The learning rate is a pure function of the epoch.
- * After each epoch the weights (including BatchNorm statistics), the AdamW state and the loop state (epoch,
- * history, best accuracy, epochs without improvement) are written atomically to `last.safetensors`; a resumed
- * run loads them and continues with the next epoch exactly as an uninterrupted run would.
+ * Resume determinism: everything random is drawn from streams of the run's one seed (`RunRandom`,
+ * lib/util/rng.ts), each a pure function of (seed, epoch): the weight initialisation, the batch order, the
+ * augmentation (`transform(x, [epoch, step])`) and the draws tfjs makes internally (dropout masks, through
+ * `Math.random`, which `withRandom` replaces for the duration of an epoch's training steps). The learning rate
+ * is a pure function of the epoch. After each epoch the weights (including BatchNorm statistics), the AdamW
+ * state and the loop state are written atomically to `last.safetensors` (lib/runs/state.ts); a resumed run
+ * loads them and continues with the next epoch exactly as an uninterrupted run would.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import * as tfl from "@tensorflow/tfjs-layers";
+import type * as tfl from "@tensorflow/tfjs-layers";
 import { existsSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
-import {
-  type AugmentOptions,
-  IMAGENET_MEAN,
-  IMAGENET_STD,
-  makeTransforms,
-  type Transform,
-} from "../data/augment.ts";
-import {
-  batches,
-  CLASSES,
-  dataIdentity,
-  loadDataset,
-  PROJECT_ROOT,
-  type Split,
-  subset,
-  trainValSplit,
-} from "../data/dataset.ts";
-import { inverseFrequencyWeights, type LossFn, makeLoss } from "./losses.ts";
+import type { Transform } from "../data/augment.ts";
+import { batches, loadDataset, type Split } from "../data/dataset.ts";
+import { evaluate } from "../eval/evaluate.ts";
 import { classificationReport, confusionMatrix, formatReport } from "../eval/metrics.ts";
+import { writePredictionsCsv } from "../eval/predictions.ts";
 import { loadCheckpointWeights, saveCheckpoint } from "../models/checkpoint.ts";
-import { createModel, defaultConfig } from "../models/registry.ts";
-import { AdamW, cosineAnnealingLr } from "./optim.ts";
-import { formatPredictionsCsv, type PredictionRow } from "../eval/predictions.ts";
-import { Progress, type ProgressMode } from "./progress.ts";
-import { mixSeed, mulberry32, shuffleInPlace } from "../util/rng.ts";
-import { loadPretrained } from "../models/weights/convert.ts";
+import { createModel } from "../models/registry.ts";
 import {
-  readSafetensors,
-  type TensorToWrite,
-  toFloat32,
-  writeSafetensors,
-} from "../models/weights/safetensors.ts";
-
-/** Everything a run depends on. Plain values only; saved as config.json in the run folder. */
-export type TrainConfig = {
-  /** Experiment name (lib/train/experiments.ts) — informational. */
-  experiment: string;
-  /** Preset the config came from (`paper`, `cpu`, `smoke`), null for hand-made configs — informational. */
-  preset?: string | null;
-  /**
-   * Identity of the train/val/test images the run used (lib/data/dataset.ts `dataIdentity`), set when the run starts;
-   * a resume on different data is refused.
-   */
-  dataFingerprint?: string | null;
-  /** Model name for `createModel` (lib/models/registry.ts) and extra options passed to it. */
-  model: string;
-  modelOptions?: Record<string, unknown>;
-  /** Start from timm's ImageNet weights (lib/weights) when the model has them; false: random init. */
-  pretrained: boolean;
-  /** Model input: square size in pixels and channels (3 = gray expanded, ImageNet-style; 1 = gray). */
-  inputSize: number;
-  channels: 1 | 3;
-  /** Normalize mean/std on the 0..1 scale (per channel, or one value). */
-  mean: number[];
-  std: number[];
-  /** Size the images are decoded to before the transforms (FER2013 is 48×48). */
-  dataSize: number;
-  batchSize: number;
-  /** Maximum number of epochs. */
-  epochs: number;
-  /** AdamW. */
-  lr: number;
-  weightDecay: number;
-  /** CosineAnnealingLR stepped once per epoch (tMax in epochs); `tMax: 0` keeps the lr constant. */
-  tMax: number;
-  etaMin: number;
-  /** Early stopping: epochs without a better validation accuracy before stopping. */
-  patience: number;
-  /** "ce", "label_smoothing", "weighted_ce" (inverse class frequency of the training split) or "focal". */
-  loss: "ce" | "label_smoothing" | "weighted_ce" | "focal";
-  labelSmoothing: number;
-  focalGamma: number;
-  /** Fraction of the training folder held out (stratified) for validation. */
-  valFraction: number;
-  seed: number;
-  /** Augmentation settings (lib/data/augment.ts; study defaults), or false for none. */
-  augment: AugmentOptions | false;
-  /** Cap on training images (seeded random subset), for smoke runs; null for all. */
-  maxTrainImages: number | null;
-  /** Cap on validation and test images, for smoke runs; null for all. */
-  maxEvalImages: number | null;
-  /** Dataset root (null: $FER2013_DIR, data/fer2013, else the committed sample). */
-  dataRoot: string | null;
-  /** Folder holding run folders (default checkpoints/). */
-  outDir: string;
-  /** Run name (folder under outDir); default `<experiment>-<timestamp>`. */
-  run: string | null;
-};
-
-/** Defaults for every field (the study's baseline recipe at 224 px). */
-export const DEFAULT_CONFIG: TrainConfig = {
-  experiment: "custom",
-  model: "efficientnet_b3",
-  pretrained: true,
-  inputSize: 224,
-  channels: 3,
-  mean: IMAGENET_MEAN,
-  std: IMAGENET_STD,
-  dataSize: 48,
-  batchSize: 64,
-  epochs: 20,
-  lr: 3e-4,
-  weightDecay: 0.01,
-  tMax: 10,
-  etaMin: 0,
-  patience: 2,
-  loss: "ce",
-  labelSmoothing: 0,
-  focalGamma: 2,
-  valFraction: 0.1,
-  seed: 42,
-  augment: {},
-  maxTrainImages: null,
-  maxEvalImages: null,
-  dataRoot: null,
-  outDir: join(PROJECT_ROOT, "checkpoints"),
-  run: null,
-};
-
-/** One row of the training history. */
-export type HistoryRow = {
-  epoch: number;
-  train_loss: number;
-  train_acc: number;
-  val_loss: number;
-  val_acc: number;
-  lr: number;
-  seconds: number;
-  img_s: number;
-};
+  checkFingerprint,
+  recordedRoot,
+  recordedRootPath,
+  runSplits,
+  splitsFingerprint,
+} from "../runs/data.ts";
+import {
+  type HistoryRow,
+  predictionRows,
+  readConfig,
+  writeConfig,
+  writeHistory,
+  writeTestReport,
+} from "../runs/files.ts";
+import { newRunName, runDirFor, runPaths } from "../runs/paths.ts";
+import {
+  initialState,
+  loadState,
+  type LoopState,
+  readState,
+  removeRunTemps,
+  saveState,
+} from "../runs/state.ts";
+import { RunRandom, withRandom } from "../util/rng.ts";
+import { DEFAULT_CONFIG, runTransform, type TrainConfig } from "./config.ts";
+import { inverseFrequencyWeights, type LossFn, makeLoss } from "./losses.ts";
+import { AdamW, cosineAnnealingLr } from "./optim.ts";
+import { Progress, type ProgressMode } from "./progress.ts";
 
 /** What `train` returns. */
 export type TrainResult = {
@@ -161,18 +67,18 @@ export type TrainResult = {
   test: { loss: number; accuracy: number; macroF1: number } | null;
 };
 
-/** Data for a run: train (split into train/val here) and test. */
-export type RunData = { classes: string[]; train: Split; test: Split; sample?: boolean };
+/** Data for a run: train (split into train/val here) and test; `root` is recorded in the run when given. */
+export type RunData = { classes: string[]; train: Split; test: Split; sample?: boolean; root?: string };
 
 /** Hooks for tests and notebooks. */
 export type TrainDeps = {
   /** Data to use instead of `loadDataset`. */
   data?: RunData;
-  /** Model factory instead of the registry (called under the run's seeded Math.random). */
+  /** Model factory instead of the registry (its random draws come from the run's init stream). */
   createModel?: (cfg: TrainConfig, numClasses: number) => tfl.LayersModel;
   /** Called after each epoch's checkpoint is written (throwing here simulates a kill). */
   onEpochEnd?: (info: { epoch: number; row: HistoryRow; model: tfl.LayersModel }) => void | Promise<void>;
-  /** Continue the run in `cfg.run` from its last complete epoch. */
+  /** Continue the run in `cfg.run` from its last complete epoch (a `dataRoot` given then reads the data there). */
   resume?: boolean;
   /** Progress display mode (default: detected). */
   progress?: ProgressMode;
@@ -190,69 +96,65 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
   const log = deps.log ?? ((s: string) => console.log(s));
 
   // ---- run folder and config ------------------------------------------------------------------------------
-  let cfg: TrainConfig = { ...DEFAULT_CONFIG, ...config };
-  const run = cfg.run ?? `${cfg.experiment}-${new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19)}`;
-  const runDir = join(cfg.outDir, run);
-  const lastPath = join(runDir, "last.safetensors");
-  const bestDir = join(runDir, "best");
+  const outDir = config.outDir ?? DEFAULT_CONFIG.outDir;
+  const run = config.run ?? newRunName(config.experiment ?? DEFAULT_CONFIG.experiment);
+  const paths = runPaths(runDirFor(outDir, run));
+  let cfg: TrainConfig = { ...DEFAULT_CONFIG, ...config, outDir, run };
+  // dataset root: an explicit one (relative to the working directory), else the one a resumed run recorded,
+  // else the default (loadDataset: $FER2013_DIR, data/fer2013, the committed sample)
+  let root = config.dataRoot ?? undefined;
   let resumeState: LoopState | null = null;
   if (deps.resume) {
-    if (!existsSync(join(runDir, "config.json"))) {
-      throw new TrainError(`cannot resume: no ${runDir}/config.json`);
-    }
-    const saved = JSON.parse(Deno.readTextFileSync(join(runDir, "config.json"))) as TrainConfig;
-    // The saved config wins; only the epoch budget may be extended on resume.
-    cfg = { ...DEFAULT_CONFIG, ...saved, outDir: cfg.outDir, run, epochs: config.epochs ?? saved.epochs };
-    if (existsSync(lastPath)) resumeState = JSON.parse((await readSafetensors(lastPath)).metadata!.state);
-    else log(`no complete epoch in ${runDir}; starting it from epoch 1`);
-  } else if (existsSync(join(runDir, "config.json"))) {
-    throw new TrainError(`run folder ${runDir} already exists: pass --resume ${run} or choose another --run`);
+    if (!existsSync(paths.config)) throw new TrainError(`cannot resume: no ${paths.config}`);
+    const saved = readConfig(paths);
+    // The saved config wins; only the epoch budget may be extended (and the data read from a new place).
+    cfg = { ...saved, outDir, run, epochs: config.epochs ?? saved.epochs };
+    root ??= saved.dataRoot ? recordedRootPath(saved.dataRoot) : undefined;
+    if (existsSync(paths.last)) resumeState = await readState(paths);
+    else log(`no complete epoch in ${paths.dir}; starting it from epoch 1`);
+  } else if (existsSync(paths.config)) {
+    throw new TrainError(
+      `run folder ${paths.dir} already exists: pass --resume ${run} or choose another --run`,
+    );
   }
-  cfg.run = run;
+  const stale = removeRunTemps(paths);
+  if (stale.length) {
+    log(`removed ${stale.length} temporary file(s) of interrupted writes: ${stale.join(", ")}`);
+  }
 
   // ---- data ---------------------------------------------------------------------------------------------
-  const data = deps.data ??
-    await loadDataset({ root: cfg.dataRoot ?? undefined, size: cfg.dataSize, channels: 1, verbose: true });
+  const data: RunData = deps.data ??
+    await loadDataset({ root, size: cfg.dataSize, channels: 1, verbose: true });
   const classes = data.classes;
-  const split = trainValSplit(data.train, { valFraction: cfg.valFraction, seed: cfg.seed });
-  const trainSet = cap(split.train, cfg.maxTrainImages, cfg.seed);
-  const valSet = cap(split.val, cfg.maxEvalImages, cfg.seed);
-  const testSet = cap(data.test, cfg.maxEvalImages, cfg.seed);
+  const { train: trainSet, val: valSet, test: testSet } = runSplits(cfg, data);
   log(
     `data: ${trainSet.labels.length} train, ${valSet.labels.length} val, ${testSet.labels.length} test images`,
   );
-  const dataId = dataIdentity([trainSet, valSet, testSet]);
-  if (resumeState && cfg.dataFingerprint && cfg.dataFingerprint !== dataId) {
-    throw new TrainError(
-      `cannot resume ${run}: the data differ from those it was trained on (${join(runDir, "config.json")} ` +
-        `records data ${cfg.dataFingerprint.slice(0, 12)}, these are ${dataId.slice(0, 12)}); ` +
-        `point --data / FER2013_DIR at the original dataset`,
-    );
+  const fingerprint = splitsFingerprint({ train: trainSet, val: valSet, test: testSet });
+  if (resumeState) {
+    const where = data.root ?? "the data given";
+    checkFingerprint(cfg, fingerprint, { configPath: paths.config, root: where, action: "resume" });
   }
-  cfg.dataFingerprint = dataId;
-  const shape = { size: [cfg.inputSize, cfg.inputSize] as [number, number], channels: cfg.channels };
-  const trainTf = makeTransforms({
-    ...shape,
-    mean: cfg.mean,
-    std: cfg.std,
-    train: cfg.augment !== false,
-    augment: cfg.augment || {},
-    seed: cfg.seed,
-  });
-  const evalTf = makeTransforms({ ...shape, mean: cfg.mean, std: cfg.std, train: false });
+  cfg.dataFingerprint = fingerprint;
+  if (data.root) cfg.dataRoot = recordedRoot(data.root);
+  const trainTf = runTransform(cfg, true);
+  const evalTf = runTransform(cfg);
 
   // ---- model, loss, optimizer -----------------------------------------------------------------------------
-  const realRandom = Math.random;
-  Math.random = mulberry32(mixSeed(cfg.seed, 0x6d6f64)); // weight initialisation
-  let model: tfl.LayersModel;
-  try {
-    model = deps.createModel
-      ? deps.createModel(cfg, classes.length)
-      // on resume the saved weights replace any pretrained ones: skip loading (and downloading) them
-      : await createFromRegistry({ ...cfg, pretrained: cfg.pretrained && !resumeState }, classes.length, log);
-  } finally {
-    Math.random = realRandom;
-  }
+  const rng = new RunRandom(cfg.seed);
+  const model = await withRandom(
+    rng.init(),
+    () =>
+      deps.createModel ? deps.createModel(cfg, classes.length) : createModel(cfg.model, {
+        numClasses: classes.length,
+        inputShape: [cfg.inputSize, cfg.inputSize, cfg.channels],
+        seed: cfg.seed,
+        ...cfg.modelOptions,
+        // on resume the saved weights replace any pretrained ones: skip loading (and downloading) them
+        pretrained: cfg.pretrained && !resumeState,
+        log,
+      }),
+  );
   const lossFn: LossFn = makeLoss({
     kind: cfg.loss,
     smoothing: cfg.labelSmoothing,
@@ -265,21 +167,13 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
   const opt = new AdamW(vars, { lr: cfg.lr, weightDecay: cfg.weightDecay });
 
   // the run folder is created once data and model are known to work
-  mkdirSync(runDir, { recursive: true });
-  writeAtomic(join(runDir, "config.json"), JSON.stringify(cfg, null, 2) + "\n");
+  mkdirSync(paths.dir, { recursive: true });
+  writeConfig(paths, cfg);
 
   // ---- loop state (restored on resume) -----------------------------------------------------------------------
-  let state: LoopState = {
-    nextEpoch: 0,
-    history: [],
-    bestValAcc: -1,
-    bestEpoch: -1,
-    badEpochs: 0,
-    done: false,
-  };
+  let state = initialState();
   if (resumeState) {
-    state = resumeState;
-    await loadState(lastPath, model, opt);
+    state = await loadState(paths, model, opt);
     log(`resumed ${run} after epoch ${state.nextEpoch} (best val_acc ${state.bestValAcc.toFixed(4)})`);
   }
   let stopped: TrainResult["stopped"] = state.done ? "early_stopped" : "completed";
@@ -290,40 +184,14 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
     for (let epoch = state.nextEpoch; epoch < cfg.epochs && !state.done; epoch++) {
       const lr = cfg.tMax > 0 ? cosineAnnealingLr(epoch, cfg.lr, cfg.tMax, cfg.etaMin) : cfg.lr;
       opt.lr = lr;
-      Math.random = mulberry32(mixSeed(cfg.seed, epoch, 0x64726f70)); // dropout & other tfjs-internal draws
       const t0 = performance.now();
       const bar = new Progress(`epoch ${epoch + 1}/${cfg.epochs}`, trainSet.labels.length, deps.progress);
-      let lossSum = 0;
-      let correct = 0;
-      let seen = 0;
-      let step = 0;
-      const order = { batchSize: cfg.batchSize, shuffle: true, seed: mixSeed(cfg.seed, epoch) };
-      for (const { x, y } of batches(trainSet, order)) {
-        const xa = trainTf(x, [epoch, step]);
-        const b = y.shape[0];
-        const kept: { correct?: tf.Tensor } = {};
-        const { value, grads } = tf.variableGrads(() => {
-          const logits = model.apply(xa, { training: true }) as tf.Tensor;
-          kept.correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), "int32")));
-          return lossFn(logits, y);
-        }, vars);
-        const loss = value.dataSync()[0];
-        const ok = kept.correct!.dataSync()[0];
-        tf.dispose([x, y, xa, value, kept.correct!]);
-        if (!Number.isFinite(loss)) {
-          tf.dispose(Object.values(grads));
-          throw new Diverged(`non-finite training loss (${loss}) at epoch ${epoch + 1}, step ${step + 1}`);
-        }
-        opt.step(grads);
-        tf.dispose(Object.values(grads));
-        lossSum += loss * b;
-        correct += ok;
-        seen += b;
-        step++;
-        bar.tick(seen, lossSum / seen, correct / seen);
-      }
+      const step = { model, vars, opt, lossFn, transform: trainTf, bar };
+      const { lossSum, correct, seen } = withRandom(
+        rng.steps(epoch),
+        () => trainEpoch(trainSet, epoch, { batchSize: cfg.batchSize, seed: rng.orderSeed(epoch) }, step),
+      );
       const trainSeconds = (performance.now() - t0) / 1000;
-      Math.random = realRandom;
 
       const val = evaluate(model, valSet, evalTf, lossFn, cfg.batchSize);
       if (!Number.isFinite(val.loss)) throw new Diverged(`non-finite validation loss at epoch ${epoch + 1}`);
@@ -345,28 +213,22 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
         state.bestValAcc = val.accuracy;
         state.bestEpoch = epoch + 1;
         state.badEpochs = 0;
-        await saveBest(bestDir, model, {
-          run,
-          model: cfg.model,
-          epoch: epoch + 1,
-          val_acc: val.accuracy,
-          classes,
-        });
+        const metadata = { run, model: cfg.model, epoch: epoch + 1, val_acc: val.accuracy, classes };
+        await saveCheckpoint(model, paths.best, { metadata });
         note = "  * best";
       } else if (++state.badEpochs >= cfg.patience) {
         state.done = true;
         note = `  early stop (no improvement for ${cfg.patience} epochs)`;
       }
       state.nextEpoch = epoch + 1;
-      await saveState(lastPath, model, opt, state);
-      writeHistory(runDir, state.history);
+      await saveState(paths, model, opt, state);
+      writeHistory(paths, state.history);
       await bar.end(formatRow(row, cfg.epochs) + note);
       if (state.done) stopped = "early_stopped";
       await deps.onEpochEnd?.({ epoch, row, model });
     }
   } catch (e) {
     if (!(e instanceof Diverged)) {
-      Math.random = realRandom;
       opt.dispose();
       model.dispose();
       throw e;
@@ -374,21 +236,21 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
     stopped = "diverged";
     message = `${e.message}; training stopped. The best checkpoint (epoch ${state.bestEpoch}) is kept.`;
     log(`ERROR: ${message}`);
-  } finally {
-    Math.random = realRandom;
   }
   opt.dispose();
 
   // ---- final evaluation of the best model on test (once) -------------------------------------------------------
   if (state.bestEpoch < 0) {
     model.dispose();
-    throw new TrainError(`${message || "no epoch completed"}; no checkpoint to evaluate in ${runDir}`);
+    throw new TrainError(`${message || "no epoch completed"}; no checkpoint to evaluate in ${paths.dir}`);
   }
-  await loadCheckpointWeights(model, bestDir);
+  await loadCheckpointWeights(model, paths.best);
   const test = evaluate(model, testSet, evalTf, lossFn, cfg.batchSize, true);
   model.dispose();
   const report = classificationReport(testSet.labels, test.preds!, classes);
-  const summary = {
+  const text = `${cfg.experiment} (${cfg.model}), best epoch ${state.bestEpoch}, test split\n\n` +
+    formatReport(report, { digits: 4 });
+  writeTestReport(paths, {
     run,
     experiment: cfg.experiment,
     model: cfg.model,
@@ -401,16 +263,16 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
     sample_data: data.sample ?? false,
     report,
     confusion_matrix: confusionMatrix(testSet.labels, test.preds!, classes.length),
-  };
-  writeAtomic(join(runDir, "test_report.json"), JSON.stringify(summary, null, 2) + "\n");
-  const text = `${cfg.experiment} (${cfg.model}), best epoch ${state.bestEpoch}, test split\n\n` +
-    formatReport(report, { digits: 4 });
-  writeAtomic(join(runDir, "test_report.txt"), text + "\n");
-  writePredictions(join(runDir, "predictions.csv"), testSet, test.preds!, test.probs!, classes);
+  }, text);
+  writePredictionsCsv(
+    paths.predictions,
+    predictionRows(testSet, test.preds!, test.probs!, classes.length),
+    classes,
+  );
   log(text);
-  log(`run folder: ${runDir}`);
+  log(`run folder: ${paths.dir}`);
   return {
-    runDir,
+    runDir: paths.dir,
     history: state.history,
     bestEpoch: state.bestEpoch,
     bestValAcc: state.bestValAcc,
@@ -420,226 +282,59 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
   };
 }
 
-/**
- * Sets the tfjs backend: `initEngine()` from lib/engine/init.ts (the fast native engine; `FER_BACKEND` overrides)
- * when that module is present and works, else the plain `cpu` backend (slow for convolutions; says so).
- */
-export async function setupBackend(): Promise<{ name: string; threads: number }> {
-  const spec = "./engine.ts"; // imported lazily: the engine is optional
-  try {
-    const engine = await import(spec);
-    return await engine.initEngine();
-  } catch (e) {
-    await import("@tensorflow/tfjs-backend-cpu");
-    await tf.setBackend("cpu");
-    console.warn(
-      `note: native engine unavailable (${(e as Error).message.split("\n")[0]}); using the slow cpu backend`,
-    );
-    return { name: "cpu", threads: 1 };
-  }
-}
-
 // ---- helpers (in the order the loop uses them) -------------------------------------------------------------
-
-/** Loop state saved with every epoch. */
-type LoopState = {
-  nextEpoch: number;
-  history: HistoryRow[];
-  bestValAcc: number;
-  bestEpoch: number;
-  badEpochs: number;
-  done: boolean;
-};
 
 class Diverged extends Error {}
 
-/** A seeded random subset of at most `n` rows (kept in the original order), or the split itself. */
-export function cap(split: Split, n: number | null, seed: number): Split {
-  if (n === null || split.labels.length <= n) return split;
-  const rand = mulberry32(mixSeed(seed, 0x636170));
-  const idx = shuffleInPlace(Array.from({ length: split.labels.length }, (_, i) => i), rand);
-  return subset(split, idx.slice(0, n).sort((a, b) => a - b));
-}
+/** What one training step needs. */
+type StepContext = {
+  model: tfl.LayersModel;
+  vars: tf.Variable[];
+  opt: AdamW;
+  lossFn: LossFn;
+  transform: Transform;
+  bar: Progress;
+};
 
 /**
- * The model a config names, from lib/models/registry.ts, with timm's ImageNet weights loaded when
- * `cfg.pretrained` is set and the model has a pretrained tag (the classifier stays freshly initialised).
+ * One epoch of training steps over `split` in the seeded batch order (synchronous, so that the tfjs-internal
+ * draws all come from the epoch's stream). Returns the summed loss, correct count and images seen.
  */
-export async function createFromRegistry(
-  cfg: TrainConfig,
-  numClasses: number,
-  log: (s: string) => void = console.log,
-): Promise<tfl.LayersModel> {
-  const model = createModel(cfg.model, {
-    numClasses,
-    inputShape: [cfg.inputSize, cfg.inputSize, cfg.channels],
-    seed: cfg.seed,
-    ...cfg.modelOptions,
-  });
-  const mc = defaultConfig(cfg.model);
-  if (cfg.pretrained && mc.pretrained && mc.nameMap) {
-    try {
-      const r = await loadPretrained(model, mc.pretrained, { nameMap: mc.nameMap });
-      log(
-        `pretrained: ${mc.pretrained} from ${r.path}${r.classifierReinitialized ? " (new classifier)" : ""}`,
-      );
-    } catch (e) {
-      model.dispose();
-      throw new TrainError(
-        `${
-          (e as Error).message
-        }\n(to train ${cfg.model} from random initialisation instead, set pretrained: false)`,
-      );
-    }
-  }
-  return model;
-}
-
-/** Saves the best model as a TF.js layers checkpoint (lib/models/checkpoint.ts: model.json + weights). */
-async function saveBest(
-  dir: string,
-  model: tfl.LayersModel,
-  metadata: Record<string, unknown>,
-): Promise<void> {
-  await saveCheckpoint(model, dir, { metadata });
-}
-
-/** Loss, accuracy (and with `keep`, predictions and probabilities) of a model on a split, in eval mode. */
-export function evaluate(
-  model: tfl.LayersModel,
+function trainEpoch(
   split: Split,
-  transform: Transform,
-  lossFn: LossFn,
-  batchSize: number,
-  keep = false,
-): { loss: number; accuracy: number; preds?: Int32Array; probs?: Float32Array } {
-  const n = split.labels.length;
-  const c = model.outputs[0].shape[1] as number;
-  const preds = keep ? new Int32Array(n) : undefined;
-  const probs = keep ? new Float32Array(n * c) : undefined;
+  epoch: number,
+  order: { batchSize: number; seed: number },
+  { model, vars, opt, lossFn, transform, bar }: StepContext,
+): { lossSum: number; correct: number; seen: number } {
   let lossSum = 0;
   let correct = 0;
-  let at = 0;
-  for (const { x, y } of batches(split, { batchSize, shuffle: false })) {
-    const [l, p, pr] = tf.tidy(() => {
-      const logits = model.apply(transform(x), { training: false }) as tf.Tensor;
-      return [lossFn(logits, y), tf.argMax(logits, 1), tf.softmax(logits)];
-    });
+  let seen = 0;
+  let step = 0;
+  for (const { x, y } of batches(split, { ...order, shuffle: true })) {
+    const xa = transform(x, [epoch, step]);
     const b = y.shape[0];
-    lossSum += l.dataSync()[0] * b;
-    const pv = p.dataSync();
-    const yv = y.dataSync();
-    for (let i = 0; i < b; i++) if (pv[i] === yv[i]) correct++;
-    if (preds && probs) {
-      preds.set(pv, at);
-      probs.set(pr.dataSync(), at * c);
+    const kept: { correct?: tf.Tensor } = {};
+    const { value, grads } = tf.variableGrads(() => {
+      const logits = model.apply(xa, { training: true }) as tf.Tensor;
+      kept.correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), "int32")));
+      return lossFn(logits, y);
+    }, vars);
+    const loss = value.dataSync()[0];
+    const ok = kept.correct!.dataSync()[0];
+    tf.dispose([x, y, xa, value, kept.correct!]);
+    if (!Number.isFinite(loss)) {
+      tf.dispose(Object.values(grads));
+      throw new Diverged(`non-finite training loss (${loss}) at epoch ${epoch + 1}, step ${step + 1}`);
     }
-    at += b;
-    tf.dispose([x, y, l, p, pr]);
+    opt.step(grads);
+    tf.dispose(Object.values(grads));
+    lossSum += loss * b;
+    correct += ok;
+    seen += b;
+    step++;
+    bar.tick(seen, lossSum / seen, correct / seen);
   }
-  return { loss: n ? lossSum / n : NaN, accuracy: n ? correct / n : NaN, preds, probs };
-}
-
-/** Writes a file atomically (temporary file in the same folder, then rename). */
-export function writeAtomic(path: string, text: string): void {
-  const tmp = `${path}.${Deno.pid}.tmp`;
-  Deno.writeTextFileSync(tmp, text);
-  Deno.renameSync(tmp, path);
-}
-
-/**
- * Saves all model weights (trainable and BatchNorm statistics), in `model.weights` order, to a safetensors
- * file atomically (used for the resume state, which must hold weights and optimizer moments in one file so a
- * kill can never pair one epoch's weights with another's moments). Names are `weight.<index>`.
- */
-export async function saveWeights(
-  path: string,
-  model: tfl.LayersModel,
-  metadata: Record<string, string> = {},
-  extra: Map<string, TensorToWrite> = new Map(),
-): Promise<void> {
-  const tensors = new Map<string, TensorToWrite>();
-  model.weights.forEach((w, i) => {
-    tensors.set(`weight.${i}`, {
-      dtype: "F32",
-      shape: w.shape as number[],
-      data: w.read().dataSync() as Float32Array,
-    });
-  });
-  for (const [k, v] of extra) tensors.set(k, v);
-  const names = JSON.stringify(model.weights.map((w) => w.originalName));
-  await writeSafetensors(path, tensors, { format: "fer-deno-weights-v1", names, ...metadata });
-}
-
-/** Loads weights written by {@link saveWeights} into a model of the same architecture (shapes checked). */
-export async function loadWeights(path: string, model: tfl.LayersModel): Promise<Record<string, string>> {
-  const file = await readSafetensors(path, { filter: (n) => n.startsWith("weight.") });
-  const ws = model.weights;
-  if (file.tensors.size !== ws.length) {
-    throw new TrainError(`${path}: ${file.tensors.size} weight tensors, the model has ${ws.length}`);
-  }
-  const values = ws.map((w, i) => {
-    const t = file.tensors.get(`weight.${i}`);
-    if (!t || t.shape.join("x") !== w.shape.join("x")) {
-      throw new TrainError(
-        `${path}: weight ${i} (${w.originalName}) has shape [${t?.shape}] in the file, [${w.shape}] in the model`,
-      );
-    }
-    return tf.tensor(toFloat32(t), w.shape as number[]);
-  });
-  model.setWeights(values);
-  tf.dispose(values);
-  return file.metadata ?? {};
-}
-
-/** Writes weights + AdamW moments + loop state (as JSON metadata) to one file, atomically. */
-async function saveState(path: string, model: tfl.LayersModel, opt: AdamW, state: LoopState): Promise<void> {
-  const s = opt.exportState();
-  const extra = new Map<string, TensorToWrite>();
-  model.trainableWeights.forEach((w, i) => {
-    const name = (w.read() as tf.Variable).name;
-    extra.set(`adam_m.${i}`, { dtype: "F32", shape: w.shape as number[], data: s.m[name] });
-    extra.set(`adam_v.${i}`, { dtype: "F32", shape: w.shape as number[], data: s.v[name] });
-  });
-  await saveWeights(path, model, { state: JSON.stringify(state), adam_step: String(s.step) }, extra);
-}
-
-/** Restores what {@link saveState} wrote. */
-async function loadState(path: string, model: tfl.LayersModel, opt: AdamW): Promise<void> {
-  const meta = await loadWeights(path, model);
-  const file = await readSafetensors(path, { filter: (n) => n.startsWith("adam_") });
-  const m: Record<string, Float32Array> = {};
-  const v: Record<string, Float32Array> = {};
-  model.trainableWeights.forEach((w, i) => {
-    const name = (w.read() as tf.Variable).name;
-    const tm = file.tensors.get(`adam_m.${i}`);
-    const tv = file.tensors.get(`adam_v.${i}`);
-    if (!tm || !tv) throw new TrainError(`${path}: no optimizer state for weight ${i} (${w.originalName})`);
-    m[name] = toFloat32(tm);
-    v[name] = toFloat32(tv);
-  });
-  opt.importState({ step: Number(meta.adam_step), m, v });
-}
-
-const HISTORY_COLUMNS: (keyof HistoryRow)[] = [
-  "epoch",
-  "train_loss",
-  "train_acc",
-  "val_loss",
-  "val_acc",
-  "lr",
-  "seconds",
-  "img_s",
-];
-
-/** history.json and history.csv. */
-function writeHistory(runDir: string, history: HistoryRow[]): void {
-  writeAtomic(join(runDir, "history.json"), JSON.stringify(history, null, 2) + "\n");
-  const lines = [
-    HISTORY_COLUMNS.join(","),
-    ...history.map((r) => HISTORY_COLUMNS.map((k) => r[k]).join(",")),
-  ];
-  writeAtomic(join(runDir, "history.csv"), lines.join("\n") + "\n");
+  return { lossSum, correct, seen };
 }
 
 /** One epoch summary line. */
@@ -648,24 +343,3 @@ function formatRow(r: HistoryRow, epochs: number): string {
     `val_loss ${r.val_loss.toFixed(4)} acc ${r.val_acc.toFixed(4)}  lr ${r.lr.toExponential(2)}  ` +
     `${r.seconds.toFixed(1)}s ${r.img_s.toFixed(0)} img/s`;
 }
-
-/** predictions.csv (lib/eval/predictions.ts format: `path,label,pred,p_<class>...`, class names for label/pred). */
-export function writePredictions(
-  path: string,
-  split: Split,
-  preds: Int32Array,
-  probs: Float32Array,
-  classes: string[],
-): void {
-  const c = classes.length;
-  const rows: PredictionRow[] = Array.from(preds, (pred, i) => ({
-    path: split.paths[i],
-    label: split.labels[i],
-    pred,
-    probs: Array.from(probs.subarray(i * c, (i + 1) * c)),
-  }));
-  writeAtomic(path, formatPredictionsCsv(rows, classes));
-}
-
-/** The class names this toolkit expects (re-exported for the CLIs). */
-export { CLASSES };

@@ -38,3 +38,40 @@ export function shuffleInPlace<T extends { length: number; [i: number]: unknown 
   }
   return arr;
 }
+
+/**
+ * The random streams of a training run, all derived from its one seed. Each is a pure function of (seed,
+ * purpose, epoch), so a resumed run redraws exactly what an uninterrupted one would. (The augmentation and the
+ * validation split take the seed itself: lib/data/augment.ts, lib/data/dataset.ts.)
+ */
+export class RunRandom {
+  constructor(readonly seed: number) {}
+  /** Weight initialisation. */
+  init(): () => number {
+    return mulberry32(mixSeed(this.seed, 0x6d6f64));
+  }
+  /** The seed of an epoch's batch order (for `batches`). */
+  orderSeed(epoch: number): number {
+    return mixSeed(this.seed, epoch);
+  }
+  /** The draws tfjs makes inside an epoch's training steps (dropout masks). */
+  steps(epoch: number): () => number {
+    return mulberry32(mixSeed(this.seed, epoch, 0x64726f70));
+  }
+}
+
+/**
+ * Runs `fn` with `Math.random` replaced by `rand` and restores it afterwards, also when `fn` throws. This is the
+ * one place the global is swapped: tfjs draws its unseeded randomness (initialisers without a seed, dropout masks
+ * through `tf.randomUniform`) from `Math.random`, and its layers take no generator per call. The swap covers
+ * only `fn`'s synchronous part (no other code can run meanwhile), so `fn` must make its draws before any await.
+ */
+export function withRandom<T>(rand: () => number, fn: () => T): T {
+  const real = Math.random;
+  Math.random = rand;
+  try {
+    return fn();
+  } finally {
+    Math.random = real;
+  }
+}

@@ -3,7 +3,6 @@
  * pretrained weights, preview the augmentation, train with a live display, and show a run's charts and report.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { loadDataset, type Split, subset } from "../data/dataset.ts";
 import { show, showTable, showText } from "./display.ts";
@@ -12,7 +11,11 @@ import { formatReport } from "../eval/metrics.ts";
 import { defaultConfig, listModels } from "../models/registry.ts";
 import { sampleGridPlot, type SampleImage } from "./plots.ts";
 import { runFigures, runTransform, saveRunFigures } from "../runs/runs.ts";
-import { DEFAULT_CONFIG, setupBackend, train, type TrainConfig, type TrainResult } from "../train/loop.ts";
+/** Finding runs is the run folder's job (lib/runs/discover.ts); re-exported for the notebooks. */
+export { findRuns } from "../runs/discover.ts";
+import { initEngine } from "../engine/init.ts";
+import type { TrainConfig } from "../train/config.ts";
+import { train, type TrainResult } from "../train/loop.ts";
 import { resolveWeights, WeightsNotFoundError } from "../models/weights/hub.ts";
 
 /** The notebook's preset: `smoke` under FER_SMOKE=1 (CI), else the one the parameter cell names. */
@@ -22,7 +25,7 @@ export function notebookPreset(wanted: Preset = "cpu"): Preset {
 
 /** Starts the engine and returns the experiment's config in the preset, printing both. */
 export async function setupExperiment(experiment: string, preset: Preset): Promise<TrainConfig> {
-  const engine = await setupBackend();
+  const engine = await initEngine();
   const cfg = experimentConfig(experiment, preset);
   console.log(
     `engine: ${engine.name} (${engine.threads} threads); experiment ${experiment}, preset ${preset}`,
@@ -131,27 +134,4 @@ export async function showRun(runDir: string): Promise<void> {
   const rep = JSON.parse(Deno.readTextFileSync(join(runDir, "test_report.json")));
   await showText(formatReport(rep.report, { digits: 2 }));
   if (figs.confusion) await show(figs.confusion);
-}
-
-/**
- * Run folders under checkpoints/ whose config names `experiment` and that have a test report, oldest first (by
- * when the report was written). Smoke-preset runs are left out unless in smoke mode or `includeSmoke`.
- */
-export function findRuns(
-  experiment?: string,
-  outDir = DEFAULT_CONFIG.outDir,
-  includeSmoke = defaultPreset() === "smoke",
-): string[] {
-  if (!existsSync(outDir)) return [];
-  return readdirSync(outDir).map((d) => join(outDir, d)).filter((d) => {
-    if (!existsSync(join(d, "test_report.json")) || !existsSync(join(d, "config.json"))) return false;
-    const cfg = JSON.parse(Deno.readTextFileSync(join(d, "config.json")));
-    if (!includeSmoke && cfg.preset === "smoke") return false;
-    return !experiment || cfg.experiment === experiment;
-  }).sort((a, b) => finished(a) - finished(b) || a.localeCompare(b));
-}
-
-/** When a run's test report was written (ms since epoch). */
-function finished(runDir: string): number {
-  return Deno.statSync(join(runDir, "test_report.json")).mtime?.getTime() ?? 0;
 }

@@ -13,6 +13,7 @@ import * as Plot from "@observablehq/plot";
 import { parseHTML } from "linkedom";
 import sharp from "sharp";
 import { dirname } from "node:path";
+import { writeAtomic } from "../util/fs.ts";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const DEFAULT_WIDTH = 640;
@@ -894,17 +895,6 @@ export function comparisonPlot(rows: MetricEstimate[], opts: FigureOptions = {})
 export interface SavedFigure {
   svg: string;
   png?: string;
-}
-
-async function writeAtomic(path: string, data: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-  try {
-    await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, path);
-  } catch (err) {
-    await Deno.remove(tmp).catch(() => {});
-    throw err;
-  }
 }
 
 /**

@@ -8,7 +8,8 @@ import * as tfl from "@tensorflow/tfjs-layers";
 import { PROJECT_ROOT } from "../../lib/data/dataset.ts";
 import { readPredictionsCsv } from "../../lib/eval/predictions.ts";
 import { predictRun, resolveRunDir, RunError, saveRunFigures } from "../../lib/runs/runs.ts";
-import { train, type TrainConfig } from "../../lib/train/loop.ts";
+import type { TrainConfig } from "../../lib/train/config.ts";
+import { train } from "../../lib/train/loop.ts";
 
 await tf.setBackend("cpu");
 

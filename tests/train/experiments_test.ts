@@ -7,7 +7,7 @@ import {
   PRESETS,
 } from "../../lib/train/experiments.ts";
 import { IMAGENET_MEAN, IMAGENET_STD } from "../../lib/data/augment.ts";
-import { DEFAULT_CONFIG } from "../../lib/train/loop.ts";
+import { DEFAULT_CONFIG } from "../../lib/train/config.ts";
 import { defaultConfig } from "../../lib/models/registry.ts";
 
 const env = (vars: Record<string, string>) => ({ get: (k: string) => vars[k] });

@@ -19,7 +19,8 @@
  */
 
 import { createHash } from "node:crypto";
-import { readSafetensorsHeader, SafetensorsError, tempPathFor } from "./safetensors.ts";
+import { readSafetensorsHeader, SafetensorsError } from "./safetensors.ts";
+import { tempPathFor } from "../../util/fs.ts";
 
 /** Default Hugging Face endpoint. */
 export const DEFAULT_ENDPOINT = "https://huggingface.co";

@@ -11,6 +11,7 @@
  * implementation, it caps the header at 100 MB and requires the tensors to tile the data exactly (no overlaps,
  * no holes, nothing after the last tensor: the spec forbids holes so that files cannot be polyglots).
  */
+import { writeAtomic } from "../../util/fs.ts";
 
 /** The dtypes this reader understands. */
 export type SafetensorsDtype = "F64" | "F32" | "F16" | "BF16" | "I64" | "I32" | "I16" | "I8" | "U8" | "BOOL";
@@ -340,15 +341,6 @@ export async function readSafetensors(
   }
 }
 
-/** Loads a safetensors file from a path or from bytes already in memory. */
-export function loadSafetensors(
-  src: string | Uint8Array,
-  opts: { source?: string; filter?: (name: string) => boolean } = {},
-): Promise<SafetensorsFile> {
-  if (typeof src === "string") return readSafetensors(src, opts);
-  return Promise.resolve().then(() => parseSafetensors(src, opts));
-}
-
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Decodes one IEEE 754 half-precision value (as its 16 bits) to a JS number. */
@@ -531,28 +523,14 @@ export function serializeSafetensors(
   return out;
 }
 
-/** Path of a fresh temporary file next to `path` (same directory, so rename is atomic). */
-export function tempPathFor(path: string, suffix = ".tmp"): string {
-  const rand = crypto.getRandomValues(new Uint32Array(2));
-  return `${path}.${Deno.pid}-${rand[0].toString(16)}${rand[1].toString(16)}${suffix}`;
-}
-
 /**
- * Writes a safetensors file atomically: the bytes go to a temporary file in the same directory, which is then
- * renamed over `path` (removed on failure), so readers never see a half-written file.
+ * Writes a safetensors file atomically (lib/util/fs.ts `writeAtomic`: temporary file beside it, then rename), so
+ * readers never see a half-written file.
  */
 export async function writeSafetensors(
   path: string,
   tensors: Record<string, TensorToWrite> | Map<string, TensorToWrite>,
   metadata?: Record<string, string> | null,
 ): Promise<void> {
-  const bytes = serializeSafetensors(tensors, metadata);
-  const tmp = tempPathFor(path);
-  try {
-    await Deno.writeFile(tmp, bytes);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
+  await writeAtomic(path, serializeSafetensors(tensors, metadata));
 }

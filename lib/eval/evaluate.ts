@@ -1,0 +1,45 @@
+/**
+ * A model on a split, in inference mode: mean loss, accuracy and, on request, each image's predicted class and
+ * class probabilities (what training's validation and test passes and `evaluate <run>` compute).
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type * as tfl from "@tensorflow/tfjs-layers";
+import type { Transform } from "../data/augment.ts";
+import { batches, type Split } from "../data/dataset.ts";
+import type { LossFn } from "../train/losses.ts";
+
+/** Loss, accuracy (and with `keep`, predictions and probabilities) of a model on a split, in eval mode. */
+export function evaluate(
+  model: tfl.LayersModel,
+  split: Split,
+  transform: Transform,
+  lossFn: LossFn,
+  batchSize: number,
+  keep = false,
+): { loss: number; accuracy: number; preds?: Int32Array; probs?: Float32Array } {
+  const n = split.labels.length;
+  const c = model.outputs[0].shape[1] as number;
+  const preds = keep ? new Int32Array(n) : undefined;
+  const probs = keep ? new Float32Array(n * c) : undefined;
+  let lossSum = 0;
+  let correct = 0;
+  let at = 0;
+  for (const { x, y } of batches(split, { batchSize, shuffle: false })) {
+    const [l, p, pr] = tf.tidy(() => {
+      const logits = model.apply(transform(x), { training: false }) as tf.Tensor;
+      return [lossFn(logits, y), tf.argMax(logits, 1), tf.softmax(logits)];
+    });
+    const b = y.shape[0];
+    lossSum += l.dataSync()[0] * b;
+    const pv = p.dataSync();
+    const yv = y.dataSync();
+    for (let i = 0; i < b; i++) if (pv[i] === yv[i]) correct++;
+    if (preds && probs) {
+      preds.set(pv, at);
+      probs.set(pr.dataSync(), at * c);
+    }
+    at += b;
+    tf.dispose([x, y, l, p, pr]);
+  }
+  return { loss: n ? lossSum / n : NaN, accuracy: n ? correct / n : NaN, preds, probs };
+}

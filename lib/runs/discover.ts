@@ -1,0 +1,35 @@
+/** Finding runs: the finished run folders under the runs folder, by experiment. */
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { defaultPreset } from "../train/experiments.ts";
+import { runPaths, RUNS_DIR } from "./paths.ts";
+
+/**
+ * Run folders under `outDir` (default checkpoints/) whose config names `experiment` and that have a test report,
+ * oldest first (by when the report was written). Smoke-preset runs are left out unless in smoke mode or
+ * `includeSmoke`. Folders with an unreadable config are skipped.
+ */
+export function findRuns(
+  experiment?: string,
+  outDir = RUNS_DIR,
+  includeSmoke = defaultPreset() === "smoke",
+): string[] {
+  if (!existsSync(outDir)) return [];
+  return readdirSync(outDir).map((d) => join(outDir, d)).filter((d) => {
+    const p = runPaths(d);
+    if (!existsSync(p.testReportJson) || !existsSync(p.config)) return false;
+    let cfg: { preset?: string; experiment?: string };
+    try {
+      cfg = JSON.parse(Deno.readTextFileSync(p.config));
+    } catch {
+      return false;
+    }
+    if (!includeSmoke && cfg.preset === "smoke") return false;
+    return !experiment || cfg.experiment === experiment;
+  }).sort((a, b) => finished(a) - finished(b) || a.localeCompare(b));
+}
+
+/** When a run's test report was written (ms since epoch). */
+function finished(runDir: string): number {
+  return Deno.statSync(runPaths(runDir).testReportJson).mtime?.getTime() ?? 0;
+}

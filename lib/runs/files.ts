@@ -1,0 +1,120 @@
+/**
+ * Reading and writing the run folder's plain files: config.json, history.json/.csv, test_report.json/.txt and
+ * predictions CSVs. Every write is atomic (lib/util/fs.ts); every read error names the file.
+ */
+import { existsSync } from "node:fs";
+import type { Split } from "../data/dataset.ts";
+import type { ClassificationReport } from "../eval/metrics.ts";
+import type { PredictionRow } from "../eval/predictions.ts";
+import { DEFAULT_CONFIG, type TrainConfig } from "../train/config.ts";
+import { writeAtomicSync } from "../util/fs.ts";
+import { RunError, type RunPaths } from "./paths.ts";
+
+/** One row of the training history (one epoch). */
+export type HistoryRow = {
+  epoch: number;
+  train_loss: number;
+  train_acc: number;
+  val_loss: number;
+  val_acc: number;
+  lr: number;
+  seconds: number;
+  img_s: number;
+};
+
+/** test_report.json: the best model's result on the test split. */
+export type TestReport = {
+  run: string;
+  experiment: string;
+  model: string;
+  best_epoch: number;
+  best_val_acc: number;
+  stopped: string;
+  message: string;
+  test_loss: number;
+  test_accuracy: number;
+  sample_data: boolean;
+  report: ClassificationReport;
+  confusion_matrix: number[][];
+};
+
+function readJson<T>(path: string): T {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound
+      ? "file not found (has the run finished an epoch / its test?)"
+      : (e as Error).message;
+    throw new RunError(`${path}: ${why}`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new RunError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+const json = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
+
+/** The run's saved config over the defaults (fields added since the run was made take their defaults). */
+export function readConfig(paths: RunPaths): TrainConfig {
+  return { ...DEFAULT_CONFIG, ...readJson<Partial<TrainConfig>>(paths.config) };
+}
+
+/** Writes config.json. */
+export function writeConfig(paths: RunPaths, cfg: TrainConfig): void {
+  writeAtomicSync(paths.config, json(cfg));
+}
+
+const HISTORY_COLUMNS: (keyof HistoryRow)[] = [
+  "epoch",
+  "train_loss",
+  "train_acc",
+  "val_loss",
+  "val_acc",
+  "lr",
+  "seconds",
+  "img_s",
+];
+
+/** Writes history.json and history.csv. */
+export function writeHistory(paths: RunPaths, history: HistoryRow[]): void {
+  writeAtomicSync(paths.historyJson, json(history));
+  const lines = [
+    HISTORY_COLUMNS.join(","),
+    ...history.map((r) => HISTORY_COLUMNS.map((k) => r[k]).join(",")),
+  ];
+  writeAtomicSync(paths.historyCsv, lines.join("\n") + "\n");
+}
+
+/** history.json. */
+export function readHistory(paths: RunPaths): HistoryRow[] {
+  return readJson<HistoryRow[]>(paths.historyJson);
+}
+
+/** Writes test_report.json and test_report.txt. */
+export function writeTestReport(paths: RunPaths, report: TestReport, text: string): void {
+  writeAtomicSync(paths.testReportJson, json(report));
+  writeAtomicSync(paths.testReportTxt, text + "\n");
+}
+
+/** test_report.json, or null when the run has none yet. */
+export function readTestReport(paths: RunPaths): TestReport | null {
+  return existsSync(paths.testReportJson) ? readJson<TestReport>(paths.testReportJson) : null;
+}
+
+/** Prediction rows of a split: path, label, predicted class and the `c` class probabilities of each image. */
+export function predictionRows(
+  split: Split,
+  preds: Int32Array,
+  probs: Float32Array,
+  c: number,
+): PredictionRow[] {
+  return Array.from(preds, (pred, i) => ({
+    path: split.paths[i],
+    label: split.labels[i],
+    pred,
+    probs: Array.from(probs.subarray(i * c, (i + 1) * c)),
+  }));
+}
