@@ -5,9 +5,11 @@
  * With `--json`, prints only `{"accuracy", "per_class": {class: {precision, recall, f1, support}},
  * "macro_avg": {precision, recall, f1}, "weighted_avg": {...}}` over all seven classes.
  *
- * `deno task evaluate <run> [--split test|val] [--json]` predicts the split with the run's best model
- * (checkpoints/<run>/best/), writes `predictions.csv` (test) or `predictions_val.csv` (val) into the run folder
- * and prints the same report.
+ * `deno task evaluate <run> [--split test|val] [--data DIR] [--json]` predicts the split with the run's best
+ * model (checkpoints/<run>/best/) on the dataset the run recorded (or `--data`, which must hold the same data:
+ * the run's data fingerprint is checked), writes `predictions.csv` (test) or `predictions_val.csv` (val) into
+ * the run folder and prints the same report, with the run's class names. A run that recorded no fingerprint
+ * cannot be checked, so its prediction files are left untouched.
  */
 import { parseArgs } from "node:util";
 import { CLASSES } from "../data/classes.ts";
@@ -24,8 +26,8 @@ import {
   readPredictionsCsv,
   writePredictionsCsv,
 } from "../eval/predictions.ts";
-import { join } from "node:path";
-import { predictRun, RunError } from "../runs/runs.ts";
+import { predictRun, RunError, runPaths } from "../runs/runs.ts";
+import { DatasetError } from "../data/dataset.ts";
 import { initEngine } from "../engine/init.ts";
 import { CheckpointError } from "../models/checkpoint.ts";
 import { bootstrapCI, type BootstrapOptions, type BootstrapResult } from "../eval/stats.ts";
@@ -134,7 +136,7 @@ export function printReport(
 
 const USAGE =
   "usage: deno task evaluate --predictions FILE [--json] [--digits N] [--resamples N] [--seed N]\n" +
-  "       deno task evaluate <run> [--split test|val] [--json]";
+  "       deno task evaluate <run> [--split test|val] [--data DIR] [--json]";
 
 function intOption(name: string, value: string, min: number): number {
   const v = Number(value);
@@ -159,6 +161,7 @@ export async function main(args: string[]): Promise<number> {
           resamples: { type: "string", default: "1000" },
           seed: { type: "string", default: "0" },
           split: { type: "string", default: "test" },
+          data: { type: "string" },
           help: { type: "boolean", short: "h", default: false },
         },
       });
@@ -191,15 +194,22 @@ export async function main(args: string[]): Promise<number> {
       }
       const split = values.split;
       await initEngine();
-      const { runDir, classes, rows } = await predictRun(run, split);
-      const out = join(runDir, split === "test" ? "predictions.csv" : "predictions_val.csv");
-      writePredictionsCsv(out, rows, classes);
+      const { runDir, classes, rows, data } = await predictRun(run, split, { data: values.data });
+      const paths = runPaths(runDir);
+      const out = split === "test" ? paths.predictions : paths.predictionsVal;
+      if (data === "match") writePredictionsCsv(out, rows, classes);
       const digits = intOption("digits", values.digits, 0);
       const ev = reportFromPredictions(rows, {
+        classes,
         bootstrap: values.json ? false : { resamples: intOption("resamples", values.resamples, 1), seed: 0 },
       });
       printReport(ev, { json: values.json, digits, source: `${runDir} (${split} split)` });
-      if (!values.json) console.log(`predictions written to ${out}`);
+      if (data !== "match") {
+        console.error(
+          `note: ${paths.config} records no data fingerprint, so these data cannot be checked against the ` +
+            `run's; ${out} was left untouched`,
+        );
+      } else if (!values.json) console.log(`predictions written to ${out}`);
       return 0;
     }
     throw new EvaluateError(
@@ -208,7 +218,7 @@ export async function main(args: string[]): Promise<number> {
   } catch (e) {
     if (
       e instanceof EvaluateError || e instanceof PredictionsError || e instanceof RunError ||
-      e instanceof CheckpointError
+      e instanceof CheckpointError || e instanceof DatasetError
     ) {
       console.error(`error: ${e.message}`);
       return 1;

@@ -1,10 +1,11 @@
 /**
  * `deno task train <experiment> [--preset cpu|paper|smoke] [--epochs N] [--data DIR] [--run NAME]`
- * `deno task train --resume RUN [--epochs N]`
+ * `deno task train --resume RUN [--epochs N] [--data DIR]`
  *
  * Trains an experiment from lib/train/experiments.ts (preset: --preset, else `smoke` when FER_SMOKE=1, else `cpu`)
  * into checkpoints/<run>/ and prints the test report of the best checkpoint. `--resume RUN` continues a killed
- * run from its last complete epoch with the settings saved in its config.json. Exit status: 0 done, 1 error,
+ * run from its last complete epoch with the settings saved in its config.json, on the dataset it recorded (or
+ * `--data DIR`, which must hold the same data). Exit status: 0 done, 1 error,
  * 2 bad arguments, 3 training diverged (the best checkpoint is kept and evaluated).
  */
 import { parseArgs } from "node:util";
@@ -22,7 +23,7 @@ import { train } from "../train/loop.ts";
 
 const USAGE =
   `usage: deno task train <experiment> [--preset ${PRESETS.join("|")}] [--epochs N] [--data DIR] ` +
-  `[--run NAME]\n       deno task train --resume RUN [--epochs N]\nexperiments:\n` +
+  `[--run NAME]\n       deno task train --resume RUN [--epochs N] [--data DIR]\nexperiments:\n` +
   listExperiments().map((e) => `  ${e.name.padEnd(34)}${e.description}`).join("\n");
 
 function fail(msg: string): never {
@@ -66,7 +67,11 @@ if (values.epochs !== undefined) {
 let cfg: Partial<TrainConfig>;
 if (values.resume) {
   if (values.run && values.run !== values.resume) fail("--run and --resume name different runs");
-  cfg = { run: values.resume, ...(epochs ? { epochs } : {}) };
+  cfg = {
+    run: values.resume,
+    ...(epochs ? { epochs } : {}),
+    ...(values.data ? { dataRoot: values.data } : {}),
+  };
 } else {
   const name = positionals[0];
   if (!name) fail("no experiment named");

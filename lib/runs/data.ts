@@ -3,6 +3,7 @@
  * train/val/test splits it sees (stratified validation split and seeded caps, derived from its config), and the
  * fingerprint check that keeps evaluation and resume on exactly the data the run was trained on.
  */
+import { existsSync } from "node:fs";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import {
   cap,
@@ -78,15 +79,17 @@ export function checkFingerprint(
   );
 }
 
-/** Loads a run's dataset from {@link runDataRoot}; a missing folder is a {@link RunError} naming the remedy. */
+/**
+ * Loads a run's dataset from {@link runDataRoot} (`override`, else the recorded root, else the default, resolved
+ * by loadDataset). A missing folder is a {@link RunError} naming it and the remedy.
+ */
 export async function loadRunDataset(
-  cfg: TrainConfig,
+  cfg: Pick<TrainConfig, "dataRoot" | "dataSize">,
   opts: { override?: string; configPath: string; verbose?: boolean },
 ): Promise<Dataset> {
-  const root = runDataRoot(cfg, opts.override);
-  try {
-    Deno.statSync(root);
-  } catch {
+  const explicit = opts.override ?? cfg.dataRoot;
+  const root = explicit ? runDataRoot(cfg, opts.override) : undefined;
+  if (root && !existsSync(root)) {
     throw new RunError(
       `dataset folder ${root} not found (${opts.override ? "--data" : `recorded in ${opts.configPath}`}); ` +
         `pass --data DIR with the dataset this run was trained on`,

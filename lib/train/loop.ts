@@ -19,7 +19,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type * as tfl from "@tensorflow/tfjs-layers";
 import { existsSync, mkdirSync } from "node:fs";
 import type { Transform } from "../data/augment.ts";
-import { batches, loadDataset, type Split } from "../data/dataset.ts";
+import { batches, type Split } from "../data/dataset.ts";
 import { evaluate } from "../eval/evaluate.ts";
 import { classificationReport, confusionMatrix, formatReport } from "../eval/metrics.ts";
 import { writePredictionsCsv } from "../eval/predictions.ts";
@@ -27,8 +27,8 @@ import { loadCheckpointWeights, saveCheckpoint } from "../models/checkpoint.ts";
 import { createModel } from "../models/registry.ts";
 import {
   checkFingerprint,
+  loadRunDataset,
   recordedRoot,
-  recordedRootPath,
   runSplits,
   splitsFingerprint,
 } from "../runs/data.ts";
@@ -100,16 +100,12 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
   const run = config.run ?? newRunName(config.experiment ?? DEFAULT_CONFIG.experiment);
   const paths = runPaths(runDirFor(outDir, run));
   let cfg: TrainConfig = { ...DEFAULT_CONFIG, ...config, outDir, run };
-  // dataset root: an explicit one (relative to the working directory), else the one a resumed run recorded,
-  // else the default (loadDataset: $FER2013_DIR, data/fer2013, the committed sample)
-  let root = config.dataRoot ?? undefined;
   let resumeState: LoopState | null = null;
   if (deps.resume) {
     if (!existsSync(paths.config)) throw new TrainError(`cannot resume: no ${paths.config}`);
     const saved = readConfig(paths);
     // The saved config wins; only the epoch budget may be extended (and the data read from a new place).
     cfg = { ...saved, outDir, run, epochs: config.epochs ?? saved.epochs };
-    root ??= saved.dataRoot ? recordedRootPath(saved.dataRoot) : undefined;
     if (existsSync(paths.last)) resumeState = await readState(paths);
     else log(`no complete epoch in ${paths.dir}; starting it from epoch 1`);
   } else if (existsSync(paths.config)) {
@@ -123,8 +119,14 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
   }
 
   // ---- data ---------------------------------------------------------------------------------------------
+  // the dataset root: one given (relative to the working directory), else the one a resumed run recorded, else
+  // the default ($FER2013_DIR, data/fer2013, the committed sample)
   const data: RunData = deps.data ??
-    await loadDataset({ root, size: cfg.dataSize, channels: 1, verbose: true });
+    await loadRunDataset(cfg, {
+      override: config.dataRoot ?? undefined,
+      configPath: paths.config,
+      verbose: true,
+    });
   const classes = data.classes;
   const { train: trainSet, val: valSet, test: testSet } = runSplits(cfg, data);
   log(
