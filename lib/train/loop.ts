@@ -176,6 +176,7 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
   let state = initialState();
   if (resumeState) {
     state = await loadState(paths, model, opt);
+    writeHistory(paths, state.history); // a kill may have come between the state and the history write
     log(`resumed ${run} after epoch ${state.nextEpoch} (best val_acc ${state.bestValAcc.toFixed(4)})`);
   }
   let stopped: TrainResult["stopped"] = state.done ? "early_stopped" : "completed";

@@ -1,0 +1,87 @@
+/**
+ * Fault injection (issue 17): training is SIGKILLed several times at random points — at a random file rename
+ * (a checkpoint, resume state, history or report write caught between its temporary file and the rename) and at
+ * random times — and resumed each time. The finished run must equal an uninterrupted one file for file, evaluate
+ * must work on it, and no temporary file may remain.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadDataset } from "../../lib/data/dataset.ts";
+import { mulberry32 } from "../../lib/util/rng.ts";
+import { isTempName } from "../../lib/util/fs.ts";
+import { listFiles, makeImageFolder, ROOT, runDeno, S } from "./helpers.ts";
+
+const CHILD = join(ROOT, "tests/runs/fault_child.ts");
+
+/** Starts the child and SIGKILLs it after `ms`; resolves to how it ended. */
+async function killAfterMs(args: string[], env: Record<string, string>, ms: number) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CHILD, ...args],
+    cwd: ROOT,
+    env,
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), ms);
+  const out = await child.output();
+  clearTimeout(timer);
+  return { code: out.code, signal: out.signal, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+Deno.test("killed at random points (also mid-checkpoint) and resumed, a run equals an uninterrupted one", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "fer-fault-"));
+  const data = join(dir, "data");
+  const out = join(dir, "runs");
+  const env = { FER_CACHE_DIR: join(dir, "cache") };
+  try {
+    await makeImageFolder(data);
+    // warm the pixel cache so that the kills land in the run folder's writes
+    await loadDataset({ root: data, size: S, channels: 1, cacheDir: env.FER_CACHE_DIR, verbose: false });
+
+    const ref = await runDeno(CHILD, [out, "ref", data, "0"], env);
+    assert.equal(ref.code, 0, ref.stderr);
+
+    // six kills: four at a random rename among the next eight (mid-write), two after a random time
+    const rand = mulberry32(20261130);
+    let renameKills = 0;
+    for (const how of ["rename", "rename", "time", "rename", "rename", "time"]) {
+      const r = how === "rename"
+        ? await runDeno(CHILD, [out, "k", data, String(1 + Math.floor(rand() * 8))], env)
+        : await killAfterMs([out, "k", data, "0"], { ...Deno.env.toObject(), ...env }, 1000 + rand() * 4000);
+      if (r.code === 0) break; // finished before the kill came
+      assert.equal(r.signal, "SIGKILL", r.stderr);
+      if (how === "rename") renameKills++;
+    }
+    assert.equal(renameKills, 4);
+    const last = await runDeno(CHILD, [out, "k", data, "0"], env);
+    assert.equal(last.code, 0, last.stderr);
+
+    const k = join(out, "k"), r = join(out, "ref");
+    assert.deepEqual(listFiles(k).filter(isTempName), [], "temporary files left in the run folder");
+    assert.deepEqual(listFiles(k), listFiles(r));
+    const strip = (text: string) =>
+      JSON.parse(text).map(({ seconds: _s, img_s: _i, ...row }: Record<string, number>) => row);
+    const read = (d: string, f: string) => readFileSync(join(d, f), "utf8");
+    assert.deepEqual(strip(read(k, "history.json")), strip(read(r, "history.json")));
+    assert.equal(read(k, "predictions.csv"), read(r, "predictions.csv"));
+    const report = (d: string) => ({ ...JSON.parse(read(d, "test_report.json")), run: null });
+    assert.deepEqual(report(k), report(r));
+    assert.deepEqual(
+      listFiles(join(k, "best")).filter((f) => f.startsWith("weights-")),
+      listFiles(join(r, "best")).filter((f) => f.startsWith("weights-")),
+    ); // same best weights (the file name is their hash)
+
+    // evaluate reads the resumed run and agrees with training's predictions
+    const ev = await runDeno(join(ROOT, "lib/cli/evaluate.ts"), [k, "--json"], {
+      ...env,
+      FER_BACKEND: "cpu",
+    });
+    assert.equal(ev.code, 0, ev.stderr);
+    assert.equal(read(k, "predictions.csv"), read(r, "predictions.csv"));
+    assert.deepEqual(listFiles(k).filter(isTempName), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
