@@ -16,7 +16,6 @@ import {
 } from "../../lib/models/weights/safetensors.ts";
 import { checkRunName, resolveRunDir, runDirFor, RunError } from "../../lib/runs/runs.ts";
 import { train, type TrainDeps } from "../../lib/train/loop.ts";
-import { isTempName, removeTempsIn, tempPathFor, writeAtomic, writeAtomicSync } from "../../lib/util/fs.ts";
 import { listFiles, makeImageFolder, tinyConfig, tinyModel } from "./helpers.ts";
 
 await tf.setBackend("cpu");
@@ -36,29 +35,6 @@ async function setup(prefix: string) {
   Deno.env.set("FER_CACHE_DIR", join(dir, "cache"));
   return { dir, data, out: join(dir, "runs") };
 }
-
-Deno.test("atomic writes: temp names, clean-up of stale temps only", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "fer-fs-"));
-  try {
-    const p = join(dir, "last.safetensors");
-    const tmp = tempPathFor(p);
-    assert.match(tmp, /last\.safetensors\.\d+-[0-9a-f]+\.tmp$/);
-    assert.ok(isTempName(tmp.split("/").pop()!));
-    assert.ok(!isTempName("last.safetensors") && !isTempName("notes.tmp"));
-    await writeAtomic(p, "one");
-    writeAtomicSync(join(dir, "b.json"), new TextEncoder().encode("two"));
-    assert.equal(Deno.readTextFileSync(p), "one");
-    writeFileSync(tmp, "partial");
-    writeFileSync(join(dir, "notes.tmp"), "not ours");
-    assert.deepEqual(removeTempsIn(dir), [tmp]);
-    assert.deepEqual(listFiles(dir), ["b.json", "last.safetensors", "notes.tmp"]);
-    // a failed write leaves the old file and no temp
-    await assert.rejects(writeAtomic(join(dir, "missing", "x"), "y"));
-    assert.deepEqual(listFiles(dir), ["b.json", "last.safetensors", "notes.tmp"]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
 
 Deno.test("resume removes the temp files of killed writes (run folder and best/)", async () => {
   const t = await setup("fer-state-tmp-");
@@ -129,10 +105,6 @@ Deno.test("resume refuses a last.safetensors without metadata, with bad state JS
 Deno.test("run names stay inside the runs folder", async () => {
   const t = await setup("fer-state-name-");
   try {
-    for (const bad of ["../../x", "..", "a/b", ".hidden", "", "a\\b"]) {
-      assert.throws(() => checkRunName(bad), RunError, bad);
-    }
-    assert.equal(runDirFor("/r", "ok-1_2.3"), "/r/ok-1_2.3");
     await assert.rejects(
       train(tinyConfig(join(t.dir, "a", "b"), "../../x", { dataRoot: t.data }), quiet),
       (e: Error) => e instanceof RunError && /bad run name "..\/..\/x"/.test(e.message),
