@@ -28,11 +28,12 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { mixSeed, mulberry32, shuffleInPlace } from "../util/rng.ts";
+import { IMAGENET } from "../models/register.ts";
 
-/** ImageNet statistics (Albumentations Normalize defaults). */
-export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
+/** ImageNet means (Albumentations Normalize defaults; defined once, in lib/models/register.ts). */
+export const IMAGENET_MEAN: number[] = IMAGENET.mean;
 /** ImageNet standard deviations. */
-export const IMAGENET_STD = [0.229, 0.224, 0.225];
+export const IMAGENET_STD: number[] = IMAGENET.std;
 
 /** ShiftScaleRotate parameters of one image (angle in degrees, counter-clockwise; dx, dy as image fractions). */
 export type AffineParams = { angle: number; scale: number; dx: number; dy: number };

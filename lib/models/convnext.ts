@@ -18,8 +18,10 @@
  */
 
 import * as tfl from "@tensorflow/tfjs-layers";
+import { IMAGENET, registerModel } from "./register.ts";
 import {
   checkInputShape,
+  classifierHead,
   dropPath,
   type InitMode,
   Inits,
@@ -147,16 +149,14 @@ export function convnext(args: ConvNeXtArgs, opts: ConvNeXtOptions = {}): tfl.La
 
   x = tfl.layers.globalAveragePooling2d({ name: "head.global_pool" }).apply(x) as SymTensor;
   x = ln(x, "head.norm");
-  if (numClasses > 0) {
-    const dropRate = opts.dropRate ?? 0;
-    if (dropRate > 0) x = tfl.layers.dropout({ rate: dropRate, name: "head.drop" }).apply(x) as SymTensor;
-    x = tfl.layers.dense({
-      units: numClasses,
-      kernelInitializer: w(),
-      biasInitializer: inits.zeros(),
-      name: "head.fc",
-    }).apply(x) as SymTensor;
-  }
+  x = classifierHead(x, {
+    numClasses,
+    dropRate: opts.dropRate ?? 0,
+    dropName: "head.drop",
+    fcName: "head.fc",
+    kernel: w,
+    inits,
+  });
   return tfl.model({ inputs: input, outputs: x, name: opts.name ?? "convnext" });
 }
 
@@ -168,8 +168,23 @@ export function convnextTiny(opts: ConvNeXtOptions = {}): tfl.LayersModel {
 /**
  * timm state-dict key -> variable map of a ConvNeXt built here (`stem.0.weight`, `stem.1.bias`,
  * `stages.1.downsample.1.weight`, `stages.0.blocks.0.conv_dw.weight`, `stages.0.blocks.0.gamma`,
- * `stages.0.blocks.0.mlp.fc1.weight`, `head.norm.weight`, `head.fc.weight`, ...) with layout conversions.
+ * `stages.0.blocks.0.mlp.fc1.weight`, `head.norm.weight`, `head.fc.weight`, ...) with layout conversions: the
+ * generic {@link torchNameMap}, as layers are named after timm's modules.
  */
-export function timmNameMap(model: tfl.LayersModel): NameMapEntry[] {
-  return torchNameMap(model);
-}
+export const timmNameMap: (model: tfl.LayersModel) => NameMapEntry[] = torchNameMap;
+
+registerModel({
+  name: "convnext_tiny",
+  family: "convnext",
+  description: "timm convnext_tiny (LayerScale 1e-6, LN eps 1e-6, GELU)",
+  input: [224, 224, 3],
+  numClasses: 7,
+  dropRate: 0,
+  dropPathRate: 0,
+  arch: CONVNEXT_TINY,
+  normalization: IMAGENET,
+  pretrained: "convnext_tiny.fb_in22k",
+  nameMap: timmNameMap,
+  notes: "timm defaults drop_path_rate=0; fine-tuning recipes commonly use 0.1.",
+  build: (o) => convnext(CONVNEXT_TINY, o),
+});

@@ -22,8 +22,10 @@
  */
 
 import * as tfl from "@tensorflow/tfjs-layers";
+import { type BuildOptions, IMAGENET, registerModel } from "./register.ts";
 import {
   checkInputShape,
+  classifierHead,
   dropPath,
   type InitMode,
   Inits,
@@ -265,16 +267,15 @@ export function efficientnet(args: EfficientNetArgs, opts: EfficientNetOptions =
   x = conv(x, roundChannels(args.numFeatures, args.channelMultiplier), 1, 1, "conv_head");
   x = bn(x, "bn2", true);
   x = tfl.layers.globalAveragePooling2d({ name: "global_pool" }).apply(x) as SymTensor;
-  if (numClasses > 0) {
-    if (dropRate > 0) x = tfl.layers.dropout({ rate: dropRate, name: "head_drop" }).apply(x) as SymTensor;
-    x = tfl.layers.dense({
-      units: numClasses,
-      // timm: U(-1/sqrt(fan_out), 1/sqrt(fan_out)) = variance scaling 1/3, fan_out, uniform.
-      kernelInitializer: inits.varianceScaling(1 / 3, "fanOut", "uniform"),
-      biasInitializer: inits.zeros(),
-      name: "classifier",
-    }).apply(x) as SymTensor;
-  }
+  x = classifierHead(x, {
+    numClasses,
+    dropRate,
+    dropName: "head_drop",
+    fcName: "classifier",
+    // timm: U(-1/sqrt(fan_out), 1/sqrt(fan_out)) = variance scaling 1/3, fan_out, uniform.
+    kernel: () => inits.varianceScaling(1 / 3, "fanOut", "uniform"),
+    inits,
+  });
   return tfl.model({ inputs: input, outputs: x, name: opts.name ?? "efficientnet" });
 }
 
@@ -286,8 +287,35 @@ export function efficientnetB3(opts: EfficientNetOptions = {}): tfl.LayersModel 
 /**
  * timm state-dict key -> variable map of an EfficientNet built here (`conv_stem.weight`, `bn1.running_mean`,
  * `blocks.0.0.conv_dw.weight`, `blocks.1.0.se.conv_reduce.bias`, `conv_head.weight`, `classifier.weight`, ...),
- * with the layout conversion of each (see lib/models/weights/convert.ts). `num_batches_tracked` has no counterpart.
+ * with the layout conversion of each (see lib/models/weights/convert.ts): the generic {@link torchNameMap}, as
+ * layers are named after timm's modules. `num_batches_tracked` has no counterpart.
  */
-export function timmNameMap(model: tfl.LayersModel): NameMapEntry[] {
-  return torchNameMap(model);
-}
+export const timmNameMap: (model: tfl.LayersModel) => NameMapEntry[] = torchNameMap;
+
+const B3 = {
+  family: "efficientnet",
+  input: [224, 224, 3] as [number, number, number],
+  numClasses: 7,
+  dropPathRate: 0,
+  arch: EFFICIENTNET_B3,
+  normalization: IMAGENET,
+  pretrained: "efficientnet_b3.ra2_in1k",
+  nameMap: timmNameMap,
+  build: (o: BuildOptions) => efficientnet(EFFICIENTNET_B3, o),
+};
+registerModel({
+  ...B3,
+  name: "efficientnet_b3",
+  description: "timm efficientnet_b3 (SiLU, SE, stochastic depth; PyTorch padding)",
+  dropRate: 0,
+  notes: "timm defaults drop_rate=0, drop_path_rate=0; its training recipe used 0.3 / 0.2. " +
+    "timm's pretrained cfg uses 288x288 (test 320).",
+});
+// The seed's rerun head: the B3 backbone (no classifier), dropout 0.3 and a linear layer. Structurally this is
+// timm `efficientnet_b3` with `drop_rate=0.3` (same `classifier` names).
+registerModel({
+  ...B3,
+  name: "efficientnet_b3_dropout_head",
+  description: "efficientnet_b3 backbone + dropout 0.3 + linear (the seed's rerun head)",
+  dropRate: 0.3,
+});

@@ -14,6 +14,7 @@
 
 import * as tfl from "@tensorflow/tfjs-layers";
 import { checkInputShape, type InitMode, Inits, type SymTensor } from "./layers.ts";
+import { type BuildOptions, GRAY, registerModel } from "./register.ts";
 
 /** A FER-CNN definition. */
 export interface FerCnnArgs {
@@ -107,3 +108,28 @@ export function ferCnn(args: FerCnnArgs = FER_CNN, opts: FerCnnOptions = {}): tf
   }).apply(x) as SymTensor;
   return tfl.model({ inputs: input, outputs: x, name: opts.name ?? "fer_cnn" });
 }
+
+const FER = {
+  family: "fer_cnn",
+  input: [48, 48, 1] as [number, number, number],
+  numClasses: 7,
+  dropRate: 0.2,
+  dropPathRate: 0,
+  normalization: GRAY,
+  pretrained: null,
+  nameMap: null,
+};
+registerModel({
+  ...FER,
+  name: "fer_cnn",
+  description: "VGG-style FER-CNN (Khaireddin & Chen 2021), 48x48 grayscale, from scratch",
+  arch: FER_CNN,
+  build: (o: BuildOptions) => ferCnn(FER_CNN, o),
+});
+registerModel({
+  ...FER,
+  name: "fer_cnn_small",
+  description: "FER-CNN at width 0.25 (16/32/64/128, hidden 1024) for quick CPU training",
+  arch: FER_CNN_SMALL,
+  build: (o: BuildOptions) => ferCnn(FER_CNN_SMALL, o),
+});

@@ -141,6 +141,34 @@ export class Inits {
   }
 }
 
+/**
+ * A timm-style classifier head on pooled features: dropout (when `dropRate` > 0), then a linear layer with zero
+ * bias; nothing when `numClasses` is 0 (features only). `kernel` makes the weight initializer (called only when
+ * the layer is built, so that seeded initializers are drawn in the same order as before).
+ */
+export function classifierHead(
+  x: SymTensor,
+  opts: {
+    numClasses: number;
+    dropRate: number;
+    dropName: string;
+    fcName: string;
+    kernel: () => Initializer;
+    inits: Inits;
+  },
+): SymTensor {
+  if (opts.numClasses <= 0) return x;
+  if (opts.dropRate > 0) {
+    x = tfl.layers.dropout({ rate: opts.dropRate, name: opts.dropName }).apply(x) as SymTensor;
+  }
+  return tfl.layers.dense({
+    units: opts.numClasses,
+    kernelInitializer: opts.kernel(),
+    biasInitializer: opts.inits.zeros(),
+    name: opts.fcName,
+  }).apply(x) as SymTensor;
+}
+
 /** Number of trainable scalars (what PyTorch counts as parameters; BN running statistics are buffers). */
 export function countTrainableParams(model: { trainableWeights: LayerVariable[] }): number {
   let n = 0;

@@ -1,5 +1,6 @@
 /**
- * Model registry: every architecture by name, with its default configuration.
+ * Model registry: every architecture by name, with its default configuration — a lookup in the table the
+ * architecture files fill when loaded (lib/models/register.ts), not a switch. Registered:
  *
  * - `efficientnet_b3`: timm `efficientnet_b3` (pretrained tag `efficientnet_b3.ra2_in1k`).
  * - `efficientnet_b3_dropout_head`: the seed's rerun head: the B3 backbone (no classifier), dropout 0.3 and a
@@ -11,153 +12,33 @@
  */
 
 import type * as tfl from "@tensorflow/tfjs-layers";
-import { convnext, CONVNEXT_TINY, type ConvNeXtArgs, timmNameMap as convnextNameMap } from "./convnext.ts";
-import {
-  efficientnet,
-  EFFICIENTNET_B3,
-  type EfficientNetArgs,
-  timmNameMap as efficientnetNameMap,
-} from "./efficientnet.ts";
-import { FER_CNN, FER_CNN_SMALL, ferCnn, type FerCnnArgs } from "./fer_cnn.ts";
-import { countTrainableParams, type InitMode, type NameMapEntry } from "./layers.ts";
+// Each architecture file registers its configurations when loaded (in this order: the listing order).
+import "./efficientnet.ts";
+import "./convnext.ts";
+import "./fer_cnn.ts";
+import { countTrainableParams } from "./layers.ts";
+import { type ModelConfig, type ModelOptions, registeredModels } from "./register.ts";
 import { loadPretrained } from "./weights/convert.ts";
 
-/** Options accepted by every model (architecture-specific extras are ignored by the others). */
-export interface ModelOptions {
-  /** Classifier outputs (default 7); 0 drops the classifier where the architecture allows it. */
-  numClasses?: number;
-  /** `[h, w, c]` (default: the model's `input`). */
-  inputShape?: [number, number, number];
-  /** Dropout before the classifier (FER-CNN: after each hidden layer). */
-  dropRate?: number;
-  /** Stochastic depth rate (EfficientNet, ConvNeXt). */
-  dropPathRate?: number;
-  /** FER-CNN width multiplier. */
-  widthMultiplier?: number;
-  /** `zeros` skips random init (fast; for counting or before loading weights). Default `random`. */
-  init?: InitMode;
-  /** Seed for reproducible initialization. */
-  seed?: number;
-}
-
-/** Input normalization a model expects, applied to pixels scaled to [0, 1]: `(x - mean) / std` per channel. */
-export interface Normalization {
-  mean: number[];
-  std: number[];
-}
-
-/** A registered model's default configuration. */
-export interface ModelConfig {
-  name: string;
-  family: "efficientnet" | "convnext" | "fer_cnn";
-  description: string;
-  /** Default input `[h, w, c]`. */
-  input: [number, number, number];
-  numClasses: number;
-  dropRate: number;
-  dropPathRate: number;
-  /** Architecture definition (stages / depths & dims / widths). */
-  arch: EfficientNetArgs | ConvNeXtArgs | FerCnnArgs;
-  normalization: Normalization;
-  /** timm pretrained tag (for lib/weights), null when trained from scratch. */
-  pretrained: string | null;
-  /** timm state-dict name map, null when none (FER-CNN). */
-  nameMap: ((model: tfl.LayersModel) => NameMapEntry[]) | null;
-  /** Hyper-parameters timm's authors recommend for training (informational). */
-  notes?: string;
-}
-
-const IMAGENET: Normalization = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
-const GRAY: Normalization = { mean: [0.5], std: [0.5] };
-
-const CONFIGS: ModelConfig[] = [
-  {
-    name: "efficientnet_b3",
-    family: "efficientnet",
-    description: "timm efficientnet_b3 (SiLU, SE, stochastic depth; PyTorch padding)",
-    input: [224, 224, 3],
-    numClasses: 7,
-    dropRate: 0,
-    dropPathRate: 0,
-    arch: EFFICIENTNET_B3,
-    normalization: IMAGENET,
-    pretrained: "efficientnet_b3.ra2_in1k",
-    nameMap: efficientnetNameMap,
-    notes: "timm defaults drop_rate=0, drop_path_rate=0; its training recipe used 0.3 / 0.2. " +
-      "timm's pretrained cfg uses 288x288 (test 320).",
-  },
-  {
-    name: "efficientnet_b3_dropout_head",
-    family: "efficientnet",
-    description: "efficientnet_b3 backbone + dropout 0.3 + linear (the seed's rerun head)",
-    input: [224, 224, 3],
-    numClasses: 7,
-    dropRate: 0.3,
-    dropPathRate: 0,
-    arch: EFFICIENTNET_B3,
-    normalization: IMAGENET,
-    pretrained: "efficientnet_b3.ra2_in1k",
-    nameMap: efficientnetNameMap,
-  },
-  {
-    name: "convnext_tiny",
-    family: "convnext",
-    description: "timm convnext_tiny (LayerScale 1e-6, LN eps 1e-6, GELU)",
-    input: [224, 224, 3],
-    numClasses: 7,
-    dropRate: 0,
-    dropPathRate: 0,
-    arch: CONVNEXT_TINY,
-    normalization: IMAGENET,
-    pretrained: "convnext_tiny.fb_in22k",
-    nameMap: convnextNameMap,
-    notes: "timm defaults drop_path_rate=0; fine-tuning recipes commonly use 0.1.",
-  },
-  {
-    name: "fer_cnn",
-    family: "fer_cnn",
-    description: "VGG-style FER-CNN (Khaireddin & Chen 2021), 48x48 grayscale, from scratch",
-    input: [48, 48, 1],
-    numClasses: 7,
-    dropRate: 0.2,
-    dropPathRate: 0,
-    arch: FER_CNN,
-    normalization: GRAY,
-    pretrained: null,
-    nameMap: null,
-  },
-  {
-    name: "fer_cnn_small",
-    family: "fer_cnn",
-    description: "FER-CNN at width 0.25 (16/32/64/128, hidden 1024) for quick CPU training",
-    input: [48, 48, 1],
-    numClasses: 7,
-    dropRate: 0.2,
-    dropPathRate: 0,
-    arch: FER_CNN_SMALL,
-    normalization: GRAY,
-    pretrained: null,
-    nameMap: null,
-  },
-];
+export type { ModelConfig, ModelOptions, Normalization } from "./register.ts";
 
 function find(name: string): ModelConfig {
-  const cfg = CONFIGS.find((c) => c.name === name);
+  const cfg = registeredModels().find((c) => c.name === name);
   if (!cfg) {
-    throw new Error(`unknown model "${name}"; registered: ${CONFIGS.map((c) => c.name).join(", ")}`);
+    throw new Error(`unknown model "${name}"; registered: ${modelNames().join(", ")}`);
   }
   return cfg;
 }
 
 /** Names of all registered models. */
 export function modelNames(): string[] {
-  return CONFIGS.map((c) => c.name);
+  return registeredModels().map((c) => c.name);
 }
 
 /** The default configuration of a registered model (a copy). Throws for an unknown name. */
 export function defaultConfig(name: string): ModelConfig {
-  const { nameMap, ...rest } = find(name);
-  return { ...structuredClone(rest), nameMap };
+  const { nameMap, build, ...rest } = find(name);
+  return { ...structuredClone(rest), nameMap, build };
 }
 
 /** Options of a model started from pretrained weights (see {@link createModel}). */
@@ -211,28 +92,14 @@ async function withPretrained(
 
 function buildModel(name: string, opts: ModelOptions): tfl.LayersModel {
   const cfg = find(name);
-  const common = {
+  return cfg.build({
+    ...opts,
+    name,
     numClasses: opts.numClasses ?? cfg.numClasses,
     inputShape: opts.inputShape ?? cfg.input,
     dropRate: opts.dropRate ?? cfg.dropRate,
-    init: opts.init,
-    seed: opts.seed,
-    name,
-  };
-  switch (cfg.family) {
-    case "efficientnet":
-      return efficientnet(cfg.arch as EfficientNetArgs, {
-        ...common,
-        dropPathRate: opts.dropPathRate ?? cfg.dropPathRate,
-      });
-    case "convnext":
-      return convnext(cfg.arch as ConvNeXtArgs, {
-        ...common,
-        dropPathRate: opts.dropPathRate ?? cfg.dropPathRate,
-      });
-    case "fer_cnn":
-      return ferCnn(cfg.arch as FerCnnArgs, { ...common, widthMultiplier: opts.widthMultiplier });
-  }
+    dropPathRate: opts.dropPathRate ?? cfg.dropPathRate,
+  });
 }
 
 /** A row of {@link listModels}. */
@@ -266,5 +133,5 @@ export function modelParams(
 
 /** Every registered model with its trainable parameter count (7 classes) and default input size. */
 export function listModels(): ModelInfo[] {
-  return CONFIGS.map((c) => ({ name: c.name, params: modelParams(c.name), input: [...c.input] }));
+  return registeredModels().map((c) => ({ name: c.name, params: modelParams(c.name), input: [...c.input] }));
 }
