@@ -22,6 +22,7 @@ import { layoutKernels } from "./kernels/layout.ts";
 import { registerActivations } from "./kernels/activations.ts";
 import { registerBatchNorm } from "./kernels/batchnorm.ts";
 import { registerLayerNorm } from "./kernels/layernorm.ts";
+import { routeLayersToKernels } from "./layers_routing.ts";
 import { registerFusedGrads } from "./kernels/grads.ts";
 import {
   conv2d,
@@ -329,6 +330,8 @@ export function registerNative(threads?: number): Blas | null {
   registerActivations(NATIVE);
   registerBatchNorm(NATIVE);
   registerLayerNorm(NATIVE);
+  // TF.js-layers' batch norm, layer norm, swish and gelu call the fused kernels above (the one patch of tfjs-layers)
+  routeLayersToKernels(NATIVE);
   registeredWith = blas;
   return blas;
 }

@@ -14,7 +14,7 @@ import {
   type TensorToWrite,
   writeSafetensors,
 } from "../../lib/models/weights/safetensors.ts";
-import { checkRunName, resolveRunDir, runDirFor, RunError } from "../../lib/runs/runs.ts";
+import { resolveRunDir, RunError } from "../../lib/runs/runs.ts";
 import { train, type TrainDeps } from "../../lib/train/loop.ts";
 import { listFiles, makeImageFolder, tinyConfig, tinyModel } from "./helpers.ts";
 

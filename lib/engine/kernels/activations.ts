@@ -6,18 +6,18 @@
  * vectorized, multi-threaded element-wise primitive when loaded, else a JS loop.
  *
  * The models keep TF.js-layers' standard `swish` / `gelu` activations (checkpoints stay plain TF.js): their
- * `apply` is wrapped so that, while the native backend is active, it runs the fused kernel, and otherwise the
- * original composition runs unchanged.
+ * `apply` is routed to the fused kernel while the native backend is active (lib/engine/layers_routing.ts), and
+ * otherwise the original composition runs unchanged.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { activeDnnl, type EltwiseAlg } from "../dnnl.ts";
-// Registers the layers' activation classes (into tfjs-core's serialization map) before they are wrapped.
-import "@tensorflow/tfjs-layers";
-import { type KernelArgs, layersPrototype, registerKernels, runKernel, values } from "./types.ts";
+import { type KernelArgs, registerKernels, runKernel, values } from "./types.ts";
 
-const SILU = "FerNativeSilu";
+/** Fused SiLU (swish) kernel name. */
+export const SILU = "FerNativeSilu";
 const SILU_GRAD = "FerNativeSiluGrad";
-const GELU = "FerNativeGelu";
+/** Fused exact GELU kernel name. */
+export const GELU = "FerNativeGelu";
 const GELU_GRAD = "FerNativeGeluGrad";
 
 /** erf by Abramowitz-Stegun 7.1.26, the formula and constants of TF.js's cpu Erf kernel. */
@@ -90,7 +90,7 @@ const KERNELS: [string, (a: KernelArgs) => tf.TensorInfo][] = [
 
 let wrapped = false;
 
-/** Register the fused activation kernels on `backendName` and route swish / gelu to them (idempotent). */
+/** Register the fused activation kernels and their gradients on `backendName` (idempotent). */
 export function registerActivations(backendName: string): void {
   registerKernels(backendName, KERNELS);
   if (wrapped) return;
@@ -103,14 +103,4 @@ export function registerActivations(backendName: string): void {
       gradFunc: (dy, saved) => ({ x: () => run(bwd, { x: saved[0], dy: dy as tf.Tensor }) }),
     });
   }
-  const active = (x: tf.Tensor) => tf.getBackend() === backendName && x.dtype === "float32";
-  const patch = (className: string, kernel: string, ok: (alpha?: number) => boolean) => {
-    const proto = layersPrototype<{ apply: (x: tf.Tensor, alpha?: number) => tf.Tensor }>(className);
-    const orig = proto.apply;
-    proto.apply = function (this: unknown, x: tf.Tensor, alpha?: number) {
-      return active(x) && ok(alpha) ? run(kernel, { x }) : orig.call(this, x, alpha);
-    };
-  };
-  patch("swish", SILU, (alpha) => alpha === undefined || alpha === 1);
-  patch("gelu", GELU, () => true);
 }

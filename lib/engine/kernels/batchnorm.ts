@@ -12,17 +12,17 @@
  * Both run on oneDNN's batch-normalization primitives (vectorized, multi-threaded) when libdnnl is loaded, and
  * as JS loops otherwise.
  *
- * The layer keeps TF.js-layers' class and weights (checkpoints unchanged): its `call` is wrapped so that in
+ * The layer keeps TF.js-layers' class and weights (checkpoints unchanged): its `call` is routed
+ * (lib/engine/layers_routing.ts) so that in
  * training, on the native backend, with channels last, it runs the fused kernel and applies the same
  * moving-average update as TF.js-layers; every other case runs the original `call`.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { activeDnnl } from "../dnnl.ts";
-// Registers TF.js-layers' classes (BatchNormalization among them) before the wrap below.
-import "@tensorflow/tfjs-layers";
-import { type KernelArgs, layersPrototype, ParamGrads, registerKernels, runKernel, values } from "./types.ts";
+import { type KernelArgs, ParamGrads, registerKernels, runKernel, values } from "./types.ts";
 
-const BN_TRAIN = "FerNativeBatchNormTrain";
+/** Fused training batch-norm kernel name (outputs y, batch mean, batch variance). */
+export const BN_TRAIN = "FerNativeBatchNormTrain";
 const BN_TRAIN_GRAD = "FerNativeBatchNormTrainGrad";
 
 /** Per-channel mean and biased variance of NHWC-flattened `x` with C channels (two passes, float64 sums). */
@@ -112,21 +112,9 @@ function bnTrainGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   return paramGrads.give(backend, x, dy, which, { dx, dgamma, dbeta: Float32Array.from(sdy) });
 }
 
-/** The parts of TF.js-layers' BatchNormalization the wrapped `call` uses. */
-type BnLayer = {
-  axis: number;
-  momentum: number;
-  epsilon: number;
-  gamma: { read(): tf.Variable } | null;
-  beta: { read(): tf.Variable } | null;
-  movingMean: { read(): tf.Variable; write(v: tf.Tensor): void };
-  movingVariance: { read(): tf.Variable; write(v: tf.Tensor): void };
-};
-type CallFn = (this: BnLayer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => tf.Tensor;
-
 let wrapped = false;
 
-/** Register the fused training batch norm on `backendName` and route BatchNormalization to it (idempotent). */
+/** Register the fused training batch norm and its gradient on `backendName` (idempotent). */
 export function registerBatchNorm(backendName: string): void {
   registerKernels(backendName, [[BN_TRAIN, bnTrain], [BN_TRAIN_GRAD, bnTrainGrad]]);
   if (wrapped) return;
@@ -148,28 +136,4 @@ export function registerBatchNorm(backendName: string): void {
       return { x: get(0), gamma: get(1), beta: get(2) };
     },
   });
-  const proto = layersPrototype<{ call: CallFn }>("BatchNormalization");
-  const orig = proto.call;
-  proto.call = function (this: BnLayer, inputs, kwargs) {
-    const x = Array.isArray(inputs) ? inputs[0] : inputs;
-    const fast = kwargs?.training === true && tf.getBackend() === backendName && x.dtype === "float32" &&
-      x.rank >= 2 && (this.axis === -1 || this.axis === x.rank - 1) && this.gamma !== null &&
-      this.beta !== null && (!Array.isArray(inputs) || inputs.length === 1);
-    if (!fast) return orig.call(this, inputs, kwargs);
-    return tf.tidy(() => {
-      const [y, mean, variance] = run(
-        BN_TRAIN,
-        { x, gamma: this.gamma!.read(), beta: this.beta!.read() },
-        { varianceEpsilon: this.epsilon },
-      ) as tf.Tensor[];
-      // TF.js-layers' update: v <- v - (v - batch_stat) * (1 - momentum).
-      for (const [v, stat] of [[this.movingMean, mean], [this.movingVariance, variance]] as const) {
-        tf.tidy(() => {
-          const old = v.read();
-          v.write(tf.sub(old, tf.mul(tf.sub(old, stat), 1 - this.momentum)));
-        });
-      }
-      return y;
-    });
-  };
 }

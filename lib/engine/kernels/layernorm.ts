@@ -8,16 +8,16 @@
  * closed form, per row of C values with xhat = (x - mean) * rstd and g = dy * gamma:
  *   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),  dgamma = sum_rows(dy * xhat),  dbeta = sum_rows(dy).
  *
- * As for batch norm (batchnorm.ts), the layer class and weights stay TF.js-layers' own; its `call` is wrapped
+ * As for batch norm (batchnorm.ts), the layer class and weights stay TF.js-layers' own; its `call` is routed
+ * (lib/engine/layers_routing.ts)
  * to use the kernel on the native backend (float32, normalized over the last axis only, with scale and
  * center) and runs unchanged otherwise.
  */
 import * as tf from "@tensorflow/tfjs-core";
-// Registers TF.js-layers' classes (LayerNormalization among them) before the wrap below.
-import "@tensorflow/tfjs-layers";
-import { type KernelArgs, layersPrototype, ParamGrads, registerKernels, runKernel, values } from "./types.ts";
+import { type KernelArgs, ParamGrads, registerKernels, runKernel, values } from "./types.ts";
 
-const LN = "FerNativeLayerNorm";
+/** Fused layer-norm kernel name. */
+export const LN = "FerNativeLayerNorm";
 const LN_GRAD = "FerNativeLayerNormGrad";
 
 /** Mean and 1/sqrt(var + eps) of x[o .. o + c) (two passes, float64). */
@@ -82,20 +82,9 @@ function layerNormGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   });
 }
 
-/** The parts of TF.js-layers' LayerNormalization the wrapped `call` uses. */
-type LnLayer = {
-  axis: number[];
-  epsilon: number;
-  scale: boolean;
-  center: boolean;
-  gamma: { read(): tf.Variable } | null;
-  beta: { read(): tf.Variable } | null;
-};
-type CallFn = (this: LnLayer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => tf.Tensor;
-
 let wrapped = false;
 
-/** Register the fused layer norm on `backendName` and route LayerNormalization to it (idempotent). */
+/** Register the fused layer norm and its gradient on `backendName` (idempotent). */
 export function registerLayerNorm(backendName: string): void {
   registerKernels(backendName, [[LN, layerNorm], [LN_GRAD, layerNormGrad]]);
   if (wrapped) return;
@@ -112,14 +101,4 @@ export function registerLayerNorm(backendName: string): void {
       return { x: get(0), gamma: get(1), beta: get(2) };
     },
   });
-  const proto = layersPrototype<{ call: CallFn }>("LayerNormalization");
-  const orig = proto.call;
-  proto.call = function (this: LnLayer, inputs, kwargs) {
-    const x = Array.isArray(inputs) ? inputs[0] : inputs;
-    const fast = tf.getBackend() === backendName && x.dtype === "float32" && x.rank >= 1 &&
-      this.axis.length === 1 && this.axis[0] === x.rank - 1 && this.scale && this.center &&
-      this.gamma !== null && this.beta !== null && (!Array.isArray(inputs) || inputs.length === 1);
-    if (!fast) return orig.call(this, inputs, kwargs);
-    return run(LN, { x, gamma: this.gamma!.read(), beta: this.beta!.read() }, { epsilon: this.epsilon });
-  };
 }
