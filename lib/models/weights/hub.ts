@@ -16,6 +16,14 @@
  * after the sha256 and no ref is written). On any failure the temporary file is removed.
  *
  * A file put by hand at `<cache>/models--timm--<tag>/snapshots/manual/model.safetensors` is found too.
+ *
+ * Why not `@huggingface/hub` (npm, 2.17.5, read for this): its `downloadFileToCacheDir` writes the same
+ * blobs/snapshots layout and honours `HF_HUB_CACHE` / `HF_HOME`, but it (1) always asks the Hub API
+ * (`paths-info`) before looking in the cache unless the revision is a commit hash, so it cannot find weights
+ * offline and ignores `HF_HUB_OFFLINE`; (2) writes no `refs/main`, so Python's huggingface_hub cannot resolve
+ * `main` to the files it downloaded; (3) has no progress callback; (4) checks neither the size nor the sha256 of
+ * what it downloaded, and uses one fixed `.incomplete` name per blob. Each of these is something this module
+ * does and its loopback download tests check, so it stays hand-written.
  */
 
 import { createHash } from "node:crypto";
