@@ -3,14 +3,13 @@
  * pretrained weights, preview the augmentation, train with a live display, and show a run's charts and report.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { join } from "node:path";
 import { loadDataset, type Split, subset } from "../data/dataset.ts";
 import { show, showTable, showText } from "./display.ts";
 import { defaultPreset, experimentConfig, type Preset } from "../train/experiments.ts";
 import { formatReport } from "../eval/metrics.ts";
 import { defaultConfig, listModels } from "../models/registry.ts";
 import { sampleGridPlot, type SampleImage } from "./plots.ts";
-import { runFigures, runTransform, saveRunFigures } from "../runs/runs.ts";
+import { readTestReport, runFigures, runPaths, runTransform, saveRunFigures } from "../runs/runs.ts";
 /** Finding runs is the run folder's job (lib/runs/discover.ts); re-exported for the notebooks. */
 export { findRuns } from "../runs/discover.ts";
 import { initEngine } from "../engine/init.ts";
@@ -131,7 +130,7 @@ export async function showRun(runDir: string): Promise<void> {
   const figs = runFigures(runDir);
   await show(figs.accuracy);
   await show(figs.loss);
-  const rep = JSON.parse(Deno.readTextFileSync(join(runDir, "test_report.json")));
-  await showText(formatReport(rep.report, { digits: 2 }));
+  const rep = readTestReport(runPaths(runDir));
+  if (rep) await showText(formatReport(rep.report, { digits: 2 }));
   if (figs.confusion) await show(figs.confusion);
 }
