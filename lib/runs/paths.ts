@@ -90,7 +90,8 @@ export function resolveRunDir(run: string, outDir = RUNS_DIR): string {
   const dir = isPath ? resolve(run) : runDirFor(outDir, run);
   const config = runPaths(dir).config;
   if (!existsSync(config)) {
-    throw new RunError(`${config} not found (is "${run}" a run folder or a run under ${outDir}?)`);
+    const under = outDir === RUNS_DIR ? "checkpoints/" : outDir;
+    throw new RunError(`${config} not found (is "${run}" a run folder or a run under ${under}?)`);
   }
   return dir;
 }

@@ -33,7 +33,10 @@ export async function makeImageFolder(
   }
 }
 
-/** conv -> BN -> relu -> dropout -> GAP -> dense, with named layers (checkpoints match weights by name). */
+/**
+ * conv -> BN -> relu -> dropout -> GAP -> dense: every stateful / random layer type the loop must handle, with
+ * named layers (checkpoints match weights by name). `modelOptions: { bn: false }` leaves out the BN layer.
+ */
 export function tinyModel(cfg: TrainConfig, numClasses: number): tfl.LayersModel {
   return tfl.sequential({
     name: "tiny",
@@ -44,7 +47,7 @@ export function tinyModel(cfg: TrainConfig, numClasses: number): tfl.LayersModel
         kernelSize: 3,
         name: "conv",
       }),
-      tfl.layers.batchNormalization({ name: "bn" }),
+      ...(cfg.modelOptions?.bn === false ? [] : [tfl.layers.batchNormalization({ name: "bn" })]),
       tfl.layers.activation({ activation: "relu", name: "relu" }),
       tfl.layers.dropout({ rate: 0.3, name: "drop" }),
       tfl.layers.globalAveragePooling2d({ name: "pool" }),

@@ -1,6 +1,5 @@
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import * as tfl from "@tensorflow/tfjs-layers";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -13,10 +12,9 @@ import { type RunData, train, type TrainDeps } from "../../lib/train/loop.ts";
 import { readSafetensors, toFloat32 } from "../../lib/models/weights/safetensors.ts";
 import { nativeAvailable } from "../../lib/engine/init.ts";
 import { registerNative } from "../../lib/engine/native.ts";
+import { S, tinyConfig, tinyModel } from "../runs/helpers.ts";
 
 await tf.setBackend("cpu");
-
-const S = 8; // tiny images: the cpu backend is slow for convolutions
 
 /** A split of random uint8 images whose label shows in the mean brightness (so a model can learn a bit). */
 function randomSplit(name: string, n: number, seed: number): Split {
@@ -46,45 +44,8 @@ const data: RunData = {
   test: randomSplit("test", 21, 2),
 };
 
-/**
- * conv -> BN -> relu -> dropout -> GAP -> dense: every stateful / random layer type the loop must handle. Layers
- * are named explicitly, as the registry's models are (checkpoints match weights by name).
- */
-function tinyModel(cfg: TrainConfig, numClasses: number): tfl.LayersModel {
-  const shape = [cfg.inputSize, cfg.inputSize, cfg.channels];
-  return tfl.sequential({
-    name: "tiny",
-    layers: [
-      tfl.layers.conv2d({ inputShape: shape, filters: 4, kernelSize: 3, name: "conv" }),
-      ...(cfg.modelOptions?.bn === false ? [] : [tfl.layers.batchNormalization({ name: "bn" })]),
-      tfl.layers.activation({ activation: "relu", name: "relu" }),
-      tfl.layers.dropout({ rate: 0.3, name: "drop" }),
-      tfl.layers.globalAveragePooling2d({ name: "pool" }),
-      tfl.layers.dense({ units: numClasses, name: "fc" }),
-    ],
-  });
-}
-
 function config(outDir: string, run: string, over: Partial<TrainConfig> = {}): Partial<TrainConfig> {
-  return {
-    experiment: "test",
-    model: "tiny",
-    pretrained: false,
-    inputSize: S,
-    channels: 1,
-    mean: [0.5],
-    std: [0.5],
-    dataSize: S,
-    batchSize: 16,
-    epochs: 3,
-    lr: 1e-2,
-    tMax: 2,
-    patience: 10,
-    seed: 7,
-    outDir,
-    run,
-    ...over,
-  };
+  return tinyConfig(outDir, run, { batchSize: 16, valFraction: 0.1, ...over });
 }
 
 const quiet: TrainDeps = { data, createModel: tinyModel, progress: "lines", log: () => {} };
