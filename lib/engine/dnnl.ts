@@ -16,7 +16,7 @@
  * (`dnnl/conv.ts`), element-wise ops (`dnnl/eltwise.ts`) and batch norm (`dnnl/batchnorm.ts`); this module
  * opens the library and hands out the handle.
  */
-import { type DnnlGeom, type EltwiseAlg, type Lib, SYMBOLS } from "./dnnl/abi.ts";
+import { type Lib, SYMBOLS } from "./dnnl/abi.ts";
 import { batchNormPrimitives } from "./dnnl/batchnorm.ts";
 import { convolutions } from "./dnnl/conv.ts";
 import { createCore } from "./dnnl/core.ts";
@@ -38,44 +38,20 @@ export function dnnlCandidates(): string[] {
   ];
 }
 
-/** Convolutions on oneDNN; each method returns null when oneDNN refuses the case (caller falls back). */
-export type Dnnl = {
-  path: string;
-  version: string;
-  /** NHWC forward: y[N,OH,OW,O] from x[N,H,W,C] and w[kh,kw,C/groups... ] (TF.js layout). */
-  forward(x: Float32Array, w: Float32Array, g: DnnlGeom, groups: number): Float32Array | null;
-  /** dx[N,H,W,C] from dy and w. */
-  backwardData(dy: Float32Array, w: Float32Array, g: DnnlGeom, groups: number): Float32Array | null;
-  /** dw (TF.js layout) from x and dy. */
-  backwardWeights(x: Float32Array, dy: Float32Array, g: DnnlGeom, groups: number): Float32Array | null;
-  /** Element-wise forward over a flat array (multi-threaded, vectorized). */
-  eltwise(alg: EltwiseAlg, x: Float32Array): Float32Array | null;
-  /** Element-wise backward: dx from x and dy. */
-  eltwiseBackward(alg: EltwiseAlg, x: Float32Array, dy: Float32Array): Float32Array | null;
-  /**
-   * Training batch norm over channels-last `x` ([..., C] flattened; `shape` is TF.js's): y, batch mean and
-   * biased variance.
-   */
-  batchNorm(
-    x: Float32Array,
-    shape: number[],
-    gamma: Float32Array,
-    beta: Float32Array,
-    eps: number,
-  ): { y: Float32Array; mean: Float32Array; variance: Float32Array } | null;
-  /** Its backward: dx, dgamma, dbeta. */
-  batchNormBackward(
-    x: Float32Array,
-    shape: number[],
-    dy: Float32Array,
-    mean: Float32Array,
-    variance: Float32Array,
-    gamma: Float32Array,
-    eps: number,
-  ): { dx: Float32Array; dgamma: Float32Array; dbeta: Float32Array } | null;
-  /** Implementation oneDNN chose for each primitive created so far (e.g. `brg:avx512_core`). */
-  impls(): string[];
-};
+/**
+ * The engine's oneDNN handle: convolutions (dnnl/conv.ts), element-wise ops (dnnl/eltwise.ts) and batch norm
+ * (dnnl/batchnorm.ts); each method returns null when oneDNN refuses the case (the caller falls back).
+ */
+export type Dnnl =
+  & {
+    path: string;
+    version: string;
+    /** Implementation oneDNN chose for each primitive created so far (e.g. `brg:avx512_core`). */
+    impls(): string[];
+  }
+  & ReturnType<typeof convolutions>
+  & ReturnType<typeof eltwisePrimitives>
+  & ReturnType<typeof batchNormPrimitives>;
 
 let cached: Dnnl | null | undefined;
 let lastError = "";

@@ -23,11 +23,11 @@ import {
   checkInputShape,
   classifierHead,
   dropPath,
-  type InitMode,
   Inits,
   LayerScale,
   type NameMapEntry,
   type SymTensor,
+  type TimmModelOptions,
   torchNameMap,
   torchPad,
 } from "./layers.ts";
@@ -49,20 +49,8 @@ export interface ConvNeXtArgs {
 /** timm `convnext_tiny`. */
 export const CONVNEXT_TINY: ConvNeXtArgs = { depths: [3, 3, 9, 3], dims: [96, 192, 384, 768] };
 
-/** Options for building a ConvNeXt. */
-export interface ConvNeXtOptions {
-  /** Classifier outputs; 0 = no classifier (normed pooled features). Default 7. */
-  numClasses?: number;
-  /** `[h, w, c]`, default [224, 224, 3]. */
-  inputShape?: [number, number, number];
-  /** Dropout before `head.fc` (timm `drop_rate`, default 0). */
-  dropRate?: number;
-  /** Stochastic depth rate (timm `drop_path_rate`, default 0). */
-  dropPathRate?: number;
-  name?: string;
-  init?: InitMode;
-  seed?: number;
-}
+/** Options for building a ConvNeXt (the classifier is `head.fc`, after the head's LayerNorm). */
+export type ConvNeXtOptions = TimmModelOptions;
 
 const LN_EPS = 1e-6;
 

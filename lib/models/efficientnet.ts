@@ -27,10 +27,10 @@ import {
   checkInputShape,
   classifierHead,
   dropPath,
-  type InitMode,
   Inits,
   pyRound,
   type SymTensor,
+  type TimmModelOptions,
   torchPad,
 } from "./layers.ts";
 import { type NameMapEntry, torchNameMap } from "./layers.ts";
@@ -83,21 +83,8 @@ export const EFFICIENTNET_B3: EfficientNetArgs = {
   stages: B0_STAGES,
 };
 
-/** Options for building an EfficientNet. */
-export interface EfficientNetOptions {
-  /** Classifier outputs; 0 = no classifier (pooled features). Default 7. */
-  numClasses?: number;
-  /** `[h, w, c]`, default [224, 224, 3]. */
-  inputShape?: [number, number, number];
-  /** Dropout before the classifier (timm `drop_rate`, default 0). */
-  dropRate?: number;
-  /** Stochastic depth rate, scaled linearly by global block index (timm `drop_path_rate`, default 0). */
-  dropPathRate?: number;
-  /** Model name (default `efficientnet`). */
-  name?: string;
-  init?: InitMode;
-  seed?: number;
-}
+/** Options for building an EfficientNet (the classifier is `classifier`; drop path scales by block index). */
+export type EfficientNetOptions = TimmModelOptions;
 
 /** timm/torchvision `make_divisible`: round to a multiple of `divisor`, never below 90% of `v`. */
 export function makeDivisible(v: number, divisor = 8, minValue?: number, roundLimit = 0.9): number {

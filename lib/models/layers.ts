@@ -107,6 +107,22 @@ export function torchPad(
   return { x: padded, padding: "valid" };
 }
 
+/** Options for building the timm architectures (EfficientNet, ConvNeXt). */
+export interface TimmModelOptions {
+  /** Classifier outputs; 0 = no classifier (pooled features). Default 7. */
+  numClasses?: number;
+  /** `[h, w, c]`, default [224, 224, 3]. */
+  inputShape?: [number, number, number];
+  /** Dropout before the classifier (timm `drop_rate`, default 0). */
+  dropRate?: number;
+  /** Stochastic depth rate (timm `drop_path_rate`, default 0), scaled linearly by global block index. */
+  dropPathRate?: number;
+  /** Model name (default the architecture's). */
+  name?: string;
+  init?: InitMode;
+  seed?: number;
+}
+
 /** How new weights are initialised: the architecture's own scheme, or zeros (fast; for counting or loading). */
 export type InitMode = "random" | "zeros";
 

@@ -33,6 +33,10 @@ export function batchNormPrimitives(core: DnnlCore) {
     s.dnnl_batch_normalization_forward_desc_init(op, FORWARD_TRAINING, d, eps, BN_FLAGS);
 
   return {
+    /**
+     * Training batch norm over channels-last `x` ([..., C] flattened; `shape` is TF.js's): y, batch mean and
+     * biased variance.
+     */
     batchNorm(
       x: Float32Array,
       shape: number[],
@@ -62,6 +66,7 @@ export function batchNormPrimitives(core: DnnlCore) {
       );
       return { y, mean, variance };
     },
+    /** Its backward: dx, dgamma, dbeta. */
     batchNormBackward(
       x: Float32Array,
       shape: number[],

@@ -133,6 +133,7 @@ export function convolutions(core: DnnlCore) {
     g.filterHeight * g.filterWidth * (g.inChannels / groups) * g.outChannels;
 
   return {
+    /** NHWC forward: y[N,OH,OW,O] from x[N,H,W,C] and w (TF.js layout [kh, kw, C/groups, O]). */
     forward(x: Float32Array, w: Float32Array, g: DnnlGeom, groups: number): Float32Array | null {
       const p = build("fwd", g, groups);
       if (!p) return null;
@@ -140,6 +141,7 @@ export function convolutions(core: DnnlCore) {
       run(p, new Map([[ARG_SRC, x], [ARG_WEIGHTS, w], [ARG_DST, y]]), ARG_WEIGHTS, true);
       return y;
     },
+    /** dx[N,H,W,C] from dy and w. */
     backwardData(dy: Float32Array, w: Float32Array, g: DnnlGeom, groups: number): Float32Array | null {
       const p = build("bwd_data", g, groups);
       if (!p) return null;
@@ -147,6 +149,7 @@ export function convolutions(core: DnnlCore) {
       run(p, new Map([[ARG_DIFF_DST, dy], [ARG_WEIGHTS, w], [ARG_DIFF_SRC, dx]]), ARG_WEIGHTS, true);
       return dx;
     },
+    /** dw (TF.js layout) from x and dy. */
     backwardWeights(x: Float32Array, dy: Float32Array, g: DnnlGeom, groups: number): Float32Array | null {
       const p = build("bwd_weights", g, groups);
       if (!p) return null;

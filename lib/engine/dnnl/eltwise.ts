@@ -17,6 +17,7 @@ export function eltwisePrimitives(core: DnnlCore) {
     s.dnnl_eltwise_forward_desc_init(op, FORWARD_TRAINING, ELTWISE[alg], d, alg === "swish" ? 1 : 0, 0);
 
   return {
+    /** Element-wise forward over a flat array (multi-threaded, vectorized). */
     eltwise(alg: EltwiseAlg, x: Float32Array): Float32Array | null {
       const n = x.length;
       const p = plain(`eltwise|${alg}|${n}`, () => {
@@ -28,6 +29,7 @@ export function eltwisePrimitives(core: DnnlCore) {
       run(p, new Map([[ARG_SRC, x], [ARG_DST, y]]));
       return y;
     },
+    /** Element-wise backward: dx from x and dy. */
     eltwiseBackward(alg: EltwiseAlg, x: Float32Array, dy: Float32Array): Float32Array | null {
       const n = x.length;
       const p = plain(`eltwise_bwd|${alg}|${n}`, () => {
