@@ -31,6 +31,7 @@ import {
   dataIdentity,
   loadDataset,
   PROJECT_ROOT,
+  recordSkipped,
   type Split,
   subset,
   trainValSplit,
@@ -267,6 +268,7 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
   // the run folder is created once data and model are known to work
   mkdirSync(runDir, { recursive: true });
   writeAtomic(join(runDir, "config.json"), JSON.stringify(cfg, null, 2) + "\n");
+  recordSkipped(runDir, data); // skipped.json: the files and links the data loader left out
 
   // ---- loop state (restored on resume) -----------------------------------------------------------------------
   let state: LoopState = {
@@ -425,7 +427,7 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
  * when that module is present and works, else the plain `cpu` backend (slow for convolutions; says so).
  */
 export async function setupBackend(): Promise<{ name: string; threads: number }> {
-  const spec = "./engine.ts"; // imported lazily: the engine is optional
+  const spec = "../engine/init.ts"; // imported lazily: the engine is optional
   try {
     const engine = await import(spec);
     return await engine.initEngine();
