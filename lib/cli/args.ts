@@ -55,6 +55,20 @@ export function userPath(p: string): string {
   return isAbsolute(p) ? p : resolve(callerDir(), p);
 }
 
+/**
+ * A run argument: a folder path (relative to the caller's directory) when one exists there, else the name
+ * as given (a run under checkpoints/).
+ */
+export function runArg(run: string): string {
+  const p = userPath(run);
+  try {
+    if (Deno.statSync(p).isDirectory) return p;
+  } catch {
+    // not a folder here: a run name
+  }
+  return run;
+}
+
 /** The usage lines of a command. */
 export function usage(spec: CommandSpec): string {
   return spec.usage.map((u, i) => `${i ? "      " : "usage:"} deno task ${spec.name} ${u}`.trimEnd()).join(

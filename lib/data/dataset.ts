@@ -502,18 +502,18 @@ function writeCache(path: string, header: CacheHeader, pixels: Uint8Array): void
   }
 }
 
-let cacheWarned = false;
+const cacheWarned = new Set<string>();
 
 /**
- * The pixel cache is an optimisation: a write that fails (EACCES, ENOSPC, EROFS, ...) warns once per process,
- * naming the file and FER_CACHE_DIR, and the load goes on without it.
+ * The pixel cache is an optimisation: a write that fails (EACCES, ENOSPC, EROFS, ...) warns once per process
+ * and cache folder, naming the file and FER_CACHE_DIR, and the load goes on without it.
  */
 function tryWriteCache(path: string, header: CacheHeader, pixels: Uint8Array): boolean {
   try {
     writeCache(path, header, pixels);
     return true;
   } catch (e) {
-    if (!cacheWarned) {
+    if (!cacheWarned.has(dirname(path))) {
       const err = e as Error & { code?: string };
       console.warn(
         `warning: cannot write the pixel cache ${path} (${
@@ -522,7 +522,7 @@ function tryWriteCache(path: string, header: CacheHeader, pixels: Uint8Array): b
           `without it (images are decoded again on each load). Set FER_CACHE_DIR to a writable folder with ` +
           `free space to cache them.`,
       );
-      cacheWarned = true;
+      cacheWarned.add(dirname(path));
     }
     return false;
   }
