@@ -49,7 +49,7 @@ Deno.test("args: one parser; unknown options, stray positionals and bad values a
   err(["--flag=yes"], /^option --flag is a flag and takes no value/);
   err(["a", "b"], /too many arguments: "b"/);
   for (const bad of ["0", "abc", "1.5", " ", "1e3", "-2"]) {
-    const p = parseArgv(SPEC, ["--n", bad]);
+    const p = parseArgv(SPEC, [`--n=${bad}`]);
     assert.ok(p !== "help");
     assert.throws(
       () => p.int("n"),
