@@ -299,8 +299,14 @@ async function aptUserSpace(d: ProvisionDeps, pkgs: string[], what: string): Pro
     manifest,
     `native engine: ${what} missing and no root; downloaded ${pkgs.join(", ")}` +
       (extra > 0 ? ` (+${extra} dependenc${extra === 1 ? "y" : "ies"})` : "") +
-      ` with apt-get download and unpacked them into ${relative(Deno.cwd(), d.cacheDir) || d.cacheDir}`,
+      ` with apt-get download and unpacked them into ${shortPath(d.cacheDir)}`,
   );
+}
+
+/** `p` relative to the working directory when inside it, else absolute. */
+function shortPath(p: string): string {
+  const r = relative(Deno.cwd(), p);
+  return r && !r.startsWith("..") ? r : p;
 }
 
 /** Real shared-library files (`*.so*`, not symbolic links) under `dir`, sorted. */
