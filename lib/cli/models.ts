@@ -149,7 +149,7 @@ async function main(argv: string[]): Promise<number> {
   }
   for (const n of positionals) {
     if (!modelNames().includes(n)) {
-      throw new Error(`unknown model "${n}"; registered: ${modelNames().join(", ")}`);
+      throw new ArgsError(`unknown model "${n}"; registered: ${modelNames().join(", ")}`);
     }
   }
   if (!values.step) {
@@ -176,6 +176,14 @@ async function main(argv: string[]): Promise<number> {
   const input: [number, number, number] = [size, size, a.int("channels", { fallback: 3, max: 4 })];
   const batch = a.int("batch", { fallback: 2, max: 4096 }),
     steps = a.int("steps", { fallback: 3, max: 10000 });
+  // activations of the large nets take on the order of 100x the input: refuse what cannot fit before allocating
+  const need = 100 * 4 * batch * size * size * input[2], avail = Deno.systemMemoryInfo().available;
+  if (need > avail) {
+    throw new ArgsError(
+      `--batch ${batch} at --size ${size} needs about ${(need / 2 ** 30).toFixed(1)} GiB, ` +
+        `${(avail / 2 ** 30).toFixed(1)} GiB is available: use a smaller --size or --batch`,
+    );
+  }
   const engine = await pickEngine();
   const names = positionals.length ? positionals : SEED_MODELS;
   const results: StepTiming[] = [];
