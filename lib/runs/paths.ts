@@ -32,6 +32,8 @@ export type RunPaths = {
   /** Test / validation predictions (lib/eval/predictions.ts format). */
   predictions: string;
   predictionsVal: string;
+  /** Files and links the data loader skipped (written by lib/data/dataset.ts `recordSkipped`). */
+  skipped: string;
 };
 
 /** The paths of every file in the run folder `dir`. */
@@ -47,6 +49,7 @@ export function runPaths(dir: string): RunPaths {
     testReportTxt: join(dir, "test_report.txt"),
     predictions: join(dir, "predictions.csv"),
     predictionsVal: join(dir, "predictions_val.csv"),
+    skipped: join(dir, "skipped.json"),
   };
 }
 

@@ -19,7 +19,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type * as tfl from "@tensorflow/tfjs-layers";
 import { existsSync, mkdirSync } from "node:fs";
 import type { Transform } from "../data/augment.ts";
-import { batches, type Split } from "../data/dataset.ts";
+import { batches, recordSkipped, type Split } from "../data/dataset.ts";
 import { evaluate } from "../eval/evaluate.ts";
 import { classificationReport, confusionMatrix, formatReport } from "../eval/metrics.ts";
 import { writePredictionsCsv } from "../eval/predictions.ts";
@@ -54,6 +54,9 @@ import { DEFAULT_CONFIG, runTransform, type TrainConfig } from "./config.ts";
 import { inverseFrequencyWeights, type LossFn, makeLoss } from "./losses.ts";
 import { AdamW, cosineAnnealingLr } from "./optim.ts";
 import { Progress, type ProgressMode } from "./progress.ts";
+
+/** The type of `train`'s config, owned by lib/train/config.ts (re-exported as part of `train`'s signature). */
+export type { TrainConfig };
 
 /** What `train` returns. */
 export type TrainResult = {
@@ -171,6 +174,7 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
   // the run folder is created once data and model are known to work
   mkdirSync(paths.dir, { recursive: true });
   writeConfig(paths, cfg);
+  recordSkipped(paths.dir, data); // skipped.json: the files and links the data loader left out
 
   // ---- loop state (restored on resume) -----------------------------------------------------------------------
   let state = initialState();
