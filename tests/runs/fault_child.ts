@@ -23,6 +23,7 @@ Deno.renameSync = (from, to) => (count(), renameSync(from, to));
 
 await tf.setBackend("cpu");
 const resume = existsSync(join(outDir, run, "config.json"));
+console.log("training"); // the parent's clock for kills at a random time starts here
 await train(tinyConfig(outDir, run, { dataRoot, epochs: 6, tMax: 6 }), {
   createModel: tinyModel,
   resume,

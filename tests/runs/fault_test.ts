@@ -10,24 +10,34 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadDataset } from "../../lib/data/dataset.ts";
 import { mulberry32 } from "../../lib/util/rng.ts";
-import { isTempName } from "../../lib/util/fs.ts";
 import { listFiles, makeImageFolder, ROOT, runDeno, S } from "./helpers.ts";
 
 const CHILD = join(ROOT, "tests/runs/fault_child.ts");
+const isTemp = (f: string) => /\.tmp$|\.tmp-/.test(f); // any temporary file name, ours or not
 
-/** Starts the child and SIGKILLs it after `ms`; resolves to how it ended. */
+/** Starts the child and SIGKILLs it `ms` after it starts training (it prints "training"); resolves to how it ended. */
 async function killAfterMs(args: string[], env: Record<string, string>, ms: number) {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", CHILD, ...args],
     cwd: ROOT,
     env,
-    stdout: "null",
+    stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const timer = setTimeout(() => child.kill("SIGKILL"), ms);
-  const out = await child.output();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const reader = (async () => {
+    const dec = new TextDecoder();
+    let text = "";
+    for await (const chunk of child.stdout) {
+      text += dec.decode(chunk);
+      if (timer === undefined && text.includes("training")) {
+        timer = setTimeout(() => child.kill("SIGKILL"), ms);
+      }
+    }
+  })();
+  const [status, stderr] = await Promise.all([child.status, new Response(child.stderr).text(), reader]);
   clearTimeout(timer);
-  return { code: out.code, signal: out.signal, stderr: new TextDecoder().decode(out.stderr) };
+  return { code: status.code, signal: status.signal, stderr };
 }
 
 Deno.test("killed at random points (also mid-checkpoint) and resumed, a run equals an uninterrupted one", async () => {
@@ -43,23 +53,25 @@ Deno.test("killed at random points (also mid-checkpoint) and resumed, a run equa
     const ref = await runDeno(CHILD, [out, "ref", data, "0"], env);
     assert.equal(ref.code, 0, ref.stderr);
 
-    // six kills: four at a random rename among the next eight (mid-write), two after a random time
+    // six kills: four at a random rename among the next six (mid-write), two at a random time in training
     const rand = mulberry32(20261130);
-    let renameKills = 0;
+    let renameKills = 0, timeKills = 0;
     for (const how of ["rename", "rename", "time", "rename", "rename", "time"]) {
       const r = how === "rename"
-        ? await runDeno(CHILD, [out, "k", data, String(1 + Math.floor(rand() * 8))], env)
-        : await killAfterMs([out, "k", data, "0"], { ...Deno.env.toObject(), ...env }, 1000 + rand() * 4000);
-      if (r.code === 0) break; // finished before the kill came
+        ? await runDeno(CHILD, [out, "k", data, String(1 + Math.floor(rand() * 6))], env)
+        : await killAfterMs([out, "k", data, "0"], { ...Deno.env.toObject(), ...env }, rand() * 1500);
+      if (r.code === 0 && how === "time") continue; // the run finished before the kill came
       assert.equal(r.signal, "SIGKILL", r.stderr);
       if (how === "rename") renameKills++;
+      else timeKills++;
     }
     assert.equal(renameKills, 4);
+    console.log(`killed ${renameKills} times mid-write and ${timeKills} times at a random moment`);
     const last = await runDeno(CHILD, [out, "k", data, "0"], env);
     assert.equal(last.code, 0, last.stderr);
 
     const k = join(out, "k"), r = join(out, "ref");
-    assert.deepEqual(listFiles(k).filter(isTempName), [], "temporary files left in the run folder");
+    assert.deepEqual(listFiles(k).filter(isTemp), [], "temporary files left in the run folder");
     assert.deepEqual(listFiles(k), listFiles(r));
     const strip = (text: string) =>
       JSON.parse(text).map(({ seconds: _s, img_s: _i, ...row }: Record<string, number>) => row);
@@ -80,7 +92,7 @@ Deno.test("killed at random points (also mid-checkpoint) and resumed, a run equa
     });
     assert.equal(ev.code, 0, ev.stderr);
     assert.equal(read(k, "predictions.csv"), read(r, "predictions.csv"));
-    assert.deepEqual(listFiles(k).filter(isTempName), []);
+    assert.deepEqual(listFiles(k).filter(isTemp), []);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
