@@ -17,7 +17,7 @@
  *
  * Validation is a stratified 10 % of the training folder (the study early-stopped on test; see lib/train/loop.ts).
  */
-import { IMAGENET_MEAN, IMAGENET_STD } from "../data/augment.ts";
+import { defaultConfig } from "../models/registry.ts";
 import { DEFAULT_CONFIG, type TrainConfig } from "./config.ts";
 
 /** Preset names. */
@@ -35,8 +35,6 @@ export type Experiment = {
 const STUDY: Partial<TrainConfig> = {
   inputSize: 224,
   channels: 3,
-  mean: IMAGENET_MEAN,
-  std: IMAGENET_STD,
   batchSize: 64,
   epochs: 20,
   tMax: 10,
@@ -98,15 +96,14 @@ const convnextCpu: Partial<TrainConfig> = {
  * The from-scratch CNN (not in the study). Khaireddin & Chen (2021) trained their VGG-style FER net with SGD
  * + Nesterov momentum for hundreds of epochs; we keep one optimizer for every run (AdamW, lr 1e-3, decoupled
  * weight decay 0.01) with a cosine over the whole run, which converges in tens of epochs — a documented
- * departure. Input: FER2013's native 48×48 gray, one channel, normalized with mean 0.5 / std 0.5.
+ * departure. Input: FER2013's native 48×48 gray, one channel, normalized with mean 0.5 / std 0.5 (the model's
+ * normalisation, lib/models/fer_cnn.ts).
  */
 const ferCnnPaper: Partial<TrainConfig> = {
   model: "fer_cnn",
   pretrained: false,
   inputSize: 48,
   channels: 1,
-  mean: [0.5],
-  std: [0.5],
   batchSize: 64,
   epochs: 40,
   lr: 1e-3,
@@ -183,7 +180,10 @@ export function experimentConfig(name: string, preset: Preset = defaultPreset())
     throw new Error(`unknown experiment "${name}"; known: ${Object.keys(EXPERIMENTS).join(", ")}`);
   }
   if (!PRESETS.includes(preset)) throw new Error(`unknown preset "${preset}"; known: ${PRESETS.join(", ")}`);
-  return { ...DEFAULT_CONFIG, ...exp.presets[preset], experiment: name, preset };
+  const cfg = { ...DEFAULT_CONFIG, ...exp.presets[preset], experiment: name, preset };
+  // normalisation comes from the model's config only (ImageNet statistics for the timm models, 0.5 / 0.5 gray)
+  const { mean, std } = defaultConfig(cfg.model).normalization;
+  return { ...cfg, mean, std };
 }
 
 /** One line per experiment: name and description. */
