@@ -131,31 +131,38 @@ export function convolutions(core: DnnlCore) {
   };
   const wSize = (g: DnnlGeom, groups: number) =>
     g.filterHeight * g.filterWidth * (g.inChannels / groups) * g.outChannels;
+  /** One direction: the cached primitive, a fresh output of `outLen`, the two inputs bound to their args. */
+  const direction = (
+    kind: "fwd" | "bwd_data" | "bwd_weights",
+    g: DnnlGeom,
+    groups: number,
+    inputs: [number, Float32Array][],
+    outArg: number,
+    outLen: number,
+  ): Float32Array | null => {
+    const p = build(kind, g, groups);
+    if (!p) return null;
+    const out = new Float32Array(outLen);
+    const wArg = kind === "bwd_weights" ? ARG_DIFF_WEIGHTS : ARG_WEIGHTS;
+    run(p, new Map([...inputs, [outArg, out]]), wArg, kind !== "bwd_weights");
+    return out;
+  };
 
   return {
     /** NHWC forward: y[N,OH,OW,O] from x[N,H,W,C] and w (TF.js layout [kh, kw, C/groups, O]). */
     forward(x: Float32Array, w: Float32Array, g: DnnlGeom, groups: number): Float32Array | null {
-      const p = build("fwd", g, groups);
-      if (!p) return null;
-      const y = new Float32Array(size([g.batchSize, g.outHeight, g.outWidth, g.outChannels]));
-      run(p, new Map([[ARG_SRC, x], [ARG_WEIGHTS, w], [ARG_DST, y]]), ARG_WEIGHTS, true);
-      return y;
+      const n = size([g.batchSize, g.outHeight, g.outWidth, g.outChannels]);
+      return direction("fwd", g, groups, [[ARG_SRC, x], [ARG_WEIGHTS, w]], ARG_DST, n);
     },
     /** dx[N,H,W,C] from dy and w. */
     backwardData(dy: Float32Array, w: Float32Array, g: DnnlGeom, groups: number): Float32Array | null {
-      const p = build("bwd_data", g, groups);
-      if (!p) return null;
-      const dx = new Float32Array(size([g.batchSize, g.inHeight, g.inWidth, g.inChannels]));
-      run(p, new Map([[ARG_DIFF_DST, dy], [ARG_WEIGHTS, w], [ARG_DIFF_SRC, dx]]), ARG_WEIGHTS, true);
-      return dx;
+      const n = size([g.batchSize, g.inHeight, g.inWidth, g.inChannels]);
+      return direction("bwd_data", g, groups, [[ARG_DIFF_DST, dy], [ARG_WEIGHTS, w]], ARG_DIFF_SRC, n);
     },
     /** dw (TF.js layout) from x and dy. */
     backwardWeights(x: Float32Array, dy: Float32Array, g: DnnlGeom, groups: number): Float32Array | null {
-      const p = build("bwd_weights", g, groups);
-      if (!p) return null;
-      const dw = new Float32Array(wSize(g, groups));
-      run(p, new Map([[ARG_SRC, x], [ARG_DIFF_DST, dy], [ARG_DIFF_WEIGHTS, dw]]), ARG_DIFF_WEIGHTS, false);
-      return dw;
+      const inputs: [number, Float32Array][] = [[ARG_SRC, x], [ARG_DIFF_DST, dy]];
+      return direction("bwd_weights", g, groups, inputs, ARG_DIFF_WEIGHTS, wSize(g, groups));
     },
   };
 }
