@@ -51,7 +51,9 @@ export async function makeTinyRun(dir: string, o: TinyRun = {}): Promise<string>
     seed,
   };
   await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify(cfg, null, 2));
-  await saveCheckpoint(model, join(dir, "best"), { metadata: { model: "tiny", epoch: 1, classes: [...CLASSES] } });
+  await saveCheckpoint(model, join(dir, "best"), {
+    metadata: { model: "tiny", epoch: 1, classes: [...CLASSES] },
+  });
   model.dispose();
   return dir;
 }
