@@ -25,6 +25,16 @@ const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
 const FIX = new URL("../fixtures/faces/", import.meta.url).pathname;
 const PREDICT = new URL("../../lib/cli/predict.ts", import.meta.url).pathname;
 
+/** What the page exposes (web/app.ts `FerPage`), as far as this test uses it. */
+type Win = {
+  fer: {
+    error: string | null;
+    classes: string[];
+    last: { faces: unknown[]; frames: number; fps: number };
+    predictImage(url: string): Promise<PageFace[]>;
+    logits(crops: number[], n: number): Promise<number[][]>;
+  };
+};
 type PageFace = { box: { x: number; y: number; width: number; height: number }; probs: number[] };
 
 /** `deno task predict <run> <image> --top 7`, parsed: one entry per face (box, probabilities by class name). */
@@ -92,13 +102,12 @@ Deno.test({
       await page.goto(`${server.url}?backend=cpu`);
       // Live: at least two camera frames processed, with three faces in the latest.
       await page.waitForFunction(
-        // deno-lint-ignore no-explicit-any
-        () => (globalThis as any).fer?.error || ((globalThis as any).fer?.last.frames >= 2),
+        () =>
+          (globalThis as unknown as Win).fer?.error || ((globalThis as unknown as Win).fer?.last.frames >= 2),
         { timeout: 240_000, polling: 500 },
       );
       const live = await page.evaluate(() => {
-        // deno-lint-ignore no-explicit-any
-        const fer = (globalThis as any).fer;
+        const fer = (globalThis as unknown as Win).fer;
         const overlay = document.getElementById("overlay") as HTMLCanvasElement;
         const px = overlay.getContext("2d")!.getImageData(0, 0, overlay.width, overlay.height).data;
         let drawn = 0;
@@ -117,7 +126,7 @@ Deno.test({
       assert.deepEqual(errors, []);
       assert.equal(live.faces, 3, "three faces in the camera frame");
       assert.equal(live.labels.length, 3);
-      for (const l of live.labels) assert.ok(live.classes.includes(l), `label ${l}`);
+      for (const l of live.labels) assert.ok(live.classes.includes(l ?? ""), `label ${l}`);
       assert.ok(live.drawn > 1000, `overlay pixels drawn: ${live.drawn}`);
       assert.match(live.fpsText ?? "", /^\d+\.\d frames\/s$/);
 
@@ -125,8 +134,10 @@ Deno.test({
       const png = join(tmp, "one_face.png");
       await sharp(FIX + "one_face.jpg").png().toFile(png);
       const url = `data:image/png;base64,${Buffer.from(await Deno.readFile(png)).toString("base64")}`;
-      // deno-lint-ignore no-explicit-any
-      const pageFaces: PageFace[] = await page.evaluate((u) => (globalThis as any).fer.predictImage(u), url);
+      const pageFaces: PageFace[] = await page.evaluate(
+        (u) => (globalThis as unknown as Win).fer.predictImage(u),
+        url,
+      );
       const cli = await cliPredict(run, png);
       assert.equal(pageFaces.length, 1);
       assert.equal(cli.length, 1);
@@ -142,9 +153,8 @@ Deno.test({
       // Export round trip in the browser: the page's exported model gives the checkpoint's logits.
       const crops = randomCrops(4, 3);
       const cropData = Array.from(crops.dataSync());
-      // deno-lint-ignore no-explicit-any
       const pageLogits: number[][] = await page.evaluate(
-        (c, n) => (globalThis as any).fer.logits(c, n),
+        (c, n) => (globalThis as unknown as Win).fer.logits(c, n),
         cropData,
         4,
       );
