@@ -53,3 +53,41 @@ export async function annotatePhoto(
     .composite([{ input: svg, left: 0, top: 0 }])
     .toFile(out);
 }
+
+/** The photo with the overlay as one SVG (photo embedded as PNG), for notebooks. */
+export async function annotatedSvg(
+  photo: Photo,
+  faces: FacePrediction[],
+  classes: string[],
+): Promise<string> {
+  const png = await sharp(photo.data, { raw: { width: photo.width, height: photo.height, channels: 3 } })
+    .png()
+    .toBuffer();
+  const overlay = overlaySvg(photo.width, photo.height, faces, classes);
+  return overlay.replace(
+    /^(<svg[^>]*>)/,
+    `$1<image href="data:image/png;base64,${
+      png.toString("base64")
+    }" width="${photo.width}" height="${photo.height}"/>`,
+  );
+}
+
+/** Gray crops [n, s, s, 1] (0..255) side by side, scaled ×`zoom`, as an SVG: what the model sees. */
+export async function cropsSvg(
+  crops: Float32Array | Uint8Array,
+  n: number,
+  size: number,
+  zoom = 3,
+): Promise<string> {
+  const tiles = await Promise.all(Array.from({ length: n }, async (_, i) => {
+    const px = Uint8Array.from(crops.subarray(i * size * size, (i + 1) * size * size), (v) => Math.round(v));
+    const png = await sharp(px, { raw: { width: size, height: size, channels: 1 } }).png().toBuffer();
+    const s = size * zoom;
+    return `<image x="${i * (s + 8)}" y="0" width="${s}" height="${s}" style="image-rendering:pixelated" ` +
+      `href="data:image/png;base64,${png.toString("base64")}"/>`;
+  }));
+  const w = Math.max(1, n * (size * zoom + 8) - 8);
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${size * zoom}">${
+    tiles.join("")
+  }</svg>`;
+}
