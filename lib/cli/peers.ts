@@ -4,33 +4,33 @@
  * with the project's classification report, writing `checkpoints/peers/<name>/` run folders. `--limit` takes a
  * seeded subset (for a quick look). Exit status: 0 done, 2 bad arguments or data.
  */
-import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { loadDataset } from "../data/dataset.ts";
 import { loadPeer, PEER_NAMES, PEERS_DIR, predictPeer, writePeerRun } from "../peers/peers.ts";
 import { cap, setupBackend } from "../train/loop.ts";
+import { type CommandSpec, parseCli } from "./args.ts";
 
-const USAGE = "usage: deno task peers [--only human_emotion|faceapi_expression] [--limit N] [--out DIR]";
+const SPEC: CommandSpec = {
+  name: "peers",
+  usage: ["[--only NAME] [--limit N] [--out DIR]"],
+  summary: "Evaluates @vladmandic/human's emotion model and @vladmandic/face-api's expression net on the " +
+    "FER2013 test split\nwith the project's report, writing run folders (predictions.csv, test_report.*) " +
+    "under checkpoints/peers/.",
+  options: {
+    only: { type: "string", value: "NAME", help: `one peer: ${PEER_NAMES.join(" or ")}` },
+    limit: { type: "string", value: "N", help: "a seeded subset of N test images (a quick look)" },
+    out: { type: "string", value: "DIR", help: "where the run folders go", default: "checkpoints/peers" },
+  },
+};
 
-function fail(msg: string): never {
-  console.error(`error: ${msg}\n${USAGE}`);
-  Deno.exit(2);
-}
-
-let values;
-try {
-  ({ values } = parseArgs({
-    args: Deno.args,
-    options: { only: { type: "string" }, limit: { type: "string" }, out: { type: "string" } },
-  }));
-} catch (e) {
-  fail((e as Error).message);
-}
-const names = values.only ? [values.only] : [...PEER_NAMES];
-for (const n of names) if (!(PEER_NAMES as readonly string[]).includes(n)) fail(`unknown peer "${n}"`);
-const limit = values.limit === undefined ? null : Number(values.limit);
-if (limit !== null && !(Number.isInteger(limit) && limit > 0)) fail(`--limit must be a positive integer`);
-const out = values.out ?? PEERS_DIR;
+const { names, limit, out } = parseCli(SPEC, (a) => {
+  const only = a.choice("only", PEER_NAMES);
+  return {
+    names: only ? [only] : [...PEER_NAMES],
+    limit: a.int("limit", { min: 1 }) ?? null,
+    out: a.path("out") ?? PEERS_DIR,
+  };
+});
 
 const engine = await setupBackend();
 const ds = await loadDataset({ size: 48, channels: 1, verbose: false });

@@ -10,40 +10,55 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { existsSync } from "node:fs";
-import { parseArgs } from "node:util";
 import type * as tfl from "@tensorflow/tfjs-layers";
 import { decodeImage } from "../data/dataset.ts";
 import { loadRunConfig, loadRunModel, resolveRunDir, runTransform } from "../runs/runs.ts";
 import { setupBackend, type TrainConfig } from "../train/loop.ts";
+import { ArgsError, type CommandSpec, parseCli, runArg, usageError, userPath } from "./args.ts";
 import { predictFaceImages } from "../faces/cli.ts";
 
-const USAGE =
-  "usage: deno task predict <run> <image...> [--top K] [--annotate OUT] [--min-score S] [--no-detect]";
+const SPEC: CommandSpec = {
+  name: "predict",
+  usage: ["<run> <image...> [--top K] [--annotate OUT] [--min-score S] [--no-detect]"],
+  summary:
+    "Finds every face in each photo (BlazeFace), aligns it to FER2013's framing and prints its box and top " +
+    "classes\nwith a run's best checkpoint (a run name under checkpoints/ or a run folder); --no-detect " +
+    "classifies each whole\nimage as a pre-cropped face. Relative paths are taken from the directory you run " +
+    "it in. Exit status: 0 all\npredicted, 1 some image failed, 2 bad arguments or run.",
+  options: {
+    top: { type: "string", value: "K", help: "how many classes to show per image", default: "3" },
+    annotate: {
+      type: "string",
+      value: "OUT",
+      help: "write the photo with boxes and labels (a file for one image, else a folder)",
+    },
+    "min-score": { type: "string", value: "S", help: "face detection threshold, 0..1", default: "0.5" },
+    "no-detect": { type: "boolean", help: "whole-image mode for pre-cropped 48×48 faces" },
+  },
+  positionals: { min: 0, max: Infinity },
+};
+
+const { run, images, top, detect, minScore, annotate } = parseCli(SPEC, (a) => {
+  const [run, ...images] = a.positionals;
+  if (!run || images.length === 0) usageError(SPEC, "a run and at least one image are needed");
+  const minScore = Number(a.string("min-score", "0.5"));
+  if (!(minScore >= 0 && minScore <= 1)) {
+    throw new ArgsError(`--min-score must be in 0..1, got "${a.string("min-score")}"`);
+  }
+  return {
+    run: runArg(run),
+    images,
+    top: a.int("top", { min: 1, fallback: 3 }),
+    detect: !a.flag("no-detect"),
+    minScore,
+    annotate: a.path("annotate"),
+  };
+});
 
 function fail(msg: string): never {
-  console.error(`error: ${msg}\n${USAGE}`);
+  console.error(`error: ${msg}`);
   Deno.exit(2);
 }
-
-let parsed;
-try {
-  parsed = parseArgs({
-    args: Deno.args,
-    allowPositionals: true,
-    options: {
-      top: { type: "string" },
-      annotate: { type: "string" },
-      "min-score": { type: "string" },
-      "no-detect": { type: "boolean" },
-    },
-  });
-} catch (e) {
-  fail((e as Error).message);
-}
-const [run, ...images] = parsed.positionals;
-if (!run || images.length === 0) fail("a run and at least one image are needed");
-const top = Number(parsed.values.top ?? 3);
-if (!Number.isInteger(top) || top < 1) fail(`--top must be a positive integer, got ${parsed.values.top}`);
 
 let runDir: string;
 let cfg: TrainConfig;
@@ -58,22 +73,18 @@ try {
   fail((e as Error).message);
 }
 const transform = runTransform(cfg);
-if (!parsed.values["no-detect"]) {
-  const minScore = Number(parsed.values["min-score"] ?? 0.5);
-  if (!(minScore >= 0 && minScore <= 1)) {
-    fail(`--min-score must be in 0..1, got ${parsed.values["min-score"]}`);
-  }
-  Deno.exit(
-    await predictFaceImages(images, { model, classes, cfg, top, minScore, annotate: parsed.values.annotate }),
-  );
+if (detect) {
+  const files = images.map((p) => ({ shown: p, file: userPath(p) }));
+  Deno.exit(await predictFaceImages(files, { model, classes, cfg, top, minScore, annotate }));
 }
 
 let failed = 0;
 for (const path of images) {
   let pixels: Uint8Array;
   try {
-    if (!existsSync(path)) throw new Error("file not found");
-    pixels = await decodeImage(path, cfg.dataSize, 1);
+    const file = userPath(path); // `deno task` runs in the project root; INIT_CWD is where it was called
+    if (!existsSync(file)) throw new Error(`file not found (${file})`);
+    pixels = await decodeImage(file, cfg.dataSize, 1);
   } catch (e) {
     console.error(`${path}: cannot read image: ${(e as Error).message}`);
     failed++;

@@ -6,13 +6,24 @@
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { exportRun } from "../models/export.ts";
 import { resolveRunDir } from "../runs/runs.ts";
 import { DEFAULT_CONFIG, setupBackend } from "../train/loop.ts";
 import { startServer } from "../web/server.ts";
+import { type CommandSpec, parseCli, runArg } from "./args.ts";
 
-const USAGE = "usage: deno task serve [run] [--port N] [--model DIR]";
+const SPEC: CommandSpec = {
+  name: "serve",
+  usage: ["[run] [--port N] [--model DIR]"],
+  summary:
+    "Exports a run's best model (default: the newest run under checkpoints/) and serves the live demo " +
+    "page on\nhttp://127.0.0.1:<port>/: webcam or uploaded photo, faces boxed and labelled in the browser.",
+  options: {
+    port: { type: "string", value: "N", help: "port to listen on (0: any free port)", default: "8080" },
+    model: { type: "string", value: "DIR", help: "serve an existing export instead of exporting a run" },
+  },
+  positionals: { max: 1 },
+};
 
 /** The newest run folder under checkpoints/ with a best model, or null. */
 function newestRun(): string | null {
@@ -27,23 +38,20 @@ function newestRun(): string | null {
   return runs.at(-1) ?? null;
 }
 
+const { run, port, model } = parseCli(SPEC, (a) => ({
+  run: a.positionals[0] ? runArg(a.positionals[0]) : undefined,
+  port: a.int("port", { min: 0, max: 65535, fallback: 8080 }),
+  model: a.path("model"),
+}));
+
 try {
-  const { values, positionals } = parseArgs({
-    args: Deno.args,
-    allowPositionals: true,
-    options: { port: { type: "string" }, model: { type: "string" } },
-  });
-  const port = Number(values.port ?? 8080);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`--port must be 0..65535, got ${values.port}`);
-  }
-  let modelDir = values.model;
+  let modelDir = model;
   if (modelDir) {
     if (!existsSync(join(modelDir, "model.json"))) {
       throw new Error(`${join(modelDir, "model.json")} not found`);
     }
   } else {
-    const runDir = positionals[0] ? resolveRunDir(positionals[0]) : newestRun();
+    const runDir = run ? resolveRunDir(run) : newestRun();
     if (!runDir) throw new Error("no run with a best model under checkpoints/; train one or name a run");
     await setupBackend();
     modelDir = join(runDir, "web");
@@ -53,6 +61,6 @@ try {
   const server = await startServer({ modelDir, port });
   console.log(`demo: ${server.url}  (Ctrl-C stops)`);
 } catch (e) {
-  console.error(`error: ${(e as Error).message}\n${USAGE}`);
+  console.error(`error: ${(e as Error).message}`);
   Deno.exit(2);
 }

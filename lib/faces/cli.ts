@@ -22,8 +22,11 @@ export interface FaceCliOptions {
   annotate?: string;
 }
 
+/** An image argument: as typed (for messages) and resolved (to read). */
+export type ImageArg = { shown: string; file: string };
+
 /** Runs the face mode over `images`; returns the exit status (0 all read, 1 some image could not be read). */
-export async function predictFaceImages(images: string[], o: FaceCliOptions): Promise<number> {
+export async function predictFaceImages(images: ImageArg[], o: FaceCliOptions): Promise<number> {
   const detector = await loadFaceDetector();
   const classifier = { model: o.model, classes: o.classes, preprocessing: preprocessingOf(o.cfg) };
   const toFolder = o.annotate !== undefined &&
@@ -31,12 +34,15 @@ export async function predictFaceImages(images: string[], o: FaceCliOptions): Pr
   if (toFolder) mkdirSync(o.annotate!, { recursive: true });
   let failed = 0;
   try {
-    for (const path of images) {
+    for (const { shown: path, file } of images) {
       let result;
       try {
-        result = await predictPhotoFile(path, detector, classifier, { minScore: o.minScore });
+        result = await predictPhotoFile(file, detector, classifier, { minScore: o.minScore });
       } catch (e) {
-        console.error(`${path}: cannot read image: ${(e as Error).message}`);
+        const msg = (e as Error).message;
+        console.error(
+          `${path}: cannot read image: ${msg === "file not found" ? `file not found (${file})` : msg}`,
+        );
         failed++;
         continue;
       }

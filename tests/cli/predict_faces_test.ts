@@ -78,7 +78,7 @@ Deno.test("predict --no-detect keeps the whole-image mode for pre-cropped 48×48
     assert.match(bad.stderr, /missing\.jpg: cannot read image: file not found/);
     const score = await predict(run, face, "--min-score", "2");
     assert.equal(score.code, 2);
-    assert.match(score.stderr, /--min-score must be in 0\.\.1, got 2/);
+    assert.match(score.stderr, /--min-score must be in 0\.\.1, got "2"/);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
