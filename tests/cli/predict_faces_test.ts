@@ -44,7 +44,10 @@ Deno.test("predict finds every face, prints box + top classes, says when there i
     const faces = r.stdout.split("\n").filter((l) => l.startsWith("  face "));
     assert.equal(faces.length, 3);
     for (const l of faces) {
-      assert.match(l, /^ {2}face \d at x=\d+ y=\d+ \d+×\d+ \(detection 0\.\d\d\): \w+ \d+\.\d%, \w+ \d+\.\d%$/);
+      assert.match(
+        l,
+        /^ {2}face \d at x=\d+ y=\d+ \d+×\d+ \(detection 0\.\d\d\): \w+ \d+\.\d%, \w+ \d+\.\d%$/,
+      );
     }
     assert.match(r.stdout, /no_face\.jpg: no face found \(for a pre-cropped face image use --no-detect\)/);
     assert.deepEqual(readdirSync(join(tmp, "ann")).sort(), ["no_face.png", "three_faces.png"]);
