@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { exportRun } from "../models/export.ts";
 import { resolveRunDir } from "../runs/runs.ts";
 import { initEngine } from "../engine/init.ts";
-import { RUNS_DIR } from "../runs/paths.ts";
+import { runPaths, RUNS_DIR } from "../runs/paths.ts";
 import { startServer } from "../web/server.ts";
 import { type CommandSpec, parseCli, runArg } from "./args.ts";
 
@@ -32,7 +32,7 @@ function newestRun(): string | null {
   if (!existsSync(root)) return null;
   const runs = readdirSync(root)
     .map((n) => join(root, n))
-    .filter((d) => existsSync(join(d, "best", "model.json")) && existsSync(join(d, "config.json")))
+    .filter((d) => existsSync(join(runPaths(d).best, "model.json")) && existsSync(runPaths(d).config))
     .sort((a, b) =>
       statSync(join(a, "best", "model.json")).mtimeMs - statSync(join(b, "best", "model.json")).mtimeMs
     );

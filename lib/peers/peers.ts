@@ -11,9 +11,9 @@ import { existsSync, readdirSync } from "node:fs";
 import { join, relative } from "node:path";
 import { CLASSES, type Split } from "../data/dataset.ts";
 import { classificationReport, confusionMatrix, formatReport } from "../eval/metrics.ts";
-import { formatPredictionsCsv, type PredictionRow } from "../eval/predictions.ts";
+import { type PredictionRow, writePredictionsCsv } from "../eval/predictions.ts";
 import { loadRunSummary, type RunSummary } from "../eval/compare.ts";
-import { RUNS_DIR } from "../runs/paths.ts";
+import { runPaths, RUNS_DIR } from "../runs/paths.ts";
 import { writeAtomicSync as writeAtomic } from "../util/fs.ts";
 
 /** A peer model: gray 48×48 faces in, probabilities in its own label order out. */
@@ -100,6 +100,7 @@ export function writePeerRun(
   extra: Record<string, unknown> = {},
 ) {
   Deno.mkdirSync(dir, { recursive: true });
+  const paths = runPaths(dir);
   const y = rows.map((r) => r.label), p = rows.map((r) => r.pred);
   const report = classificationReport(y, p, [...CLASSES]);
   const config = {
@@ -113,8 +114,8 @@ export function writePeerRun(
     maxTrainImages: null,
     ...extra,
   };
-  writeAtomic(join(dir, "config.json"), JSON.stringify(config, null, 2) + "\n");
-  writeAtomic(join(dir, "predictions.csv"), formatPredictionsCsv(rows));
+  writeAtomic(paths.config, JSON.stringify(config, null, 2) + "\n");
+  writePredictionsCsv(paths.predictions, rows);
   const summary = {
     run: peer.name,
     experiment: peer.name,
@@ -123,11 +124,11 @@ export function writePeerRun(
     report,
     confusion_matrix: confusionMatrix(y, p, CLASSES.length),
   };
-  writeAtomic(join(dir, "test_report.json"), JSON.stringify(summary, null, 2) + "\n");
+  writeAtomic(paths.testReportJson, JSON.stringify(summary, null, 2) + "\n");
   const text =
     `${peer.title} (${peer.package}), test split, ${rows.length} images\ninput: ${peer.input}\n\n` +
     formatReport(report, { digits: 4 });
-  writeAtomic(join(dir, "test_report.txt"), text + "\n");
+  writeAtomic(paths.testReportTxt, text + "\n");
   return text;
 }
 
@@ -139,7 +140,7 @@ export function loadPeerRuns(dir = PEERS_DIR): RunSummary[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir).sort()
     .filter((name) =>
-      existsSync(join(dir, name, "predictions.csv")) && existsSync(join(dir, name, "config.json"))
+      existsSync(runPaths(join(dir, name)).predictions) && existsSync(runPaths(join(dir, name)).config)
     )
     .map((name) => loadRunSummary(join(dir, name), name));
 }
