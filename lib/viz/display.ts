@@ -249,9 +249,21 @@ export function htmlText(html: string): string {
     .replace(/&amp;/g, "&").replace(/\n{3,}/g, "\n\n").trim();
 }
 
-/** Shows an HTML fragment; outside a kernel prints a one-line note (HTML is not useful on a terminal). */
-export async function showHTML(html: string, opts: { quiet?: boolean } = {}): Promise<void> {
-  if (await displayBundle({ "text/html": html, "text/plain": htmlText(html) })) return;
+/**
+ * Shows an HTML fragment (with a `text/plain` version, and `text/markdown` when given); outside a kernel prints
+ * the markdown, or a one-line note (HTML is not useful on a terminal).
+ */
+export async function showHTML(
+  html: string,
+  opts: { quiet?: boolean; markdown?: string } = {},
+): Promise<void> {
+  const bundle: MimeBundle = { "text/html": html, "text/plain": opts.markdown ?? htmlText(html) };
+  if (opts.markdown) bundle["text/markdown"] = opts.markdown;
+  if (await displayBundle(bundle)) return;
+  if (opts.markdown) {
+    console.log(opts.markdown);
+    return;
+  }
   if (!opts.quiet) console.log(`[html: ${html.length} chars; not in a notebook]`);
 }
 

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { findRuns } from "../../lib/viz/notebook.ts";
+import { displayPath, findRuns, relativizeText, weightsFallbackLine } from "../../lib/viz/notebook.ts";
+import { PROJECT_ROOT } from "../../lib/data/dataset.ts";
+import { WeightsNotFoundError } from "../../lib/models/weights/hub.ts";
 import { experimentConfig } from "../../lib/train/experiments.ts";
 
 Deno.test("experimentConfig records the preset it came from", () => {
@@ -33,4 +35,44 @@ Deno.test("findRuns: by experiment, completed runs only, oldest report first, sm
   } finally {
     await Deno.remove(out, { recursive: true });
   }
+});
+
+Deno.test("displayPath / relativizeText: no absolute machine paths in notebook outputs", () => {
+  const env = (v?: string) => ({ get: (k: string) => (k === "FER2013_DIR" ? v : undefined) });
+  assert.equal(displayPath(join(PROJECT_ROOT, "checkpoints", "run-1"), env()), "checkpoints/run-1");
+  assert.equal(displayPath(PROJECT_ROOT, env()), ".");
+  assert.equal(displayPath("/srv/data/fer2013", env("/srv/data/fer2013")), "$FER2013_DIR");
+  assert.equal(displayPath("/srv/data/fer2013/train", env("/srv/data/fer2013")), "$FER2013_DIR/train");
+  assert.equal(displayPath("/home/someone/x/y/z.safetensors", env()), "…/y/z.safetensors");
+  assert.equal(
+    relativizeText(`run folder: ${PROJECT_ROOT}/checkpoints/a and ${PROJECT_ROOT}/checkpoints/b`),
+    "run folder: checkpoints/a and checkpoints/b",
+  );
+});
+
+Deno.test("weightsFallbackLine: offline is one fixed line without the raw network error", () => {
+  const raw =
+    "Could not download pretrained weights for timm/x from https://huggingface.co/...: fetch failed: " +
+    "error sending request: client error (Connect): dns error: failed to lookup address. The network seems " +
+    "unreachable (offline?). Download ... by hand";
+  const line = weightsFallbackLine(
+    "efficientnet_b3.ra2_in1k",
+    new WeightsNotFoundError(raw, { offline: true }),
+  );
+  assert.equal(
+    line,
+    "ImageNet weights for efficientnet_b3.ra2_in1k not found locally and no network: starting from random " +
+      "initialisation; see README › Pretrained weights",
+  );
+  const other = weightsFallbackLine(
+    "t",
+    new WeightsNotFoundError(
+      "Could not download pretrained weights for timm/t from u: access denied (403). Download by hand",
+    ),
+  );
+  assert.equal(
+    other,
+    "ImageNet weights for t could not be used (access denied (403)): starting from random initialisation; see README › Pretrained weights",
+  );
+  assert.ok(!other.includes("\n"));
 });
