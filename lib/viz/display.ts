@@ -191,7 +191,10 @@ export function figureAlt(svg: string): string {
     s.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&#39;/g, "'")
       .replace(/&amp;/g, "&");
   const title = /<title>([^<]*)<\/title>/.exec(svg)?.[1];
-  const subtitle = /<text[^>]*class="fer-subtitle"[^>]*>([^<]*)<\/text>/.exec(svg)?.[1];
+  const subtitle = /<text[^>]*class="fer-subtitle"[^>]*>(.*?)<\/text>/s.exec(svg)?.[1]?.replace(
+    /<[^>]*>/g,
+    "",
+  );
   return `[chart] ${unescape(title ?? "figure")}${subtitle ? ` — ${unescape(subtitle)}` : ""}`;
 }
 

@@ -99,7 +99,14 @@ export interface ClassF1 {
   f1: number;
 }
 
-/** Per-class F1, one group per class with one bar per model. */
+/** Observable's categorical colours for runs, a light red for the study's references. */
+function modelColors(models: string[]): string[] {
+  const scheme = ["#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2", "#97bbf5"];
+  let k = 0;
+  return models.map((m) => isReferenceModel(m) ? "#f6c4c0" : scheme[k++ % scheme.length]);
+}
+
+/** Per-class F1, one group per class with one bar per model; the study's values (models "seed: ...") in red. */
 export function perClassF1Plot(rows: ClassF1[], opts: FigureOptions = {}): string {
   if (rows.length === 0) throw new Error("perClassF1Plot: no rows given");
   const width = opts.width ?? DEFAULT_WIDTH;
@@ -114,7 +121,7 @@ export function perClassF1Plot(rows: ClassF1[], opts: FigureOptions = {}): strin
     fx: { domain: classes, label: "Class", axis: "bottom", padding: 0.12 },
     x: { domain: models, axis: null, paddingInner: 0.08 },
     y: { domain: [0, 1], grid: true, label: "F1" },
-    color: { domain: models, type: "categorical" },
+    color: { domain: models, range: modelColors(models) },
     marks: [
       Plot.barY(rows, {
         fx: "class",
@@ -122,6 +129,16 @@ export function perClassF1Plot(rows: ClassF1[], opts: FigureOptions = {}): strin
         y: "f1",
         fill: "model",
         title: (d: ClassF1) => `${d.model} / ${d.class}: F1 ${d.f1.toFixed(3)}`,
+      }),
+      // the study's published values: outlined in red so they read as references, not runs
+      Plot.barY(rows.filter((d) => isReferenceModel(d.model)), {
+        fx: "class",
+        x: "model",
+        y: "f1",
+        fill: "none",
+        stroke: SEED_COLOR,
+        strokeWidth: 1.5,
+        strokeDasharray: "3,2",
       }),
       ...(models.length <= 4
         ? [Plot.text(rows, {
@@ -163,10 +180,11 @@ export function isReferenceModel(model: string): boolean {
 }
 
 /**
- * Model comparison: one panel per metric, a dot per model at its value with a rule over [lo, hi].
- * Rows whose model starts with "seed" (e.g. "seed: published") are references: drawn as hollow red diamonds
- * on their own row plus a dashed vertical rule across the panel; NaN bounds draw no interval.
- * Values all within [0, 1] are shown as percentages.
+ * Model comparison: one panel per metric (stacked, so each gets the full width), a row per model with its
+ * value as a dark tick over a band from lo to hi (the interval stays visible however narrow), labelled
+ * "value (lo–hi)". Rows whose model starts with "seed" (e.g. "seed: published") are the study's published
+ * values: hollow red diamonds on their own rows, labelled, with no interval and no lines across other rows.
+ * Values all within [0, 1] are shown as percentages on an axis from 0 to 100 %.
  */
 export function comparisonPlot(rows: MetricEstimate[], opts: FigureOptions = {}): string {
   if (rows.length === 0) throw new Error("comparisonPlot: no rows given");
@@ -176,54 +194,63 @@ export function comparisonPlot(rows: MetricEstimate[], opts: FigureOptions = {})
   const refs = unique(rows.filter((r) => isReferenceModel(r.model)).map((r) => r.model));
   const all = rows.flatMap((r) => [r.value, r.lo, r.hi]).filter(Number.isFinite);
   const percent = all.every((v) => v >= 0 && v <= 1);
-  let [xmin, xmax] = [Math.min(...all), Math.max(...all)];
-  const span = xmax - xmin || Math.abs(xmax) || 1;
-  xmin -= span * 0.12;
-  xmax += span * 0.12;
-  if (percent) [xmin, xmax] = [Math.max(0, xmin), Math.min(1, xmax)];
+  const max = Math.max(...all);
+  const min = Math.min(...all);
+  // Shares start at 0 and end at 100 %, so bar-like lengths compare honestly; other values start at 0 too
+  // when they are all positive.
+  const domain: [number, number] = percent
+    ? [0, 1]
+    : [Math.min(0, min), max + (max - Math.min(0, min)) * 0.1];
   const fmt = (v: number) => percent ? pct(v) : v.toPrecision(3);
-  const withCi = rows.filter((r) => Number.isFinite(r.lo) && Number.isFinite(r.hi));
+  const fmtBound = (v: number) => percent ? (v * 100).toFixed(1) : v.toPrecision(3);
+  const hasCi = (r: MetricEstimate) => Number.isFinite(r.lo) && Number.isFinite(r.hi);
   const main = rows.filter((r) => !isReferenceModel(r.model));
   const ref = rows.filter((r) => isReferenceModel(r.model));
+  const label = (d: MetricEstimate) =>
+    isReferenceModel(d.model)
+      ? `${fmt(d.value)} published`
+      : hasCi(d)
+      ? `${fmt(d.value)} (${fmtBound(d.lo)}–${fmtBound(d.hi)})`
+      : fmt(d.value);
+  // Labels go right of the mark, or left of it in the right part of the axis (so they stay inside the panel).
+  const rightSide = (d: MetricEstimate) => (d.value - domain[0]) / (domain[1] - domain[0]) > 0.55;
   const yDomain = [...models, ...refs];
   const longest = Math.max(...yDomain.map((m) => textWidth(m, 10)));
   const marginLeft = Math.min(240, Math.ceil(longest) + 16);
+  const rowHeight = 24;
+  const panel = rowHeight * yDomain.length + 16;
+  const scaled = (v: number) => (percent ? v * 100 : v);
   const fig = plot({
     width,
-    height: 46 + 60 + 30 * yDomain.length,
+    height: 10 + 44 + metrics.length * panel,
     marginLeft,
-    marginRight: 16,
-    marginTop: 30,
-    marginBottom: 46,
-    fx: { domain: metrics, label: null, axis: "top", padding: 0.08 },
+    marginRight: 72,
+    marginTop: 10,
+    marginBottom: 44,
+    fy: { domain: metrics, label: null, axis: "right", padding: 0.12 },
     // With `percent`, Plot's scale multiplies values by 100, so the domain is given in percent units.
     x: {
-      domain: percent ? [xmin * 100, xmax * 100] : [xmin, xmax],
+      domain: domain.map(scaled),
       label: percent ? "Value (%)" : "Value",
       percent,
       grid: true,
       ticks: 5,
     },
-    y: { domain: yDomain, label: null, padding: 0.3 },
+    y: { domain: yDomain, label: null, padding: 0.2 },
     marks: [
-      Plot.ruleX(ref, {
-        fx: "metric",
-        x: "value",
-        stroke: SEED_COLOR,
-        strokeDasharray: "4,3",
-        strokeOpacity: 0.8,
-      }),
-      Plot.ruleY(withCi, {
-        fx: "metric",
+      Plot.ruleY(main.filter(hasCi), {
+        fy: "metric",
         y: "model",
         x1: "lo",
         x2: "hi",
-        stroke: (d: MetricEstimate) => isReferenceModel(d.model) ? SEED_COLOR : "#333",
-        strokeWidth: 2,
+        stroke: TRAIN_COLOR,
+        strokeOpacity: 0.45,
+        strokeWidth: 9,
+        title: (d: MetricEstimate) => `${d.model}, ${d.metric}: ${label(d)}`,
       }),
-      Plot.dot(main, { fx: "metric", y: "model", x: "value", fill: TRAIN_COLOR, r: 4.5 }),
+      Plot.tickX(main, { fy: "metric", y: "model", x: "value", stroke: "#111", strokeWidth: 2 }),
       Plot.dot(ref, {
-        fx: "metric",
+        fy: "metric",
         y: "model",
         x: "value",
         symbol: "diamond",
@@ -232,21 +259,23 @@ export function comparisonPlot(rows: MetricEstimate[], opts: FigureOptions = {})
         strokeWidth: 2,
         r: 5,
       }),
-      Plot.text(rows, {
-        fx: "metric",
-        y: "model",
-        x: "value",
-        text: (d: MetricEstimate) => fmt(d.value),
-        dy: -10,
-        fill: (d: MetricEstimate) => isReferenceModel(d.model) ? SEED_COLOR : "#222",
-        stroke: "white",
-        strokeWidth: 3,
-        paintOrder: "stroke",
-      }),
+      ...[false, true].map((right) =>
+        Plot.text(rows.filter((d) => rightSide(d) === right), {
+          fy: "metric",
+          y: "model",
+          x: "value",
+          text: label,
+          dx: right ? -10 : 10,
+          textAnchor: right ? "end" : "start",
+          fill: (d: MetricEstimate) => isReferenceModel(d.model) ? SEED_COLOR : "#222",
+        })
+      ),
     ],
   });
-  const legend: LegendItem[] = [{ label: "model (interval: lo–hi)", color: TRAIN_COLOR }];
-  if (refs.length > 0) legend.push({ label: "reference (seed)", color: SEED_COLOR, shape: "diamond" });
+  const legend: LegendItem[] = [{ label: "value (tick) and 95% interval (band)", color: TRAIN_COLOR }];
+  if (refs.length > 0) {
+    legend.push({ label: "the study's published value (no interval)", color: SEED_COLOR, shape: "diamond" });
+  }
   return compose([fig], {
     title: opts.title ?? "Model comparison",
     subtitle: opts.subtitle === undefined

@@ -99,8 +99,43 @@ export function svgEl(name: string, attrs: Record<string, string | number> = {})
 }
 
 /** Rough text width (px) for layout of legends/margins; DejaVu Sans averages ~0.6 em per character. */
-export function textWidth(text: string, fontSize: number): number {
-  return text.length * fontSize * 0.6;
+export function textWidth(text: string, fontSize: number, bold = false): number {
+  return text.length * fontSize * (bold ? 0.66 : 0.6);
+}
+
+/**
+ * Breaks `text` into lines that fit `maxWidth` (estimated with {@link textWidth}) at spaces; a word longer
+ * than a line stays whole. Each line but the last keeps its trailing space, so the lines join back to `text`.
+ */
+export function wrapText(text: string, fontSize: number, maxWidth: number, bold = false): string[] {
+  const words = text.split(/(?<= )/); // keep the space with the word before it
+  const lines: string[] = [];
+  let line = "";
+  for (const w of words) {
+    if (line && textWidth((line + w).trimEnd(), fontSize, bold) > maxWidth) {
+      lines.push(line);
+      line = w;
+    } else {
+      line += w;
+    }
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+/** One `<text>` with a `<tspan>` per line (`lineHeight` px apart); its textContent is the unwrapped text. */
+function textLines(lines: string[], attrs: Record<string, string | number>, lineHeight: number): SvgNode {
+  const t = svgEl("text", attrs);
+  if (lines.length === 1) {
+    t.textContent = lines[0];
+    return t;
+  }
+  lines.forEach((l, i) => {
+    const span = svgEl("tspan", { x: attrs.x, ...(i > 0 ? { dy: lineHeight } : {}) });
+    span.textContent = l;
+    t.appendChild(span);
+  });
+  return t;
 }
 
 /**
@@ -126,22 +161,18 @@ export function compose(
     const title = svgEl("title");
     title.textContent = opts.title;
     root.appendChild(title);
-    const t = svgEl("text", {
-      class: "fer-title",
-      x: pad,
-      y: y + 18,
-      "font-size": 16,
-      "font-weight": "bold",
-    });
-    t.textContent = opts.title;
-    body.push(t);
-    y += 26;
+    const lines = wrapText(opts.title, 16, width - 2 * pad, true);
+    body.push(
+      textLines(lines, { class: "fer-title", x: pad, y: y + 18, "font-size": 16, "font-weight": "bold" }, 20),
+    );
+    y += 26 + 20 * (lines.length - 1);
   }
   if (opts.subtitle) {
-    const s = svgEl("text", { class: "fer-subtitle", x: pad, y: y + 12, "font-size": 12, fill: "#555" });
-    s.textContent = opts.subtitle;
-    body.push(s);
-    y += 20;
+    const lines = wrapText(opts.subtitle, 12, width - 2 * pad);
+    body.push(
+      textLines(lines, { class: "fer-subtitle", x: pad, y: y + 12, "font-size": 12, fill: "#555" }, 15),
+    );
+    y += 20 + 15 * (lines.length - 1);
   }
   if (opts.legend && opts.legend.length > 0) {
     const g = svgEl("g", { class: "fer-legend", "font-size": 11 });
