@@ -74,6 +74,7 @@ export function readRunRecord(runDir: string): RunRecord {
 }
 
 const pct = (v: number, digits = 0) => `${(v * 100).toFixed(digits)} %`;
+const count = (n: number, what: string) => `${n.toLocaleString("en-US")} ${what}${n === 1 ? "" : "s"}`;
 
 /** The run's results beside the study's, its setting and its flags. */
 export function runResults(rec: RunRecord): RunResults {
@@ -167,9 +168,11 @@ export function runResults(rec: RunRecord): RunResults {
   if (summary.stopped === "diverged") {
     flags.push("Training diverged (non-finite loss); the results are from the last good checkpoint.");
   } else if (summary.stopped !== "early_stopped") {
-    const still = summary.best_epoch === epochsRun && epochsRun > 0;
+    const still = summary.best_epoch === epochsRun && epochsRun > 1;
     flags.push(
-      `Early stopping never triggered: all ${epochsRun} epochs ran` +
+      `Early stopping never triggered: ${
+        epochsRun === 1 ? "the single epoch ran" : `all ${epochsRun} epochs ran`
+      }` +
         (still
           ? ", and validation accuracy was still improving at the last one (more epochs would help)."
           : "."),
@@ -192,11 +195,13 @@ export function runResults(rec: RunRecord): RunResults {
       );
     }
     if (cfg.epochs < STUDY_SETTING.maxEpochs && summary.stopped !== "early_stopped") {
-      reasons.push(`it trained ${epochsRun} epochs, the study up to ${STUDY_SETTING.maxEpochs}`);
+      reasons.push(`it trained ${count(epochsRun, "epoch")}, the study up to ${STUDY_SETTING.maxEpochs}`);
     }
     if (total !== STUDY_SETTING.testImages) {
       reasons.push(
-        `it was tested on ${total.toLocaleString("en-US")} images, not all ${STUDY_SETTING.testImages}`,
+        `it was tested on ${count(total, "image")}, not all ${
+          STUDY_SETTING.testImages.toLocaleString("en-US")
+        }`,
       );
     }
     flags.push(

@@ -121,7 +121,16 @@ export async function usePretrainedIfAvailable(
     );
     return cfg;
   }
-  if (!cfg.pretrained || !tag) return { ...cfg, pretrained: false };
+  if (!cfg.pretrained || !tag) {
+    await print(
+      `weights: random initialisation (${
+        tag
+          ? `the ${cfg.preset ?? "chosen"} preset does not use ImageNet weights`
+          : `${cfg.model} has no ImageNet weights`
+      })`,
+    );
+    return { ...cfg, pretrained: false };
+  }
   try {
     const w = await resolveWeights(tag, { progress: true });
     await print(`pretrained weights: ${tag} (${w.source}: ${displayPath(w.path)})`);

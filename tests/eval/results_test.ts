@@ -145,6 +145,13 @@ Deno.test("runResults: experiments outside the study and sample data say so", ()
     }),
   );
   assert.ok(r.flags.some((f) => f.includes('"fer_cnn" is not one of the study\'s runs')));
+  // one epoch: no claim that it was "still improving", and singular words
+  const one = runResults(record(TEST, (y) => y, {}, {}, 1));
+  assert.ok(
+    one.flags.includes("Early stopping never triggered: the single epoch ran."),
+    one.flags.join("\n"),
+  );
+  assert.match(one.flags.join("\n"), /it trained 1 epoch, the study up to 20/);
   assert.equal(
     r.setting.find((s) => s.setting === "training images")?.["this run"],
     "demo sample (not FER2013)",
