@@ -86,16 +86,21 @@ export function paceMs(bytes: number): number {
 
 /**
  * Queues one IOPub message (`display_data`, `update_display_data`, `stream`) behind every earlier one and
- * resolves once it has been handed to the kernel and paced (see the module doc). Does nothing outside a kernel.
+ * resolves once it has been handed to the kernel and paced (see the module doc). `content` may be a function,
+ * called when the message's turn comes (so a queued progress update can still take the newest text). Does
+ * nothing outside a kernel.
  */
-export function sendMessage(msgType: string, content: Record<string, unknown>): Promise<void> {
+export function sendMessage(
+  msgType: string,
+  content: Record<string, unknown> | (() => Record<string, unknown>),
+): Promise<void> {
   const api = jupyter();
   if (!api) return Promise.resolve();
-  const bytes = JSON.stringify(content).length;
   const next = outbox.then(async () => {
-    const sent = api.broadcast(msgType, content);
+    const body = typeof content === "function" ? content() : content;
+    const sent = api.broadcast(msgType, body);
     if (sent && typeof (sent as Promise<void>).then === "function") await sent;
-    await new Promise((resolve) => setTimeout(resolve, paceMs(bytes)));
+    await new Promise((resolve) => setTimeout(resolve, paceMs(JSON.stringify(body).length)));
   });
   // One failed send must not block every later output; the caller still sees its own failure.
   outbox = next.catch(() => {});
@@ -129,16 +134,16 @@ export interface DisplayOptions {
  * replace.
  */
 export function queueDisplay(
-  bundle: MimeBundle,
+  bundle: MimeBundle | (() => MimeBundle),
   opts: DisplayOptions = {},
 ): { seq: number; sent: Promise<void> } {
   if (!jupyter()) return { seq: 0, sent: Promise.resolve() };
   const seq = opts.update ? opts.seq ?? 0 : ++sequence;
-  const sent = sendMessage(opts.update ? "update_display_data" : "display_data", {
-    data: bundle,
+  const sent = sendMessage(opts.update ? "update_display_data" : "display_data", () => ({
+    data: typeof bundle === "function" ? bundle() : bundle,
     metadata: { ...opts.metadata, fer: { seq } },
     transient: opts.displayId ? { display_id: opts.displayId } : {},
-  });
+  }));
   return { seq, sent };
 }
 
@@ -359,14 +364,23 @@ export function notebookProgress(opts: { intervalMs?: number } = {}): NotebookPr
   let chain: Promise<void> = Promise.resolve();
 
   let seq = 0;
+  let queued = false;
+  let pendingText = "";
 
   const send = (text: string): Promise<void> => {
     sentText = text;
     lastSent = performance.now();
     if (api) {
+      // An update still waiting in the queue just takes the newer text: a long synchronous stretch (a
+      // training epoch) then leaves one pending update, not hundreds of stale ones.
+      pendingText = text;
+      if (queued) return chain;
       // Queued now, not when earlier sends finish, so that it cannot fall behind later outputs.
-      const bundle = { "text/html": `<pre>${escapeHtml(text)}</pre>`, "text/plain": text };
-      const q = queueDisplay(bundle, { displayId: id, update: shown, seq });
+      queued = true;
+      const q = queueDisplay(() => {
+        queued = false;
+        return { "text/html": `<pre>${escapeHtml(pendingText)}</pre>`, "text/plain": pendingText };
+      }, { displayId: id, update: shown, seq });
       seq = q.seq;
       shown = true;
       chain = chain.then(() => q.sent);

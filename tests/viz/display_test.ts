@@ -188,8 +188,9 @@ Deno.test("notebookProgress: throttles updates but done() shows the latest text"
     for (let i = 1; i <= 50; i++) p.update(`step ${i}`); // not awaited, as in a training loop
     await p.done();
     await flushOutput();
-    assert.deepEqual(calls.map((c) => c.obj["text/plain"]), ["step 1", "step 50"]);
-    assert.deepEqual(calls.map((c) => c.options?.update), [false, true]);
+    // The first display was still queued when the later texts came: it goes out once, with the newest text.
+    assert.deepEqual(calls.map((c) => c.obj["text/plain"]), ["step 50"]);
+    assert.deepEqual(calls.map((c) => c.options?.update), [false]);
   });
 });
 
@@ -244,4 +245,15 @@ Deno.test("figureAlt and htmlText give readable plain text", () => {
   const svg = '<svg><title>A &amp; B</title><text class="fer-subtitle" x="1">n = 5</text></svg>';
   assert.equal(figureAlt(svg), "[chart] A & B — n = 5");
   assert.equal(htmlText("<p>x &lt; y</p><br>z"), "x < y\n\nz");
+});
+
+Deno.test("notebookProgress: updates queued during a synchronous stretch collapse into the newest one", async () => {
+  await withKernel(async (calls) => {
+    const p = notebookProgress({ intervalMs: 0 });
+    await p.update("start");
+    // A training epoch runs synchronously: the queue cannot send until it ends.
+    for (let i = 1; i <= 200; i++) p.update(`batch ${i}`);
+    await p.done("epoch done");
+    assert.deepEqual(calls.map((c) => c.obj["text/plain"]), ["start", "epoch done"]);
+  });
 });
