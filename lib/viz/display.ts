@@ -328,9 +328,10 @@ export async function showTable(
   rows: Record<string, Cell>[],
   opts: { columns?: string[]; digits?: number; caption?: string } = {},
 ): Promise<void> {
-  const text = tableText(rows, opts);
+  const table = tableText(rows, opts);
+  const text = opts.caption ? `${opts.caption}\n${table}` : table;
   if (await displayBundle({ "text/html": tableHTML(rows, opts), "text/plain": text })) return;
-  console.log(opts.caption ? `${opts.caption}\n${text}` : text);
+  console.log(text);
 }
 
 /** An updatable one-line progress display. */

@@ -237,14 +237,14 @@ export async function trainOrLoad(cfg: TrainConfig, run: string | null): Promise
   await showTable(
     history.map((h) => ({
       epoch: h.epoch,
-      "train loss": h.train_loss,
-      "train acc": h.train_acc,
-      "val loss": h.val_loss,
-      "val acc": h.val_acc,
+      "train loss": h.train_loss.toFixed(4),
+      "train acc": h.train_acc.toFixed(4),
+      "val loss": h.val_loss.toFixed(4),
+      "val acc": h.val_acc.toFixed(4),
       lr: h.lr.toExponential(2),
       seconds: Math.round(h.seconds),
     })),
-    { caption: `History of ${displayPath(runDir)}`, digits: 4 },
+    { caption: `History of ${displayPath(runDir)}` },
   );
   const seconds = history.reduce((s, h) => s + h.seconds, 0);
   await print(

@@ -136,7 +136,7 @@ Deno.test("show/showText/showHTML/showTable send raw MIME bundles in the kernel"
     assert.ok(html.includes("<caption>Results</caption>"));
     assert.ok(html.includes("<td>&lt;vgg&gt;</td>"));
     assert.ok(html.includes('<td style="text-align:right">0.6812</td>'));
-    assert.match(calls[3].obj["text/plain"], /^model +acc\n-+ +-+\n<vgg> +0\.6812\n/);
+    assert.match(calls[3].obj["text/plain"], /^Results\nmodel +acc\n-+ +-+\n<vgg> +0\.6812\n/);
   });
 });
 
