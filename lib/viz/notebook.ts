@@ -248,7 +248,8 @@ export async function trainOrLoad(cfg: TrainConfig, run: string | null): Promise
   );
   const seconds = history.reduce((s, h) => s + h.seconds, 0);
   await print(
-    `${rec.summary.stopped}; best epoch ${rec.summary.best_epoch}; ${history.length} epochs, ` +
+    `${rec.summary.stopped}; best epoch ${rec.summary.best_epoch}; ${history.length} ` +
+      `epoch${history.length === 1 ? "" : "s"}, ` +
       `${(seconds / 60).toFixed(1)} min of training; loaded from ${displayPath(runDir)}`,
   );
   return { runDir, trained: false };
