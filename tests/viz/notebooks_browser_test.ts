@@ -18,7 +18,8 @@ import { PROJECT_ROOT } from "../../lib/data/dataset.ts";
 import { type NotebookJson, storedCharts } from "../../lib/viz/notebook_check.ts";
 
 const REQUIRED = Deno.env.get("FER_REQUIRE_BROWSER") === "1";
-const NOTEBOOKS = join(PROJECT_ROOT, "notebooks");
+/** The notebooks to open: the committed ones, or FER_NOTEBOOKS_DIR (e.g. the executed copies of `--smoke`). */
+const NOTEBOOKS = Deno.env.get("FER_NOTEBOOKS_DIR") ?? join(PROJECT_ROOT, "notebooks");
 
 /** The first existing executable among the usual names, or undefined. */
 function findExecutable(names: string[]): string | undefined {
