@@ -5,18 +5,28 @@
  * path in the outputs. Full runs write the executed notebooks back into `notebooks/` only when they pass;
  * `--smoke` (also FER_SMOKE=1) runs a tiny subset and leaves the executed copies in a temp folder.
  */
-import { parseArgs } from "node:util";
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PROJECT_ROOT } from "../data/dataset.ts";
 import { checkNotebook, type NotebookJson } from "../viz/notebook_check.ts";
+import { type CommandSpec, parseCli } from "./args.ts";
 
-const { values, positionals } = parseArgs({
-  args: Deno.args,
-  allowPositionals: true,
-  options: { smoke: { type: "boolean", default: Deno.env.get("FER_SMOKE") === "1" } },
-});
+const SPEC: CommandSpec = {
+  name: "notebooks",
+  usage: ["[--smoke] [name...]"],
+  summary: "Registers the Deno Jupyter kernel and executes the notebooks (all, or those whose file name " +
+    "contains a given name)\nheadless through Jupyter, checks that every output arrived, and writes the " +
+    "passing ones back into notebooks/.",
+  options: {
+    smoke: { type: "boolean", help: "a tiny subset; executed copies go to a temp folder (also FER_SMOKE=1)" },
+  },
+  positionals: { max: Infinity },
+};
+const { values, positionals } = parseCli(SPEC, (a) => ({
+  values: { smoke: a.flag("smoke") || Deno.env.get("FER_SMOKE") === "1" },
+  positionals: a.positionals,
+}));
 
 async function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<number> {
   try {
