@@ -16,6 +16,7 @@ import {
   PRESETS,
 } from "../train/experiments.ts";
 import { saveRunFigures } from "../runs/runs.ts";
+import { engineSummary } from "../engine/init.ts";
 import { setupBackend, train, type TrainConfig } from "../train/loop.ts";
 
 const USAGE =
@@ -80,8 +81,8 @@ if (values.resume) {
 }
 
 try {
-  const engine = await setupBackend();
-  console.log(`backend: ${engine.name} (${engine.threads} threads)`);
+  await setupBackend();
+  console.log(`backend: ${engineSummary()}`);
   const res = await train(cfg, { resume: Boolean(values.resume) });
   if (res.stopped === "diverged") {
     console.error(`training diverged: ${res.message}`);

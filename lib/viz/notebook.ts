@@ -12,6 +12,7 @@ import { formatReport } from "../eval/metrics.ts";
 import { defaultConfig, listModels } from "../models/registry.ts";
 import { sampleGridPlot, type SampleImage } from "./plots.ts";
 import { runFigures, runTransform, saveRunFigures } from "../runs/runs.ts";
+import { engineSummary } from "../engine/init.ts";
 import { DEFAULT_CONFIG, setupBackend, train, type TrainConfig, type TrainResult } from "../train/loop.ts";
 import { resolveWeights, WeightsNotFoundError } from "../models/weights/hub.ts";
 
@@ -22,10 +23,11 @@ export function notebookPreset(wanted: Preset = "cpu"): Preset {
 
 /** Starts the engine and returns the experiment's config in the preset, printing both. */
 export async function setupExperiment(experiment: string, preset: Preset): Promise<TrainConfig> {
-  const engine = await setupBackend();
+  await setupBackend();
   const cfg = experimentConfig(experiment, preset);
   console.log(
-    `engine: ${engine.name} (${engine.threads} threads); experiment ${experiment}, preset ${preset}`,
+    `engine: ${engineSummary()}; ` +
+      `experiment ${experiment}, preset ${preset}`,
   );
   return cfg;
 }
