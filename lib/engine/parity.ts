@@ -308,6 +308,9 @@ export async function gradientParity(
     if (!(await tf.setBackend(reference))) {
       throw new Error(`gradient parity: backend ${reference} unavailable`);
     }
+    // the cpu backend's one-time "install tfjs-node" banner is noise here
+    const b = tf.backend() as unknown as { firstUse?: boolean };
+    if (b.firstUse) b.firstUse = false;
     const want = await caseValues(c);
     if (!(await tf.setBackend(target))) throw new Error(`gradient parity: backend ${target} unavailable`);
     const got = await caseValues(c, want.weights);
