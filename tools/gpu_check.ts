@@ -7,7 +7,7 @@
  *      the implied minutes per FER2013 training epoch (28,709 images).
  *
  *   deno run -A tools/gpu_check.ts [--allow-fallback] [--tiny] [--size 224] [--batch 32] [--steps 5]
- *     [--out result.json]
+ *     [--only efficientnet_b3,convnext_tiny,reference] [--skip-parity] [--out result.json]
  *
  * `--tiny` (for a software adapter): 32 px, batch 2, one warm-up and one timed step, reference net at batch 4.
  * Exit status: 0 all good, 1 a parity case failed, 2 no adapter or a software one without `--allow-fallback`.
@@ -35,6 +35,7 @@ const { values: args } = parseArgs({
     steps: { type: "string" },
     out: { type: "string" },
     "skip-parity": { type: "boolean", default: false },
+    only: { type: "string" },
   },
 });
 const tiny = args.tiny;
@@ -42,6 +43,12 @@ const size = Number(args.size ?? (tiny ? 32 : 224));
 const batch = Number(args.batch ?? (tiny ? 2 : 32));
 const steps = Number(args.steps ?? (tiny ? 1 : 5));
 const warmup = tiny ? 1 : 2;
+const MODELS = ["efficientnet_b3", "convnext_tiny", "reference"];
+const only = args.only?.split(",").map((s) => s.trim()) ?? MODELS;
+if (only.some((n) => !MODELS.includes(n))) {
+  console.error(`--only: expected names from ${MODELS.join(", ")}, got ${args.only}`);
+  Deno.exit(2);
+}
 
 type Timing = {
   model: string;
@@ -137,10 +144,10 @@ async function main(): Promise<number> {
       () => createModel("convnext_tiny", { inputShape: [size, size, 3], numClasses: 7 }),
       batch,
     ],
-    ["reference net", () => referenceNet(), tiny ? 4 : 64],
+    ["reference", () => referenceNet(), tiny ? 4 : 64],
   ];
   const timings: Timing[] = [];
-  for (const [name, build, b] of plan) {
+  for (const [name, build, b] of plan.filter(([name]) => only.includes(name))) {
     const model = build();
     try {
       const t = await time(name, model, b);
