@@ -9,7 +9,6 @@
  * (checkpoints/<run>/best/), writes `predictions.csv` (test) or `predictions_val.csv` (val) into the run folder
  * and prints the same report.
  */
-import { parseArgs } from "node:util";
 import { CLASSES } from "../data/dataset.ts";
 import {
   type ClassificationReport,
@@ -29,6 +28,7 @@ import { predictRun, RunError } from "../runs/runs.ts";
 import { setupBackend } from "../train/loop.ts";
 import { CheckpointError } from "../models/checkpoint.ts";
 import { bootstrapCI, type BootstrapOptions, type BootstrapResult } from "../eval/stats.ts";
+import { ArgsError, type CommandSpec, helpText, parseArgv, runArg } from "./args.ts";
 
 /** Everything the report shows, computed from prediction rows. */
 export type Evaluation = {
@@ -132,9 +132,26 @@ export function printReport(
   else log(formatEvaluation(ev, { digits, source }).trimEnd());
 }
 
-const USAGE =
-  "usage: deno task evaluate --predictions FILE [--json] [--digits N] [--resamples N] [--seed N]\n" +
-  "       deno task evaluate <run> [--split test|val] [--json]";
+const SPEC: CommandSpec = {
+  name: "evaluate",
+  usage: [
+    "--predictions FILE [--json] [--digits N] [--resamples N] [--seed N]",
+    "<run> [--split test|val] [--json]",
+  ],
+  summary: "The classification report, confusion matrix and bootstrap 95% intervals of a predictions CSV " +
+    "(path,label,pred[,p_*]),\nor of a run's best model on its test or validation split (written to the run's " +
+    "predictions.csv / predictions_val.csv).",
+  options: {
+    predictions: { type: "string", value: "FILE", help: "a predictions CSV to score" },
+    json: { type: "boolean", help: "print only the JSON report (no bootstrap)" },
+    digits: { type: "string", value: "N", help: "digits in the text report", default: "2" },
+    resamples: { type: "string", value: "N", help: "bootstrap resamples", default: "1000" },
+    seed: { type: "string", value: "N", help: "bootstrap seed (--predictions)", default: "0" },
+    split: { type: "string", value: "test|val", help: "split a run is evaluated on", default: "test" },
+  },
+  positionals: { max: 1 },
+};
+const USAGE = helpText(SPEC).split("\n\n")[0];
 
 function intOption(name: string, value: string, min: number): number {
   const v = Number(value);
@@ -149,27 +166,24 @@ export async function main(args: string[]): Promise<number> {
   try {
     let parsed;
     try {
-      parsed = parseArgs({
-        args,
-        allowPositionals: true,
-        options: {
-          predictions: { type: "string" },
-          json: { type: "boolean", default: false },
-          digits: { type: "string", default: "2" },
-          resamples: { type: "string", default: "1000" },
-          seed: { type: "string", default: "0" },
-          split: { type: "string", default: "test" },
-          help: { type: "boolean", short: "h", default: false },
-        },
-      });
+      parsed = parseArgv(SPEC, args);
+      if (parsed === "help") {
+        console.log(helpText(SPEC));
+        return 0;
+      }
     } catch (e) {
-      throw new EvaluateError(`${(e as Error).message}\n${USAGE}`);
+      if (e instanceof ArgsError) throw new EvaluateError(`${e.message}\n${USAGE}`);
+      throw e;
     }
-    const { values, positionals } = parsed;
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
+    const values = {
+      predictions: parsed.path("predictions"), // relative to the caller's directory
+      json: parsed.flag("json"),
+      digits: parsed.string("digits", "2"),
+      resamples: parsed.string("resamples", "1000"),
+      seed: parsed.string("seed", "0"),
+      split: parsed.string("split", "test"),
+    };
+    const positionals = parsed.positionals;
     if (values.predictions !== undefined) {
       if (positionals.length) {
         throw new EvaluateError(`give either --predictions FILE or a run name, not both\n${USAGE}`);
@@ -185,7 +199,7 @@ export async function main(args: string[]): Promise<number> {
       return 0;
     }
     if (positionals.length === 1) {
-      const run = positionals[0];
+      const run = runArg(positionals[0]);
       if (values.split !== "test" && values.split !== "val") {
         throw new EvaluateError(`--split must be test or val, got "${values.split}"`);
       }
