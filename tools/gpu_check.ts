@@ -7,7 +7,7 @@
  *      the implied minutes per FER2013 training epoch (28,709 images).
  *
  *   deno run -A tools/gpu_check.ts [--allow-fallback] [--tiny] [--size 224] [--batch 32] [--steps 5]
- *     [--only efficientnet_b3,convnext_tiny,reference] [--skip-parity] [--out result.json]
+ *     [--only efficientnet_b3,convnext_tiny,reference|none] [--skip-parity] [--out result.json]
  *
  * `--tiny` (for a software adapter): 32 px, batch 2, one warm-up and one timed step, reference net at batch 4.
  * Exit status: 0 all good, 1 a parity case failed, 2 no adapter or a software one without `--allow-fallback`.
@@ -44,9 +44,9 @@ const batch = Number(args.batch ?? (tiny ? 2 : 32));
 const steps = Number(args.steps ?? (tiny ? 1 : 5));
 const warmup = tiny ? 1 : 2;
 const MODELS = ["efficientnet_b3", "convnext_tiny", "reference"];
-const only = args.only?.split(",").map((s) => s.trim()) ?? MODELS;
+const only = args.only === "none" ? [] : args.only?.split(",").map((s) => s.trim()) ?? MODELS;
 if (only.some((n) => !MODELS.includes(n))) {
-  console.error(`--only: expected names from ${MODELS.join(", ")}, got ${args.only}`);
+  console.error(`--only: expected names from ${MODELS.join(", ")} (or none), got ${args.only}`);
   Deno.exit(2);
 }
 
