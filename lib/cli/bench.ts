@@ -1,6 +1,7 @@
 /**
- * `deno task bench [--json] [--quick] [--engines native,native-openblas,wasm,cpu] [--seconds 15] [--no-torch]
- *  [--no-convnext]` (`native-openblas` = the native engine with `FER_DNNL=0`)
+ * `deno task bench [--json] [--quick] [--engines native,native-openblas,wasm,cpu,webgpu] [--seconds 15]
+ *  [--no-torch] [--no-convnext]` (`native-openblas` = the native engine with `FER_DNNL=0`; `webgpu` is not in
+ *  the default list: on a software adapter it is slower than every CPU engine and gets a reduced run)
  *
  * Trains and runs inference on the reference net (VGG-style, 48x48x1, batch 64, AdamW lr 1e-3) and a small
  * ConvNeXt-style depthwise net (32x32x3) on each engine, and the same nets in PyTorch
@@ -71,7 +72,7 @@ let peakRss = 0;
 const sampleRss = () => (peakRss = Math.max(peakRss, Deno.memoryUsage().rss));
 
 /** Train `seconds` (after `warmup` steps, at least `minSteps`) and time inference on `inferBatch` images. */
-function measure(
+async function measure(
   model: ReturnType<typeof referenceNet>,
   batch: number,
   inferBatch: number,
@@ -79,28 +80,30 @@ function measure(
   warmup: number,
   minSteps: number,
   maxSteps: number,
-): NetResult {
+): Promise<NetResult> {
   const shape = model.inputs[0].shape.slice(1) as number[];
   const { step, dispose } = syntheticTraining(model, batch, sampleRss);
-  for (let i = 0; i < warmup; i++) step();
+  for (let i = 0; i < warmup; i++) await step();
   let steps = 0;
   const t0 = performance.now();
   while (steps < maxSteps && (steps < minSteps || performance.now() - t0 < seconds * 1000)) {
-    step();
+    await step();
     steps++;
   }
   const train = steps ? (batch * steps) / ((performance.now() - t0) / 1000) : NaN;
   dispose();
   const xi = tf.randomNormal([inferBatch, ...shape]);
-  const infer = () => {
-    tf.tidy(() => (model.predict(xi) as tf.Tensor).dataSync());
+  const infer = async () => {
+    const out = model.predict(xi) as tf.Tensor;
+    await out.data();
+    out.dispose();
     sampleRss();
   };
-  infer();
+  await infer();
   let reps = 0;
   const t1 = performance.now();
   while (reps < 1 || (reps < 5 && performance.now() - t1 < (seconds * 1000) / 3)) {
-    infer();
+    await infer();
     reps++;
   }
   const inf = (inferBatch * reps) / ((performance.now() - t1) / 1000);
@@ -119,16 +122,20 @@ async function child(variant: string, quick: boolean, seconds: number, convnext:
   const engine = variant === OPENBLAS_VARIANT ? "native" : variant;
   const info = await initEngine(engine);
   if (info.name !== engine) throw new Error(`engine ${engine} unavailable (got ${info.name})`);
-  // cpu trains at ~0.01 img/s and wasm's JS gradient kernels at ~0.5 img/s: they get reduced runs, marked.
-  const mode = engine === "cpu" ? "cpu" : engine === "wasm" ? "wasm" : "full";
+  // cpu trains at ~0.01 img/s and wasm's JS gradient kernels at ~0.5 img/s, webgpu on a software adapter
+  // (llvmpipe) compiles every shader on the first step and then runs them on the CPU: reduced runs, marked.
+  const softGpu = engine === "webgpu" && describeEngine().detail === "software";
+  const mode = engine === "cpu" ? "cpu" : engine === "wasm" ? "wasm" : softGpu ? "soft-gpu" : "full";
   const ref = referenceNet();
   const plan = (m: ReturnType<typeof referenceNet>, secs: number) =>
     mode === "cpu"
       ? measure(m, 2, 2, 0, 0, 0, 0)
       : mode === "wasm"
       ? measure(m, 16, 64, 0, 0, 1, 1)
+      : mode === "soft-gpu"
+      ? measure(m, 2, 2, 0, 1, 1, 1)
       : measure(m, 64, 256, secs, quick ? 1 : 2, quick ? 2 : 3, 1000);
-  const r = plan(ref, seconds);
+  const r = await plan(ref, seconds);
   ref.dispose();
   const d = describeEngine();
   const out: EngineResult = {
@@ -142,11 +149,13 @@ async function child(variant: string, quick: boolean, seconds: number, convnext:
       ? "reduced: inference only, batch 2"
       : mode === "wasm"
       ? "reduced: 1 step batch 16, infer batch 64, no warm-up"
+      : mode === "soft-gpu"
+      ? "reduced (software adapter): 1 warm-up + 1 timed step batch 2, infer batch 2"
       : `${r.train_steps} timed steps`,
   };
   if (convnext) {
     const cn = convnextNet();
-    out.convnext = plan(cn, seconds / 2);
+    out.convnext = await plan(cn, seconds / 2);
     cn.dispose();
   }
   out.peak_rss_mb = Math.round(peakRss / 2 ** 20);
@@ -266,7 +275,7 @@ async function main(): Promise<void> {
   const results: EngineResult[] = [];
   for (const e of engines) {
     if (!flag("json")) console.error(`benchmarking ${e}...`);
-    results.push(await runChild(e, extra, e === "cpu" ? 400 : 600));
+    results.push(await runChild(e, extra, e === "cpu" ? 400 : e === "webgpu" ? 1500 : 600));
   }
   const threads = Math.max(1, ...results.map((r) => r.threads || 0));
   if (!flag("json")) console.error(`benchmarking torch (${threads} threads)...`);
