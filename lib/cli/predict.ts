@@ -91,10 +91,12 @@ for (const path of images) {
     failed++;
     continue;
   }
-  const probs = tf.tidy(() => {
+  const out = tf.tidy(() => {
     const x = tf.tensor4d(Float32Array.from(pixels), [1, cfg.dataSize, cfg.dataSize, 1]);
-    return tf.softmax(model.predict(transform(x)) as tf.Tensor).dataSync() as Float32Array;
+    return tf.softmax(model.predict(transform(x)) as tf.Tensor);
   });
+  const probs = await out.data() as Float32Array; // asynchronous: GPU backends cannot read synchronously
+  out.dispose();
   const ranked = Array.from(probs, (p, i) => ({ p, c: classes[i] })).sort((a, b) => b.p - a.p).slice(0, top);
   console.log(`${path}: ${ranked.map((r) => `${r.c} ${(100 * r.p).toFixed(1)}%`).join(", ")}`);
 }

@@ -17,7 +17,7 @@ import {
   withEpochs,
 } from "../train/experiments.ts";
 import { saveRunFigures } from "../runs/runs.ts";
-import { initEngine } from "../engine/init.ts";
+import { engineSummary, initEngine } from "../engine/init.ts";
 import type { TrainConfig } from "../train/config.ts";
 import { train } from "../train/loop.ts";
 import { ArgsError, type CommandSpec, parseCli } from "./args.ts";
@@ -106,8 +106,8 @@ if (!resume && cfg.preset !== "paper") {
 if (note) console.log(note);
 
 try {
-  const engine = await initEngine();
-  console.log(`backend: ${engine.name} (${engine.threads} threads)`);
+  await initEngine();
+  console.log(`backend: ${engineSummary()}`);
   const res = await train(cfg, { resume });
   if (res.stopped === "diverged") {
     console.error(`training diverged: ${res.message}`);

@@ -8,15 +8,18 @@ import type { Transform } from "../data/augment.ts";
 import { batches, type Split } from "../data/dataset.ts";
 import type { LossFn } from "../train/losses.ts";
 
-/** Loss, accuracy (and with `keep`, predictions and probabilities) of a model on a split, in eval mode. */
-export function evaluate(
+/**
+ * Loss, accuracy (and with `keep`, predictions and probabilities) of a model on a split, in eval mode. Values
+ * are read back once per batch, asynchronously (GPU backends cannot read synchronously under Deno).
+ */
+export async function evaluate(
   model: tfl.LayersModel,
   split: Split,
   transform: Transform,
   lossFn: LossFn,
   batchSize: number,
   keep = false,
-): { loss: number; accuracy: number; preds?: Int32Array; probs?: Float32Array } {
+): Promise<{ loss: number; accuracy: number; preds?: Int32Array; probs?: Float32Array }> {
   const n = split.labels.length;
   const c = model.outputs[0].shape[1] as number;
   const preds = keep ? new Int32Array(n) : undefined;
@@ -30,13 +33,13 @@ export function evaluate(
       return [lossFn(logits, y), tf.argMax(logits, 1), tf.softmax(logits)];
     });
     const b = y.shape[0];
-    lossSum += l.dataSync()[0] * b;
-    const pv = p.dataSync();
-    const yv = y.dataSync();
+    lossSum += (await l.data())[0] * b;
+    const pv = await p.data();
+    const yv = await y.data();
     for (let i = 0; i < b; i++) if (pv[i] === yv[i]) correct++;
     if (preds && probs) {
       preds.set(pv, at);
-      probs.set(pr.dataSync(), at * c);
+      probs.set(await pr.data(), at * c);
     }
     at += b;
     tf.dispose([x, y, l, p, pr]);

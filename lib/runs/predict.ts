@@ -108,7 +108,7 @@ export async function predictRun(
           `(${runPaths(runDir).best}/model.json)`,
       );
     }
-    const r = evaluate(model, split, runTransform(cfg), makeLoss({ kind: "ce" }), cfg.batchSize, true);
+    const r = await evaluate(model, split, runTransform(cfg), makeLoss({ kind: "ce" }), cfg.batchSize, true);
     return {
       runDir,
       cfg,

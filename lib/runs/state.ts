@@ -53,13 +53,13 @@ export async function saveWeights(
   extra: Map<string, TensorToWrite> = new Map(),
 ): Promise<void> {
   const tensors = new Map<string, TensorToWrite>();
-  model.weights.forEach((w, i) => {
+  for (const [i, w] of model.weights.entries()) {
     tensors.set(`weight.${i}`, {
       dtype: "F32",
       shape: w.shape as number[],
-      data: w.read().dataSync() as Float32Array,
+      data: await w.read().data() as Float32Array,
     });
-  });
+  }
   for (const [k, v] of extra) tensors.set(k, v);
   const names = JSON.stringify(model.weights.map((w) => w.originalName));
   await writeSafetensors(path, tensors, { format: FORMAT, names, ...metadata });
@@ -114,7 +114,7 @@ export async function saveState(
   opt: AdamW,
   state: LoopState,
 ): Promise<void> {
-  const s = opt.exportState();
+  const s = await opt.readState();
   const extra = new Map<string, TensorToWrite>();
   model.trainableWeights.forEach((w, i) => {
     const name = (w.read() as tf.Variable).name;

@@ -194,13 +194,13 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
       const t0 = performance.now();
       const bar = new Progress(`epoch ${epoch + 1}/${cfg.epochs}`, trainSet.labels.length, deps.progress);
       const step = { model, vars, opt, lossFn, transform: trainTf, bar };
-      const { lossSum, correct, seen } = withRandom(
+      const { lossSum, correct, seen } = await withRandom(
         rng.steps(epoch),
         () => trainEpoch(trainSet, epoch, { batchSize: cfg.batchSize, seed: rng.orderSeed(epoch) }, step),
       );
       const trainSeconds = (performance.now() - t0) / 1000;
 
-      const val = evaluate(model, valSet, evalTf, lossFn, cfg.batchSize);
+      const val = await evaluate(model, valSet, evalTf, lossFn, cfg.batchSize);
       if (!Number.isFinite(val.loss)) throw new Diverged(`non-finite validation loss at epoch ${epoch + 1}`);
       const row: HistoryRow = {
         epoch: epoch + 1,
@@ -252,7 +252,7 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
     throw new TrainError(`${message || "no epoch completed"}; no checkpoint to evaluate in ${paths.dir}`);
   }
   await loadCheckpointWeights(model, paths.best);
-  const test = evaluate(model, testSet, evalTf, lossFn, cfg.batchSize, true);
+  const test = await evaluate(model, testSet, evalTf, lossFn, cfg.batchSize, true);
   model.dispose();
   const report = classificationReport(testSet.labels, test.preds!, classes);
   const text = `${cfg.experiment} (${cfg.model}), best epoch ${state.bestEpoch}, test split\n\n` +
@@ -304,15 +304,15 @@ type StepContext = {
 };
 
 /**
- * One epoch of training steps over `split` in the seeded batch order (synchronous, so that the tfjs-internal
- * draws all come from the epoch's stream). Returns the summed loss, correct count and images seen.
+ * One epoch of training steps over `split` in the seeded batch order (run under the epoch's random stream, so
+ * that the tfjs-internal draws all come from it). Returns the summed loss, correct count and images seen.
  */
-function trainEpoch(
+async function trainEpoch(
   split: Split,
   epoch: number,
   order: { batchSize: number; seed: number },
   { model, vars, opt, lossFn, transform, bar }: StepContext,
-): { lossSum: number; correct: number; seen: number } {
+): Promise<{ lossSum: number; correct: number; seen: number }> {
   let lossSum = 0;
   let correct = 0;
   let seen = 0;
@@ -326,8 +326,10 @@ function trainEpoch(
       kept.correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), "int32")));
       return lossFn(logits, y);
     }, vars);
-    const loss = value.dataSync()[0];
-    const ok = kept.correct!.dataSync()[0];
+    // the batch's metrics are the only values read back per step (asynchronously: GPU backends cannot read
+    // synchronously under Deno)
+    const loss = (await value.data())[0];
+    const ok = (await kept.correct!.data())[0];
     tf.dispose([x, y, xa, value, kept.correct!]);
     if (!Number.isFinite(loss)) {
       tf.dispose(Object.values(grads));

@@ -61,17 +61,27 @@ export class RunRandom {
 }
 
 /**
- * Runs `fn` with `Math.random` replaced by `rand` and restores it afterwards, also when `fn` throws. This is the
- * one place the global is swapped: tfjs draws its unseeded randomness (initialisers without a seed, dropout masks
- * through `tf.randomUniform`) from `Math.random`, and its layers take no generator per call. The swap covers
- * only `fn`'s synchronous part (no other code can run meanwhile), so `fn` must make its draws before any await.
+ * Runs `fn` with `Math.random` replaced by `rand` and restores it when `fn` (or the promise it returns) settles,
+ * also on failure. This is the one place the global is swapped: tfjs draws its unseeded randomness (initialisers
+ * without a seed, dropout masks through `tf.randomUniform`) from `Math.random`, and its layers take no generator
+ * per call. While an asynchronous `fn` awaits, other code would draw from `rand` too, so the caller must not run
+ * anything random concurrently (the training loop runs alone).
  */
 export function withRandom<T>(rand: () => number, fn: () => T): T {
   const real = Math.random;
   Math.random = rand;
+  let result: T;
   try {
-    return fn();
-  } finally {
+    result = fn();
+  } catch (e) {
     Math.random = real;
+    throw e;
   }
+  if (result instanceof Promise) {
+    return result.finally(() => {
+      if (Math.random === rand) Math.random = real;
+    }) as T;
+  }
+  Math.random = real;
+  return result;
 }

@@ -27,7 +27,7 @@ import {
 } from "../runs/runs.ts";
 /** Finding runs is the run folder's job (lib/runs/discover.ts); re-exported for the notebooks. */
 export { findRuns } from "../runs/discover.ts";
-import { initEngine } from "../engine/init.ts";
+import { engineSummary, initEngine } from "../engine/init.ts";
 import type { TrainConfig } from "../train/config.ts";
 import { train, type TrainResult } from "../train/loop.ts";
 import { resolveWeights, WeightsNotFoundError } from "../models/weights/hub.ts";
@@ -70,7 +70,7 @@ export async function setupExperiment(
   preset: Preset,
   run: string | null = null,
 ): Promise<TrainConfig> {
-  const engine = await initEngine();
+  await initEngine();
   if (run) {
     const dir = resolveRunDir(run);
     const cfg = loadRunConfig(dir);
@@ -80,7 +80,7 @@ export async function setupExperiment(
       );
     }
     await print(
-      `engine: ${engine.name} (${engine.threads} threads); showing the finished run ${displayPath(dir)} ` +
+      `engine: ${engineSummary()}; showing the finished run ${displayPath(dir)} ` +
         `(experiment ${experiment}, preset ${cfg.preset ?? "custom"}) instead of training`,
     );
     return cfg;
@@ -91,7 +91,7 @@ export async function setupExperiment(
   }
   const cfg = experimentConfig(experiment, preset);
   await print(
-    `engine: ${engine.name} (${engine.threads} threads); experiment ${experiment}, preset ${preset}`,
+    `engine: ${engineSummary()}; experiment ${experiment}, preset ${preset}`,
   );
   return cfg;
 }
