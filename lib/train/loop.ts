@@ -425,7 +425,7 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
  * when that module is present and works, else the plain `cpu` backend (slow for convolutions; says so).
  */
 export async function setupBackend(): Promise<{ name: string; threads: number }> {
-  const spec = "./engine.ts"; // imported lazily: the engine is optional
+  const spec = "../engine/init.ts"; // imported lazily: the engine is optional
   try {
     const engine = await import(spec);
     return await engine.initEngine();
