@@ -12,14 +12,23 @@
  * with mixSeed(seed, epoch) for the duration of the epoch). The learning rate is a pure function of the epoch.
  * After each epoch the weights (including BatchNorm statistics), the AdamW state and the loop state (epoch,
  * history, best accuracy, epochs without improvement) are written atomically to `last.safetensors`; a resumed
- * run loads them and continues with the next epoch exactly as an uninterrupted run would.
+ * run loads them and continues with the next epoch exactly as an uninterrupted run would. Mixup draws come from
+ * (seed, epoch, step) too, and the per-step warm-up + cosine rate is a pure function of the step.
+ *
+ * Cost accounting: every history row carries the epoch's process CPU seconds (`cpu_s`) and the run's running
+ * totals of wall and CPU seconds over all sessions so far (`wall_total_s`, `cpu_total_s`, including data
+ * loading and model building; a resumed session adds its own time to the totals of the last saved epoch; time
+ * spent on an epoch that a kill interrupted is not counted). test_report.json records the final totals.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import { existsSync, mkdirSync } from "node:fs";
+import process from "node:process";
+import { randomBeta } from "d3-random";
 import { join } from "node:path";
 import {
   type AugmentOptions,
+  type ErasingOptions,
   IMAGENET_MEAN,
   IMAGENET_STD,
   makeTransforms,
@@ -39,7 +48,7 @@ import { inverseFrequencyWeights, type LossFn, makeLoss } from "./losses.ts";
 import { classificationReport, confusionMatrix, formatReport } from "../eval/metrics.ts";
 import { loadCheckpointWeights, saveCheckpoint } from "../models/checkpoint.ts";
 import { createModel, defaultConfig } from "../models/registry.ts";
-import { AdamW, cosineAnnealingLr } from "./optim.ts";
+import { AdamW, cosineAnnealingLr, type Optimizer, SGD, warmupCosineLr } from "./optim.ts";
 import { formatPredictionsCsv, type PredictionRow } from "../eval/predictions.ts";
 import { Progress, type ProgressMode } from "./progress.ts";
 import { mixSeed, mulberry32, shuffleInPlace } from "../util/rng.ts";
@@ -78,10 +87,21 @@ export type TrainConfig = {
   batchSize: number;
   /** Maximum number of epochs. */
   epochs: number;
-  /** AdamW. */
+  /** Optimizer: "adamw" (torch AdamW, decoupled decay; default) or "sgd" (torch SGD, coupled L2 decay). */
+  optimizer?: "adamw" | "sgd";
+  /** Base learning rate and weight decay of the optimizer. */
   lr: number;
   weightDecay: number;
-  /** CosineAnnealingLR stepped once per epoch (tMax in epochs); `tMax: 0` keeps the lr constant. */
+  /** SGD momentum (default 0.9) and Nesterov (default true); ignored by AdamW. */
+  momentum?: number;
+  nesterov?: boolean;
+  /**
+   * "cosine" (default): CosineAnnealingLR stepped once per epoch (tMax in epochs; `tMax: 0` keeps the lr
+   * constant). "warmup_cosine": per step, linear warm-up over `warmupEpochs` from 1 % of `lr`, then cosine to
+   * `etaMin` at the end of epoch `tMax` (lib/train/optim.ts warmupCosineLr).
+   */
+  schedule?: "cosine" | "warmup_cosine";
+  warmupEpochs?: number;
   tMax: number;
   etaMin: number;
   /** Early stopping: epochs without a better validation accuracy before stopping. */
@@ -95,6 +115,15 @@ export type TrainConfig = {
   seed: number;
   /** Augmentation settings (lib/data/augment.ts; study defaults), or false for none. */
   augment: AugmentOptions | false;
+  /**
+   * Crop-based training (lib/data/augment.ts): images are resized to `cropFrom` and `inputSize` crops taken
+   * (random in training, the centre in evaluation); null: resize to `inputSize` (the study's pipeline).
+   */
+  cropFrom?: number | null;
+  /** torchvision RandomErasing in training (after Normalize), or false. */
+  erasing?: ErasingOptions | false;
+  /** Mixup (Zhang et al. 2018) with Beta(α, α) mixing weights per batch; 0 = off. */
+  mixupAlpha?: number;
   /** Cap on training images (seeded random subset), for smoke runs; null for all. */
   maxTrainImages: number | null;
   /** Cap on validation and test images, for smoke runs; null for all. */
@@ -147,6 +176,11 @@ export type HistoryRow = {
   lr: number;
   seconds: number;
   img_s: number;
+  /** Process CPU seconds of this epoch (training and validation). */
+  cpu_s?: number;
+  /** Run totals up to the end of this epoch over all sessions (wall and process CPU seconds). */
+  wall_total_s?: number;
+  cpu_total_s?: number;
 };
 
 /** What `train` returns. */
@@ -188,6 +222,7 @@ export class TrainError extends Error {
 /** Trains a model as `cfg` says and evaluates the best checkpoint on the test split once. */
 export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}): Promise<TrainResult> {
   const log = deps.log ?? ((s: string) => console.log(s));
+  const session = { wall0: performance.now(), cpu0: cpuSeconds() };
 
   // ---- run folder and config ------------------------------------------------------------------------------
   let cfg: TrainConfig = { ...DEFAULT_CONFIG, ...config };
@@ -231,15 +266,18 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
   }
   cfg.dataFingerprint = dataId;
   const shape = { size: [cfg.inputSize, cfg.inputSize] as [number, number], channels: cfg.channels };
+  const crop = cfg.cropFrom ? { cropFrom: cfg.cropFrom } : {};
   const trainTf = makeTransforms({
     ...shape,
+    ...crop,
     mean: cfg.mean,
     std: cfg.std,
     train: cfg.augment !== false,
     augment: cfg.augment || {},
     seed: cfg.seed,
+    erasing: cfg.erasing ?? false,
   });
-  const evalTf = makeTransforms({ ...shape, mean: cfg.mean, std: cfg.std, train: false });
+  const evalTf = makeTransforms({ ...shape, ...crop, mean: cfg.mean, std: cfg.std, train: false });
 
   // ---- model, loss, optimizer -----------------------------------------------------------------------------
   const realRandom = Math.random;
@@ -262,7 +300,7 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
       : undefined,
   });
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const opt = new AdamW(vars, { lr: cfg.lr, weightDecay: cfg.weightDecay });
+  const opt = makeOptimizer(cfg, vars);
 
   // the run folder is created once data and model are known to work
   mkdirSync(runDir, { recursive: true });
@@ -276,9 +314,12 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
     bestEpoch: -1,
     badEpochs: 0,
     done: false,
+    sessions: 1,
   };
+  const lastRow = resumeState?.history.at(-1);
+  const totalsBase = { wall: lastRow?.wall_total_s ?? 0, cpu: lastRow?.cpu_total_s ?? 0 };
   if (resumeState) {
-    state = resumeState;
+    state = { ...resumeState, sessions: (resumeState.sessions ?? 1) + 1 };
     await loadState(lastPath, model, opt);
     log(`resumed ${run} after epoch ${state.nextEpoch} (best val_acc ${state.bestValAcc.toFixed(4)})`);
   }
@@ -286,12 +327,26 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
   let message = "";
 
   // ---- epochs ----------------------------------------------------------------------------------------------
+  const stepsPerEpoch = Math.ceil(trainSet.labels.length / cfg.batchSize);
+  const lrAt = (epoch: number, step: number): number => {
+    if (cfg.schedule === "warmup_cosine") {
+      return warmupCosineLr(epoch * stepsPerEpoch + step, {
+        baseLr: cfg.lr,
+        total: cfg.tMax * stepsPerEpoch,
+        warmup: Math.round((cfg.warmupEpochs ?? 0) * stepsPerEpoch),
+        etaMin: cfg.etaMin,
+      });
+    }
+    return cfg.tMax > 0 ? cosineAnnealingLr(epoch, cfg.lr, cfg.tMax, cfg.etaMin) : cfg.lr;
+  };
+  const mixup = cfg.mixupAlpha ?? 0;
   try {
     for (let epoch = state.nextEpoch; epoch < cfg.epochs && !state.done; epoch++) {
-      const lr = cfg.tMax > 0 ? cosineAnnealingLr(epoch, cfg.lr, cfg.tMax, cfg.etaMin) : cfg.lr;
+      const lr = lrAt(epoch, 0);
       opt.lr = lr;
       Math.random = mulberry32(mixSeed(cfg.seed, epoch, 0x64726f70)); // dropout & other tfjs-internal draws
       const t0 = performance.now();
+      const cpu0 = cpuSeconds();
       const bar = new Progress(`epoch ${epoch + 1}/${cfg.epochs}`, trainSet.labels.length, deps.progress);
       let lossSum = 0;
       let correct = 0;
@@ -299,17 +354,31 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
       let step = 0;
       const order = { batchSize: cfg.batchSize, shuffle: true, seed: mixSeed(cfg.seed, epoch) };
       for (const { x, y } of batches(trainSet, order)) {
-        const xa = trainTf(x, [epoch, step]);
+        if (cfg.schedule === "warmup_cosine") opt.lr = lrAt(epoch, step);
+        let xa = trainTf(x, [epoch, step]);
         const b = y.shape[0];
+        const mix = mixup > 0 ? mixupDraw(b, mixup, mixSeed(cfg.seed, epoch, step, 0x6d6978)) : null;
+        let y2: tf.Tensor | null = null;
+        if (mix) {
+          const mixed = mixBatch(xa, mix);
+          xa.dispose();
+          xa = mixed;
+          y2 = tf.gather(y, mix.perm);
+        }
         const kept: { correct?: tf.Tensor } = {};
         const { value, grads } = tf.variableGrads(() => {
           const logits = model.apply(xa, { training: true }) as tf.Tensor;
           kept.correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), "int32")));
-          return lossFn(logits, y);
+          if (!mix) return lossFn(logits, y);
+          // mixup loss: λ·L(ŷ, y) + (1 − λ)·L(ŷ, y[perm])
+          return tf.add(
+            tf.mul(lossFn(logits, y), mix.lambda),
+            tf.mul(lossFn(logits, y2!), 1 - mix.lambda),
+          ) as tf.Scalar;
         }, vars);
         const loss = value.dataSync()[0];
         const ok = kept.correct!.dataSync()[0];
-        tf.dispose([x, y, xa, value, kept.correct!]);
+        tf.dispose([x, y, xa, value, kept.correct!, ...(y2 ? [y2] : [])]);
         if (!Number.isFinite(loss)) {
           tf.dispose(Object.values(grads));
           throw new Diverged(`non-finite training loss (${loss}) at epoch ${epoch + 1}, step ${step + 1}`);
@@ -336,6 +405,9 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
         lr,
         seconds: (performance.now() - t0) / 1000,
         img_s: seen / trainSeconds,
+        cpu_s: cpuSeconds() - cpu0,
+        wall_total_s: totalsBase.wall + (performance.now() - session.wall0) / 1000,
+        cpu_total_s: totalsBase.cpu + cpuSeconds() - session.cpu0,
       };
       state.history.push(row);
 
@@ -399,6 +471,9 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
     test_loss: test.loss,
     test_accuracy: report.accuracy,
     sample_data: data.sample ?? false,
+    wall_seconds: totalsBase.wall + (performance.now() - session.wall0) / 1000,
+    cpu_seconds: totalsBase.cpu + cpuSeconds() - session.cpu0,
+    sessions: state.sessions,
     report,
     confusion_matrix: confusionMatrix(testSet.labels, test.preds!, classes.length),
   };
@@ -449,7 +524,48 @@ type LoopState = {
   bestEpoch: number;
   badEpochs: number;
   done: boolean;
+  /** Sessions (first start + resumes) that trained this run so far. */
+  sessions?: number;
 };
+
+/** Process CPU time (user + system, all threads) in seconds. */
+export function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/** The optimizer a config names (AdamW by default). */
+export function makeOptimizer(cfg: TrainConfig, vars: tf.Variable[]): Optimizer {
+  const kind = cfg.optimizer ?? "adamw";
+  if (kind === "adamw") return new AdamW(vars, { lr: cfg.lr, weightDecay: cfg.weightDecay });
+  if (kind === "sgd") {
+    return new SGD(vars, {
+      lr: cfg.lr,
+      weightDecay: cfg.weightDecay,
+      momentum: cfg.momentum ?? 0.9,
+      nesterov: cfg.nesterov ?? true,
+    });
+  }
+  throw new TrainError(`unknown optimizer "${kind}" (adamw, sgd)`);
+}
+
+/** One batch's mixup draw: the weight λ ~ Beta(α, α) and the partner permutation. */
+export type MixupDraw = { lambda: number; perm: Int32Array };
+
+/** Draws λ (d3-random's Beta sampler) and a permutation from a generator seeded with `seed`. */
+export function mixupDraw(b: number, alpha: number, seed: number): MixupDraw {
+  const rand = mulberry32(seed);
+  const lambda = randomBeta.source(rand)(alpha, alpha)();
+  const perm = shuffleInPlace(Int32Array.from({ length: b }, (_, i) => i), rand);
+  return { lambda, perm };
+}
+
+/** `λ·x + (1 − λ)·x[perm]` along the batch axis (a new tensor; `x` is not disposed). */
+export function mixBatch(x: tf.Tensor4D, mix: MixupDraw): tf.Tensor4D {
+  return tf.tidy(() =>
+    tf.add(tf.mul(x, mix.lambda), tf.mul(tf.gather(x, mix.perm), 1 - mix.lambda)) as tf.Tensor4D
+  );
+}
 
 class Diverged extends Error {}
 
@@ -592,33 +708,60 @@ export async function loadWeights(path: string, model: tfl.LayersModel): Promise
   return file.metadata ?? {};
 }
 
-/** Writes weights + AdamW moments + loop state (as JSON metadata) to one file, atomically. */
-async function saveState(path: string, model: tfl.LayersModel, opt: AdamW, state: LoopState): Promise<void> {
-  const s = opt.exportState();
+/**
+ * Writes weights + optimizer state + loop state (as JSON metadata) to one file, atomically. AdamW's moments are
+ * `adam_m.<i>` / `adam_v.<i>` with metadata `adam_step`, SGD's buffers `sgd_buf.<i>` with `sgd_step` (i: the
+ * index among the trainable weights).
+ */
+async function saveState(
+  path: string,
+  model: tfl.LayersModel,
+  opt: Optimizer,
+  state: LoopState,
+): Promise<void> {
+  const slots = opt.exportSlots();
   const extra = new Map<string, TensorToWrite>();
   model.trainableWeights.forEach((w, i) => {
     const name = (w.read() as tf.Variable).name;
-    extra.set(`adam_m.${i}`, { dtype: "F32", shape: w.shape as number[], data: s.m[name] });
-    extra.set(`adam_v.${i}`, { dtype: "F32", shape: w.shape as number[], data: s.v[name] });
+    for (const [slot, values] of Object.entries(slots)) {
+      extra.set(`${opt.stateName}_${slot}.${i}`, {
+        dtype: "F32",
+        shape: w.shape as number[],
+        data: values[name],
+      });
+    }
   });
-  await saveWeights(path, model, { state: JSON.stringify(state), adam_step: String(s.step) }, extra);
+  await saveWeights(
+    path,
+    model,
+    { state: JSON.stringify(state), [`${opt.stateName}_step`]: String(opt.stepCount) },
+    extra,
+  );
 }
 
 /** Restores what {@link saveState} wrote. */
-async function loadState(path: string, model: tfl.LayersModel, opt: AdamW): Promise<void> {
+async function loadState(path: string, model: tfl.LayersModel, opt: Optimizer): Promise<void> {
   const meta = await loadWeights(path, model);
-  const file = await readSafetensors(path, { filter: (n) => n.startsWith("adam_") });
-  const m: Record<string, Float32Array> = {};
-  const v: Record<string, Float32Array> = {};
+  const prefix = `${opt.stateName}_`;
+  if (meta[`${prefix}step`] === undefined) {
+    throw new TrainError(
+      `${path}: no ${opt.stateName} optimizer state (was the run trained with another optimizer?)`,
+    );
+  }
+  const file = await readSafetensors(path, { filter: (n) => n.startsWith(prefix) });
+  const slots: Record<string, Record<string, Float32Array>> = {};
   model.trainableWeights.forEach((w, i) => {
     const name = (w.read() as tf.Variable).name;
-    const tm = file.tensors.get(`adam_m.${i}`);
-    const tv = file.tensors.get(`adam_v.${i}`);
-    if (!tm || !tv) throw new TrainError(`${path}: no optimizer state for weight ${i} (${w.originalName})`);
-    m[name] = toFloat32(tm);
-    v[name] = toFloat32(tv);
+    const found = [...file.tensors.keys()].filter((k) => k.endsWith(`.${i}`));
+    if (found.length === 0) {
+      throw new TrainError(`${path}: no optimizer state for weight ${i} (${w.originalName})`);
+    }
+    for (const k of found) {
+      const slot = k.slice(prefix.length, k.lastIndexOf("."));
+      (slots[slot] ??= {})[name] = toFloat32(file.tensors.get(k)!);
+    }
   });
-  opt.importState({ step: Number(meta.adam_step), m, v });
+  opt.importSlots(Number(meta[`${prefix}step`]), slots);
 }
 
 const HISTORY_COLUMNS: (keyof HistoryRow)[] = [
@@ -630,6 +773,9 @@ const HISTORY_COLUMNS: (keyof HistoryRow)[] = [
   "lr",
   "seconds",
   "img_s",
+  "cpu_s",
+  "wall_total_s",
+  "cpu_total_s",
 ];
 
 /** history.json and history.csv. */
@@ -637,7 +783,7 @@ function writeHistory(runDir: string, history: HistoryRow[]): void {
   writeAtomic(join(runDir, "history.json"), JSON.stringify(history, null, 2) + "\n");
   const lines = [
     HISTORY_COLUMNS.join(","),
-    ...history.map((r) => HISTORY_COLUMNS.map((k) => r[k]).join(",")),
+    ...history.map((r) => HISTORY_COLUMNS.map((k) => r[k] ?? "").join(",")),
   ];
   writeAtomic(join(runDir, "history.csv"), lines.join("\n") + "\n");
 }
