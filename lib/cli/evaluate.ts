@@ -7,7 +7,12 @@
  *
  * `deno task evaluate <run> [--split test|val] [--json]` predicts the split with the run's best model
  * (checkpoints/<run>/best/), writes `predictions.csv` (test) or `predictions_val.csv` (val) into the run folder
- * and prints the same report.
+ * and prints the same report. `--tta hflip|5crop|10crop` averages over test-time views (lib/eval/tta.ts;
+ * `--tta-average prob|logit`, default prob) and writes `predictions[_val]_tta-<mode>.csv` instead.
+ *
+ * `deno task evaluate --ensemble <run> <run>... [--name N] [--split test|val] [--tta MODE]` averages the
+ * members' class probabilities (each with that TTA) and writes the ensemble as a run folder,
+ * checkpoints/ensemble-<name>/ (lib/eval/ensemble.ts), printing the same report.
  */
 import { parseArgs } from "node:util";
 import { CLASSES } from "../data/dataset.ts";
@@ -29,6 +34,8 @@ import { predictRun, RunError } from "../runs/runs.ts";
 import { setupBackend } from "../train/loop.ts";
 import { CheckpointError } from "../models/checkpoint.ts";
 import { bootstrapCI, type BootstrapOptions, type BootstrapResult } from "../eval/stats.ts";
+import { describeTta, parseTta, predictRunTta } from "../eval/tta.ts";
+import { evaluateEnsemble } from "../eval/ensemble.ts";
 
 /** Everything the report shows, computed from prediction rows. */
 export type Evaluation = {
@@ -134,7 +141,8 @@ export function printReport(
 
 const USAGE =
   "usage: deno task evaluate --predictions FILE [--json] [--digits N] [--resamples N] [--seed N]\n" +
-  "       deno task evaluate <run> [--split test|val] [--json]";
+  "       deno task evaluate <run> [--split test|val] [--tta none|hflip|5crop|10crop] [--tta-average prob|logit] [--json]\n" +
+  "       deno task evaluate --ensemble <run> <run>... [--name NAME] [--split test|val] [--tta MODE] [--json]";
 
 function intOption(name: string, value: string, min: number): number {
   const v = Number(value);
@@ -159,6 +167,10 @@ export async function main(args: string[]): Promise<number> {
           resamples: { type: "string", default: "1000" },
           seed: { type: "string", default: "0" },
           split: { type: "string", default: "test" },
+          tta: { type: "string", default: "none" },
+          "tta-average": { type: "string", default: "prob" },
+          ensemble: { type: "boolean", default: false },
+          name: { type: "string" },
           help: { type: "boolean", short: "h", default: false },
         },
       });
@@ -184,21 +196,58 @@ export async function main(args: string[]): Promise<number> {
       printReport(ev, { json: values.json, digits, source: file });
       return 0;
     }
+    let tta;
+    try {
+      tta = parseTta(values.tta, values["tta-average"]);
+    } catch (e) {
+      throw new EvaluateError((e as Error).message);
+    }
+    if (values.split !== "test" && values.split !== "val") {
+      throw new EvaluateError(`--split must be test or val, got "${values.split}"`);
+    }
+    const split = values.split;
+    if (values.ensemble) {
+      if (positionals.length < 2) throw new EvaluateError(`--ensemble needs at least two runs\n${USAGE}`);
+      await setupBackend();
+      const res = await evaluateEnsemble(positionals, {
+        split,
+        tta,
+        name: values.name,
+        log: values.json ? () => {} : console.log,
+      }).catch((e) => {
+        throw e instanceof RangeError ? new EvaluateError(e.message) : e;
+      });
+      const ev = reportFromPredictions(res.rows, {
+        bootstrap: values.json ? false : { resamples: intOption("resamples", values.resamples, 1), seed: 0 },
+      });
+      printReport(ev, {
+        json: values.json,
+        digits: intOption("digits", values.digits, 0),
+        source: `ensemble of ${positionals.length} runs, TTA ${describeTta(tta)} (${split} split)`,
+      });
+      if (!values.json) console.log(`ensemble written to ${res.dir}`);
+      return 0;
+    }
     if (positionals.length === 1) {
       const run = positionals[0];
-      if (values.split !== "test" && values.split !== "val") {
-        throw new EvaluateError(`--split must be test or val, got "${values.split}"`);
-      }
-      const split = values.split;
       await setupBackend();
-      const { runDir, classes, rows } = await predictRun(run, split);
-      const out = join(runDir, split === "test" ? "predictions.csv" : "predictions_val.csv");
+      const { runDir, classes, rows } = tta.mode === "none"
+        ? await predictRun(run, split)
+        : await predictRunTta(run, split, tta).catch((e) => {
+          throw e instanceof RangeError ? new EvaluateError(e.message) : e;
+        });
+      const stem = split === "test" ? "predictions" : "predictions_val";
+      const out = join(runDir, tta.mode === "none" ? `${stem}.csv` : `${stem}_tta-${tta.mode}.csv`);
       writePredictionsCsv(out, rows, classes);
       const digits = intOption("digits", values.digits, 0);
       const ev = reportFromPredictions(rows, {
         bootstrap: values.json ? false : { resamples: intOption("resamples", values.resamples, 1), seed: 0 },
       });
-      printReport(ev, { json: values.json, digits, source: `${runDir} (${split} split)` });
+      printReport(ev, {
+        json: values.json,
+        digits,
+        source: `${runDir} (${split} split; TTA ${describeTta(tta)})`,
+      });
       if (!values.json) console.log(`predictions written to ${out}`);
       return 0;
     }

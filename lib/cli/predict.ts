@@ -1,8 +1,8 @@
 /**
- * `deno task predict <run> <image...> [--top K]`: loads a run's best checkpoint (checkpoints/<run>/best/, a
+ * `deno task predict <run> <image...> [--top K] [--tta none|hflip|5crop|10crop] [--tta-average prob|logit]`: loads a run's best checkpoint (checkpoints/<run>/best/, a
  * TF.js layers model; the run may be a name under checkpoints/ or a path to a run folder), decodes each image with sharp the way training saw it (gray, resized to the run's data
  * size, then the run's eval transform: resize to the input size, channels, normalization) and prints the top
- * classes with their probabilities. Exit status: 0 all predicted, 1 some image failed, 2 bad arguments/run.
+ * classes with their probabilities (with `--tta`, averaged over the test-time views, lib/eval/tta.ts). Exit status: 0 all predicted, 1 some image failed, 2 bad arguments/run.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { existsSync } from "node:fs";
@@ -11,8 +11,10 @@ import type * as tfl from "@tensorflow/tfjs-layers";
 import { decodeImage } from "../data/dataset.ts";
 import { loadRunConfig, loadRunModel, resolveRunDir, runTransform } from "../runs/runs.ts";
 import { setupBackend, type TrainConfig } from "../train/loop.ts";
+import { averageViews, parseTta, ttaTransforms } from "../eval/tta.ts";
 
-const USAGE = "usage: deno task predict <run> <image...> [--top K]";
+const USAGE =
+  "usage: deno task predict <run> <image...> [--top K] [--tta none|hflip|5crop|10crop] [--tta-average prob|logit]";
 
 function fail(msg: string): never {
   console.error(`error: ${msg}\n${USAGE}`);
@@ -21,7 +23,11 @@ function fail(msg: string): never {
 
 let parsed;
 try {
-  parsed = parseArgs({ args: Deno.args, allowPositionals: true, options: { top: { type: "string" } } });
+  parsed = parseArgs({
+    args: Deno.args,
+    allowPositionals: true,
+    options: { top: { type: "string" }, tta: { type: "string" }, "tta-average": { type: "string" } },
+  });
 } catch (e) {
   fail((e as Error).message);
 }
@@ -30,6 +36,12 @@ if (!run || images.length === 0) fail("a run and at least one image are needed")
 const top = Number(parsed.values.top ?? 3);
 if (!Number.isInteger(top) || top < 1) fail(`--top must be a positive integer, got ${parsed.values.top}`);
 
+let tta;
+try {
+  tta = parseTta(parsed.values.tta ?? "none", parsed.values["tta-average"] ?? "prob");
+} catch (e) {
+  fail((e as Error).message);
+}
 let runDir: string;
 let cfg: TrainConfig;
 let model: tfl.LayersModel;
@@ -42,7 +54,12 @@ try {
 } catch (e) {
   fail((e as Error).message);
 }
-const transform = runTransform(cfg);
+let transforms;
+try {
+  transforms = tta.mode === "none" ? [runTransform(cfg)] : ttaTransforms(cfg, tta.mode);
+} catch (e) {
+  fail((e as Error).message);
+}
 
 let failed = 0;
 for (const path of images) {
@@ -57,7 +74,8 @@ for (const path of images) {
   }
   const probs = tf.tidy(() => {
     const x = tf.tensor4d(Float32Array.from(pixels), [1, cfg.dataSize, cfg.dataSize, 1]);
-    return tf.softmax(model.predict(transform(x)) as tf.Tensor).dataSync() as Float32Array;
+    const views = transforms.map((t) => (model.predict(t(x)) as tf.Tensor).dataSync() as Float32Array);
+    return averageViews(views, classes.length, tta.average);
   });
   const ranked = Array.from(probs, (p, i) => ({ p, c: classes[i] })).sort((a, b) => b.p - a.p).slice(0, top);
   console.log(`${path}: ${ranked.map((r) => `${r.c} ${(100 * r.p).toFixed(1)}%`).join(", ")}`);

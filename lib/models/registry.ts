@@ -6,6 +6,8 @@
  *   linear layer. Structurally this is timm `efficientnet_b3` with `drop_rate=0.3` (same `classifier` names).
  * - `convnext_tiny`: timm `convnext_tiny` (pretrained tag `convnext_tiny.fb_in22k`).
  * - `fer_cnn`, `fer_cnn_small`: the VGG-style FER-CNN at width 1 and 0.25, 48x48 grayscale, from scratch.
+ * - `vgg_fer`, `vgg_fer_half`: the compact VGG trunk with a pooled head (~4.7 M / ~1.2 M parameters), 44 px gray.
+ * - `resnet_fer`: a half-width ResNet-18 with a CIFAR-style stem (~2.8 M parameters), 44 px gray.
  *
  * Parameter counts are trainable parameters (what PyTorch/timm count; BN running statistics are buffers).
  */
@@ -19,6 +21,8 @@ import {
   timmNameMap as efficientnetNameMap,
 } from "./efficientnet.ts";
 import { FER_CNN, FER_CNN_SMALL, ferCnn, type FerCnnArgs } from "./fer_cnn.ts";
+import { RESNET_FER, resnetFer, type ResNetFerArgs } from "./resnet_fer.ts";
+import { VGG_FER, vggFer, type VggFerArgs } from "./vgg_fer.ts";
 import { countTrainableParams, type InitMode, type NameMapEntry } from "./layers.ts";
 
 /** Options accepted by every model (architecture-specific extras are ignored by the others). */
@@ -48,7 +52,7 @@ export interface Normalization {
 /** A registered model's default configuration. */
 export interface ModelConfig {
   name: string;
-  family: "efficientnet" | "convnext" | "fer_cnn";
+  family: "efficientnet" | "convnext" | "fer_cnn" | "vgg_fer" | "resnet_fer";
   description: string;
   /** Default input `[h, w, c]`. */
   input: [number, number, number];
@@ -56,7 +60,7 @@ export interface ModelConfig {
   dropRate: number;
   dropPathRate: number;
   /** Architecture definition (stages / depths & dims / widths). */
-  arch: EfficientNetArgs | ConvNeXtArgs | FerCnnArgs;
+  arch: EfficientNetArgs | ConvNeXtArgs | FerCnnArgs | VggFerArgs | ResNetFerArgs;
   normalization: Normalization;
   /** timm pretrained tag (for lib/weights), null when trained from scratch. */
   pretrained: string | null;
@@ -138,6 +142,45 @@ const CONFIGS: ModelConfig[] = [
     pretrained: null,
     nameMap: null,
   },
+  {
+    name: "vgg_fer",
+    family: "vgg_fer",
+    description: "compact VGG trunk (Khaireddin & Chen-like 64..512 x2 convs) + pooled head, 44 px gray",
+    input: [44, 44, 1],
+    numClasses: 7,
+    dropRate: 0.5,
+    dropPathRate: 0,
+    arch: VGG_FER,
+    normalization: GRAY,
+    pretrained: null,
+    nameMap: null,
+  },
+  {
+    name: "vgg_fer_half",
+    family: "vgg_fer",
+    description: "vgg_fer at half width (32..256), a quarter of the compute",
+    input: [44, 44, 1],
+    numClasses: 7,
+    dropRate: 0.5,
+    dropPathRate: 0,
+    arch: { ...VGG_FER, widthMultiplier: 0.5 },
+    normalization: GRAY,
+    pretrained: null,
+    nameMap: null,
+  },
+  {
+    name: "resnet_fer",
+    family: "resnet_fer",
+    description: "ResNet-18 layout at half width (32..256), 3x3 stride-1 stem, 44 px gray",
+    input: [44, 44, 1],
+    numClasses: 7,
+    dropRate: 0.2,
+    dropPathRate: 0,
+    arch: RESNET_FER,
+    normalization: GRAY,
+    pretrained: null,
+    nameMap: null,
+  },
 ];
 
 function find(name: string): ModelConfig {
@@ -183,6 +226,10 @@ export function createModel(name: string, opts: ModelOptions = {}): tfl.LayersMo
       });
     case "fer_cnn":
       return ferCnn(cfg.arch as FerCnnArgs, { ...common, widthMultiplier: opts.widthMultiplier });
+    case "vgg_fer":
+      return vggFer(cfg.arch as VggFerArgs, { ...common, widthMultiplier: opts.widthMultiplier });
+    case "resnet_fer":
+      return resnetFer(cfg.arch as ResNetFerArgs, common);
   }
 }
 

@@ -13,7 +13,10 @@ import type { PredictionRow } from "../eval/predictions.ts";
 import { accuracyCurvesPlot, confusionMatrixPlot, lossCurvesPlot, saveFigure } from "../viz/plots.ts";
 import { cap, DEFAULT_CONFIG, evaluate, type TrainConfig } from "../train/loop.ts";
 
-/** The run's transform: evaluation (resize, channels, normalize) or, with `train`, its augmentation too. */
+/**
+ * The run's transform: evaluation (resize — or the centre crop of crop-trained runs —, channels, normalize) or,
+ * with `train`, its augmentation too.
+ */
 export function runTransform(cfg: TrainConfig, train = false, seed = cfg.seed): Transform {
   return makeTransforms({
     size: [cfg.inputSize, cfg.inputSize],
@@ -21,7 +24,8 @@ export function runTransform(cfg: TrainConfig, train = false, seed = cfg.seed): 
     mean: cfg.mean,
     std: cfg.std,
     train,
-    ...(train ? { augment: cfg.augment || {}, seed } : {}),
+    ...(cfg.cropFrom ? { cropFrom: cfg.cropFrom } : {}),
+    ...(train ? { augment: cfg.augment || {}, seed, erasing: cfg.erasing ?? false } : {}),
   });
 }
 

@@ -1,0 +1,82 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import { VGG_FER, vggFer } from "../../lib/models/vgg_fer.ts";
+import { RESNET_FER, resnetFer } from "../../lib/models/resnet_fer.ts";
+import { countTrainableParams } from "../../lib/models/layers.ts";
+import { createModel, modelParams } from "../../lib/models/registry.ts";
+
+await tf.setBackend("cpu");
+
+Deno.test("vgg_fer: 8 bias-free convs 64..512 with BN, pooled head; parameter count by hand", () => {
+  const m = vggFer(VGG_FER, { init: "zeros" });
+  try {
+    // conv 9·cin·cout (no bias) + BN gamma/beta 2·cout per conv; head 512·7 + 7
+    let n = 0, c = 1;
+    for (const w of [64, 64, 128, 128, 256, 256, 512, 512]) {
+      n += 9 * c * w + 2 * w;
+      c = w;
+    }
+    n += 512 * 7 + 7;
+    assert.equal(countTrainableParams(m), n);
+    assert.equal(n, 4_689_735);
+    assert.deepEqual(m.outputs[0].shape, [null, 7]);
+    assert.deepEqual(m.getLayer("features.3.pool").outputShape, [null, 2, 2, 512]); // 44 -> 22 -> 11 -> 5 -> 2
+    assert.equal(m.layers.filter((l) => l.getClassName() === "Conv2D").length, 8);
+  } finally {
+    m.dispose();
+  }
+  assert.equal(modelParams("vgg_fer_half"), 1_174_439);
+  assert.throws(() => vggFer(VGG_FER, { inputShape: [8, 8, 1] }), /too small/);
+});
+
+Deno.test("resnet_fer: half-width ResNet-18 layout, torch-style padding, parameter count by hand", () => {
+  const m = resnetFer(RESNET_FER, { init: "zeros" });
+  try {
+    const conv = (k: number, i: number, o: number) => k * k * i * o + 2 * o; // + its BN
+    let n = conv(3, 1, 32);
+    let c = 32;
+    for (const [s, w] of [32, 64, 128, 256].entries()) {
+      for (let j = 0; j < 2; j++) {
+        n += conv(3, c, w) + conv(3, w, w);
+        if (j === 0 && (s > 0 || c !== w)) n += conv(1, c, w);
+        c = w;
+      }
+    }
+    n += 256 * 7 + 7;
+    assert.equal(countTrainableParams(m), n);
+    assert.equal(n, 2_796_263);
+    // 44 -> 44 -> 22 -> 11 -> 6 (torch: floor((11 + 2 - 3) / 2) + 1 = 6)
+    assert.deepEqual(m.getLayer("layer4.1.relu2").outputShape, [null, 6, 6, 256]);
+    assert.ok(m.getLayer("layer2.0.downsample.0"));
+  } finally {
+    m.dispose();
+  }
+});
+
+Deno.test("vgg_fer and resnet_fer learn a fixed batch (a few SGD steps lower the loss); seeds reproduce", () => {
+  for (const name of ["vgg_fer_half", "resnet_fer"]) {
+    const m = createModel(name, { inputShape: [16, 16, 1], seed: 0, dropRate: 0 });
+    const vars = m.trainableWeights.map((w) => w.read() as tf.Variable);
+    const opt = tf.train.momentum(0.05, 0.9);
+    const x = tf.randomNormal([8, 16, 16, 1], 0, 1, "float32", 7);
+    const y = tf.oneHot(tf.tensor1d(Array.from({ length: 8 }, (_, i) => i % 7), "int32"), 7);
+    const loss = () =>
+      tf.losses.softmaxCrossEntropy(y, m.apply(x, { training: true }) as tf.Tensor) as tf.Scalar;
+    try {
+      const l0 = tf.tidy(() => loss().dataSync()[0]);
+      for (let i = 0; i < 8; i++) tf.dispose(opt.minimize(loss, true, vars)!);
+      const l1 = tf.tidy(() => loss().dataSync()[0]);
+      assert.ok(l1 < l0 * 0.8, `${name}: loss ${l0} -> ${l1}`);
+      const a = createModel(name, { inputShape: [16, 16, 1], seed: 3 });
+      const b = createModel(name, { inputShape: [16, 16, 1], seed: 3 });
+      assert.deepEqual(a.getWeights()[0].dataSync(), b.getWeights()[0].dataSync());
+      a.dispose();
+      b.dispose();
+    } finally {
+      tf.dispose([x, y]);
+      opt.dispose();
+      m.dispose();
+    }
+  }
+});
