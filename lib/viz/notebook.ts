@@ -11,13 +11,76 @@ import { defaultPreset, experimentConfig, type Preset } from "../train/experimen
 import { formatReport } from "../eval/metrics.ts";
 import { defaultConfig, listModels } from "../models/registry.ts";
 import { sampleGridPlot, type SampleImage } from "./plots.ts";
-import { runFigures, runTransform, saveRunFigures } from "../runs/runs.ts";
+import { resolveRunDir, runFigures, runTransform, saveRunFigures } from "../runs/runs.ts";
 import { DEFAULT_CONFIG, setupBackend, train, type TrainConfig, type TrainResult } from "../train/loop.ts";
 import { resolveWeights, WeightsNotFoundError } from "../models/weights/hub.ts";
 
 /** The notebook's preset: `smoke` under FER_SMOKE=1 (CI), else the one the parameter cell names. */
 export function notebookPreset(wanted: Preset = "cpu"): Preset {
   return defaultPreset() === "smoke" ? "smoke" : wanted;
+}
+
+/**
+ * The preset of the study's notebooks (02–04): `smoke` under FER_SMOKE=1; with timm's ImageNet weights
+ * available (Hugging Face cache or a download), `fineTune` (default `cpu`); without them the `scratch` preset —
+ * an honest from-scratch recipe for the same architecture rather than a fine-tuning recipe on random weights.
+ */
+export async function studyPreset(experiment: string, fineTune: Preset = "cpu"): Promise<Preset> {
+  if (defaultPreset() === "smoke") return "smoke";
+  const tag = defaultConfig(experimentConfig(experiment, "paper").model).pretrained;
+  if (!tag) return "scratch";
+  try {
+    await resolveWeights(tag, { progress: true });
+    return fineTune;
+  } catch (e) {
+    if (!(e instanceof WeightsNotFoundError)) throw e;
+    console.log(
+      `ImageNet weights ${tag} are not available here: using the scratch preset (from random init)`,
+    );
+    return "scratch";
+  }
+}
+
+/** The notebook's setting line: whose architecture, whose weights, which preset. */
+export function settingLine(cfg: TrainConfig): string {
+  const weights = cfg.pretrained
+    ? "ImageNet weights (timm), fine-tuned"
+    : "not the study's: random initialisation, trained from scratch (ImageNet weights unavailable here)";
+  return `setting: the study's architecture (${cfg.model}); weights ${weights}; preset ${cfg.preset}, ` +
+    `${cfg.inputSize} px, ${
+      cfg.maxTrainImages === null ? "full training set" : `${cfg.maxTrainImages} training images`
+    }`;
+}
+
+/**
+ * A finished run by name (`run`, under checkpoints/ or a path) when given — the notebook then shows it instead
+ * of training (long runs are trained with `deno task train`, resumable) — else trains `cfg` in the notebook.
+ */
+export async function trainOrLoad(
+  cfg: TrainConfig,
+  run: string | null,
+): Promise<{ runDir: string; test: { accuracy: number; macroF1: number } }> {
+  if (!run) {
+    const res = await trainInNotebook(cfg);
+    return { runDir: res.runDir, test: { accuracy: res.test!.accuracy, macroF1: res.test!.macroF1 } };
+  }
+  const runDir = resolveRunDir(run);
+  const reportPath = join(runDir, "test_report.json");
+  if (!existsSync(reportPath)) {
+    throw new Error(
+      `run ${run} has not finished (no ${reportPath}): continue it with \`deno task train --resume ${run}\``,
+    );
+  }
+  const rep = JSON.parse(Deno.readTextFileSync(reportPath));
+  const hours = rep.cpu_seconds === undefined
+    ? ""
+    : `; wall time ${(rep.wall_seconds / 3600).toFixed(2)} h, ${
+      (rep.cpu_seconds / 3600).toFixed(2)
+    } CPU-hours over ` +
+      `${rep.sessions} session(s)`;
+  console.log(`loaded finished run ${runDir} (${rep.stopped}, best epoch ${rep.best_epoch}${hours})`);
+  if (!existsSync(join(runDir, "accuracy.svg"))) await saveRunFigures(runDir);
+  return { runDir, test: { accuracy: rep.test_accuracy, macroF1: rep.report.macro_avg.f1 } };
 }
 
 /** Starts the engine and returns the experiment's config in the preset, printing both. */
@@ -60,8 +123,11 @@ export async function showConfig(cfg: TrainConfig): Promise<void> {
     "channels",
     "batchSize",
     "epochs",
+    "optimizer",
     "lr",
     "weightDecay",
+    "schedule",
+    "warmupEpochs",
     "tMax",
     "patience",
     "loss",

@@ -18,9 +18,14 @@ const epochs = Number(e);
 const base = experimentConfig(name, preset as Preset);
 const outDir = await Deno.makeTempDir({ prefix: "fer-trial-" });
 const size = Deno.env.get("TRIAL_SIZE"); // e.g. 64: another input size for the same recipe
+// TRIAL_OPT=adamw: the same recipe with AdamW (lr 1e-3, decoupled decay 0.01), for SGD-vs-AdamW comparisons
+const adamw = Deno.env.get("TRIAL_OPT") === "adamw"
+  ? { optimizer: "adamw" as const, lr: 1e-3, weightDecay: 0.01 }
+  : {};
 const cfg = {
   ...base,
   ...(size ? { inputSize: Number(size) } : {}),
+  ...adamw,
   epochs,
   tMax: epochs,
   warmupEpochs: Math.min(base.warmupEpochs ?? 0, epochs / 4),
