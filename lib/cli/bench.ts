@@ -12,6 +12,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { describeEngine, initEngine } from "../engine/init.ts";
 import { convnextNet, referenceNet, syntheticTraining } from "../bench/nets.ts";
+import { ArgsError, type CommandSpec, parseCli } from "./args.ts";
 
 type NetResult = {
   train_img_s: number;
@@ -32,13 +33,39 @@ type EngineResult = {
   error?: string;
 };
 
-function arg(name: string): string | undefined {
-  const i = Deno.args.indexOf(`--${name}`);
-  if (i >= 0) return Deno.args[i + 1];
-  const kv = Deno.args.find((a) => a.startsWith(`--${name}=`));
-  return kv?.slice(name.length + 3);
-}
-const flag = (name: string) => Deno.args.includes(`--${name}`);
+const SPEC: CommandSpec = {
+  name: "bench",
+  usage: [
+    "[--json] [--quick] [--engines native,native-openblas,wasm,cpu] [--seconds 15] [--no-torch] [--no-convnext]",
+  ],
+  summary: "Training and inference img/s of the reference nets on each engine (each in its own process) " +
+    "beside PyTorch.",
+  options: {
+    json: { type: "boolean", help: "print JSON" },
+    quick: { type: "boolean", help: "shorter timings" },
+    engines: {
+      type: "string",
+      value: "LIST",
+      help: "comma-separated engines",
+      default: "native,native-openblas,wasm,cpu",
+    },
+    seconds: { type: "string", value: "S", help: "timed seconds per engine", default: "15 (5 with --quick)" },
+    "no-torch": { type: "boolean", help: "skip the PyTorch reference" },
+    "no-convnext": { type: "boolean", help: "skip the ConvNeXt-style net" },
+    "no-malloc-env": { type: "boolean", help: "run the engines without the glibc malloc settings" },
+    child: { type: "string", value: "ENGINE", help: "(internal) benchmark one engine in this process" },
+  },
+};
+
+const ARGS = parseCli(SPEC, (a) => {
+  const seconds = a.string("seconds");
+  if (seconds !== undefined && !(Number(seconds) > 0 && Number(seconds) <= 3600)) {
+    throw new ArgsError(`--seconds must be a number of seconds in (0, 3600], got "${seconds}"`);
+  }
+  return a;
+});
+const arg = (name: string) => ARGS.string(name);
+const flag = (name: string) => ARGS.flag(name);
 
 let peakRss = 0;
 const sampleRss = () => (peakRss = Math.max(peakRss, Deno.memoryUsage().rss));

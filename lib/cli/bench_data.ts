@@ -2,16 +2,26 @@
  * `deno task bench:data [--json] [--data DIR]`: cold decode time of the whole dataset (no cache) and the
  * time to load it from the pixel cache.
  */
-import { parseArgs } from "node:util";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadDataset } from "../data/dataset.ts";
+import { type CommandSpec, parseCli } from "./args.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: { json: { type: "boolean", default: false }, data: { type: "string" } },
-});
+const SPEC: CommandSpec = {
+  name: "bench:data",
+  usage: ["[--json] [--data DIR]"],
+  summary: "Cold decode time of the whole dataset (no cache) and the time to load it from the pixel cache.",
+  options: {
+    json: { type: "boolean", help: "print JSON" },
+    data: {
+      type: "string",
+      value: "DIR",
+      help: "dataset root (default FER2013_DIR, data/fer2013, the sample)",
+    },
+  },
+};
+const values = parseCli(SPEC, (a) => ({ json: a.flag("json"), data: a.path("data") }));
 
 const cacheDir = mkdtempSync(join(tmpdir(), "fer-bench-cache-"));
 try {

@@ -14,7 +14,6 @@
  * members' class probabilities (each with that TTA) and writes the ensemble as a run folder,
  * checkpoints/ensemble-<name>/ (lib/eval/ensemble.ts), printing the same report.
  */
-import { parseArgs } from "node:util";
 import { CLASSES } from "../data/dataset.ts";
 import {
   type ClassificationReport,
@@ -36,6 +35,7 @@ import { CheckpointError } from "../models/checkpoint.ts";
 import { bootstrapCI, type BootstrapOptions, type BootstrapResult } from "../eval/stats.ts";
 import { describeTta, parseTta, predictRunTta } from "../eval/tta.ts";
 import { evaluateEnsemble } from "../eval/ensemble.ts";
+import { ArgsError, type CommandSpec, helpText, parseArgv, runArg } from "./args.ts";
 
 /** Everything the report shows, computed from prediction rows. */
 export type Evaluation = {
@@ -139,10 +139,41 @@ export function printReport(
   else log(formatEvaluation(ev, { digits, source }).trimEnd());
 }
 
-const USAGE =
-  "usage: deno task evaluate --predictions FILE [--json] [--digits N] [--resamples N] [--seed N]\n" +
-  "       deno task evaluate <run> [--split test|val] [--tta none|hflip|5crop|10crop] [--tta-average prob|logit] [--json]\n" +
-  "       deno task evaluate --ensemble <run> <run>... [--name NAME] [--split test|val] [--tta MODE] [--json]";
+const SPEC: CommandSpec = {
+  name: "evaluate",
+  usage: [
+    "--predictions FILE [--json] [--digits N] [--resamples N] [--seed N]",
+    "<run> [--split test|val] [--tta none|hflip|5crop|10crop] [--tta-average prob|logit] [--json]",
+    "--ensemble <run> <run>... [--name NAME] [--split test|val] [--tta MODE] [--json]",
+  ],
+  summary: "The classification report, confusion matrix and bootstrap 95% intervals of a predictions CSV " +
+    "(path,label,pred[,p_*]),\nor of a run's best model on its test or validation split (written to the run's " +
+    "predictions.csv / predictions_val.csv).",
+  options: {
+    predictions: { type: "string", value: "FILE", help: "a predictions CSV to score" },
+    json: { type: "boolean", help: "print only the JSON report (no bootstrap)" },
+    digits: { type: "string", value: "N", help: "digits in the text report", default: "2" },
+    resamples: { type: "string", value: "N", help: "bootstrap resamples", default: "1000" },
+    seed: { type: "string", value: "N", help: "bootstrap seed (--predictions)", default: "0" },
+    split: { type: "string", value: "test|val", help: "split a run is evaluated on", default: "test" },
+    tta: {
+      type: "string",
+      value: "MODE",
+      help: "test-time augmentation: none, hflip, 5crop, 10crop (lib/eval/tta.ts)",
+      default: "none",
+    },
+    "tta-average": {
+      type: "string",
+      value: "HOW",
+      help: "average the TTA views' prob or logit",
+      default: "prob",
+    },
+    ensemble: { type: "boolean", help: "average the probabilities of the runs given (lib/eval/ensemble.ts)" },
+    name: { type: "string", value: "NAME", help: "ensemble name: checkpoints/ensemble-NAME/" },
+  },
+  positionals: { max: Infinity },
+};
+const USAGE = helpText(SPEC).split("\n\n")[0];
 
 function intOption(name: string, value: string, min: number): number {
   const v = Number(value);
@@ -157,31 +188,28 @@ export async function main(args: string[]): Promise<number> {
   try {
     let parsed;
     try {
-      parsed = parseArgs({
-        args,
-        allowPositionals: true,
-        options: {
-          predictions: { type: "string" },
-          json: { type: "boolean", default: false },
-          digits: { type: "string", default: "2" },
-          resamples: { type: "string", default: "1000" },
-          seed: { type: "string", default: "0" },
-          split: { type: "string", default: "test" },
-          tta: { type: "string", default: "none" },
-          "tta-average": { type: "string", default: "prob" },
-          ensemble: { type: "boolean", default: false },
-          name: { type: "string" },
-          help: { type: "boolean", short: "h", default: false },
-        },
-      });
+      parsed = parseArgv(SPEC, args);
+      if (parsed === "help") {
+        console.log(helpText(SPEC));
+        return 0;
+      }
     } catch (e) {
-      throw new EvaluateError(`${(e as Error).message}\n${USAGE}`);
+      if (e instanceof ArgsError) throw new EvaluateError(`${e.message}\n${USAGE}`);
+      throw e;
     }
-    const { values, positionals } = parsed;
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
+    const values = {
+      predictions: parsed.path("predictions"), // relative to the caller's directory
+      json: parsed.flag("json"),
+      digits: parsed.string("digits", "2"),
+      resamples: parsed.string("resamples", "1000"),
+      seed: parsed.string("seed", "0"),
+      split: parsed.string("split", "test"),
+      tta: parsed.string("tta", "none"),
+      "tta-average": parsed.string("tta-average", "prob"),
+      ensemble: parsed.flag("ensemble"),
+      name: parsed.string("name"),
+    };
+    const positionals = parsed.positionals;
     if (values.predictions !== undefined) {
       if (positionals.length) {
         throw new EvaluateError(`give either --predictions FILE or a run name, not both\n${USAGE}`);
@@ -209,7 +237,7 @@ export async function main(args: string[]): Promise<number> {
     if (values.ensemble) {
       if (positionals.length < 2) throw new EvaluateError(`--ensemble needs at least two runs\n${USAGE}`);
       await setupBackend();
-      const res = await evaluateEnsemble(positionals, {
+      const res = await evaluateEnsemble(positionals.map(runArg), {
         split,
         tta,
         name: values.name,
@@ -229,7 +257,7 @@ export async function main(args: string[]): Promise<number> {
       return 0;
     }
     if (positionals.length === 1) {
-      const run = positionals[0];
+      const run = runArg(positionals[0]);
       await setupBackend();
       const { runDir, classes, rows } = tta.mode === "none"
         ? await predictRun(run, split)

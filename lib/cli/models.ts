@@ -11,8 +11,26 @@
 
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { parseArgs } from "node:util";
 import { createModel, defaultConfig, listModels, modelNames } from "../models/registry.ts";
+import { initEngine } from "../engine/init.ts";
+import { ArgsError, type CommandSpec, helpText, parseArgv } from "./args.ts";
+
+const SPEC: CommandSpec = {
+  name: "models",
+  usage: ["[--json]", "--step [NAME...] [--batch 2] [--size 224] [--channels 3] [--steps 3] [--json]"],
+  summary:
+    "Lists the registered models (trainable parameters with 7 classes, default input); --step times a " +
+    "forward pass and a\nforward+backward+update on the best engine (default: every seed model).",
+  options: {
+    json: { type: "boolean", help: "print JSON" },
+    step: { type: "boolean", help: "time the named models (or the seed models)" },
+    batch: { type: "string", value: "N", help: "batch size for --step", default: "2" },
+    size: { type: "string", value: "S", help: "input size for --step", default: "224" },
+    channels: { type: "string", value: "C", help: "input channels for --step", default: "3" },
+    steps: { type: "string", value: "K", help: "timed steps after one warm-up", default: "3" },
+  },
+  positionals: { max: Infinity },
+};
 
 /** Seed models timed by `--step` without a name. */
 export const SEED_MODELS = ["efficientnet_b3", "convnext_tiny"];
@@ -119,32 +137,23 @@ function fmtInt(n: number): string {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      json: { type: "boolean", default: false },
-      step: { type: "boolean", default: false },
-      batch: { type: "string", default: "2" },
-      size: { type: "string", default: "224" },
-      channels: { type: "string", default: "3" },
-      steps: { type: "string", default: "3" },
-      help: { type: "boolean", short: "h", default: false },
-    },
-  });
-  if (values.help) {
-    console.log(
-      "usage: deno task models [--json] | --step [NAME...] [--batch 2] [--size 224] [--steps 3] [--json]",
-    );
+  const a = parseArgv(SPEC, argv);
+  if (a === "help") {
+    console.log(helpText(SPEC));
     return 0;
+  }
+  const positionals = a.positionals;
+  const values = { json: a.flag("json"), step: a.flag("step") };
+  if (positionals.length && !values.step) {
+    throw new ArgsError(`model names are for --step; got ${positionals.join(" ")} without it`);
   }
   for (const n of positionals) {
     if (!modelNames().includes(n)) {
-      throw new Error(`unknown model "${n}"; registered: ${modelNames().join(", ")}`);
+      throw new ArgsError(`unknown model "${n}"; registered: ${modelNames().join(", ")}`);
     }
   }
   if (!values.step) {
-    await tf.setBackend("cpu");
+    await initEngine("cpu"); // the engine module keeps tfjs's "running in Node.js" banner off
     const models = listModels();
     if (values.json) {
       console.log(JSON.stringify({ models }));
@@ -163,14 +172,18 @@ async function main(argv: string[]): Promise<number> {
     console.log("params: trainable parameters with 7 classes (BN running statistics excluded)");
     return 0;
   }
-  const int = (s: string, what: string) => {
-    const n = Number(s);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${what} must be a positive integer, got "${s}"`);
-    return n;
-  };
-  const size = int(values.size, "size");
-  const input: [number, number, number] = [size, size, int(values.channels, "channels")];
-  const batch = int(values.batch, "batch"), steps = int(values.steps, "steps");
+  const size = a.int("size", { fallback: 224, max: 2048 });
+  const input: [number, number, number] = [size, size, a.int("channels", { fallback: 3, max: 4 })];
+  const batch = a.int("batch", { fallback: 2, max: 4096 }),
+    steps = a.int("steps", { fallback: 3, max: 10000 });
+  // activations of the large nets take on the order of 100x the input: refuse what cannot fit before allocating
+  const need = 100 * 4 * batch * size * size * input[2], avail = Deno.systemMemoryInfo().available;
+  if (need > avail) {
+    throw new ArgsError(
+      `--batch ${batch} at --size ${size} needs about ${(need / 2 ** 30).toFixed(1)} GiB, ` +
+        `${(avail / 2 ** 30).toFixed(1)} GiB is available: use a smaller --size or --batch`,
+    );
+  }
   const engine = await pickEngine();
   const names = positionals.length ? positionals : SEED_MODELS;
   const results: StepTiming[] = [];
@@ -204,7 +217,8 @@ if (import.meta.main) {
   try {
     Deno.exit(await main(Deno.args));
   } catch (e) {
-    console.error(`models: ${(e as Error).message}`);
-    Deno.exit(1);
+    console.error(`error: ${(e as Error).message}`);
+    if (e instanceof ArgsError) console.error(helpText(SPEC).split("\n\n")[0]);
+    Deno.exit(e instanceof ArgsError ? 2 : 1);
   }
 }

@@ -3,17 +3,26 @@
  * headless through Jupyter (nbconvert), failing on any cell error. Full runs write their outputs back into
  * `notebooks/`; `--smoke` (also FER_SMOKE=1) runs a tiny subset and writes the executed copies to a temp folder.
  */
-import { parseArgs } from "node:util";
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PROJECT_ROOT } from "../data/dataset.ts";
+import { type CommandSpec, parseCli } from "./args.ts";
 
-const { values, positionals } = parseArgs({
-  args: Deno.args,
-  allowPositionals: true,
-  options: { smoke: { type: "boolean", default: Deno.env.get("FER_SMOKE") === "1" } },
-});
+const SPEC: CommandSpec = {
+  name: "notebooks",
+  usage: ["[--smoke] [name...]"],
+  summary: "Registers the Deno Jupyter kernel and executes the notebooks (all, or those whose file name " +
+    "contains a given name)\nheadless through Jupyter, writing their outputs back into notebooks/.",
+  options: {
+    smoke: { type: "boolean", help: "a tiny subset; executed copies go to a temp folder (also FER_SMOKE=1)" },
+  },
+  positionals: { max: Infinity },
+};
+const { values, positionals } = parseCli(SPEC, (a) => ({
+  values: { smoke: a.flag("smoke") || Deno.env.get("FER_SMOKE") === "1" },
+  positionals: a.positionals,
+}));
 
 async function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<number> {
   try {

@@ -6,42 +6,56 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { existsSync } from "node:fs";
-import { parseArgs } from "node:util";
 import type * as tfl from "@tensorflow/tfjs-layers";
 import { decodeImage } from "../data/dataset.ts";
 import { loadRunConfig, loadRunModel, resolveRunDir, runTransform } from "../runs/runs.ts";
 import { setupBackend, type TrainConfig } from "../train/loop.ts";
 import { averageViews, parseTta, ttaTransforms } from "../eval/tta.ts";
+import { TTA_MODES } from "../data/augment.ts";
+import { type CommandSpec, parseCli, runArg, usageError, userPath } from "./args.ts";
 
-const USAGE =
-  "usage: deno task predict <run> <image...> [--top K] [--tta none|hflip|5crop|10crop] [--tta-average prob|logit]";
+const SPEC: CommandSpec = {
+  name: "predict",
+  usage: ["<run> <image...> [--top K] [--tta MODE] [--tta-average prob|logit]"],
+  summary:
+    "Predicts face images with a run's best checkpoint (a run name under checkpoints/ or a run folder) " +
+    "and prints the top\nclasses with their probabilities. Relative paths are taken from the directory you " +
+    "run it in. Exit status: 0 all\npredicted, 1 some image failed, 2 bad arguments or run.",
+  options: {
+    top: { type: "string", value: "K", help: "how many classes to show per image", default: "3" },
+    tta: {
+      type: "string",
+      value: "MODE",
+      help: `test-time augmentation: ${TTA_MODES.join(", ")} (lib/eval/tta.ts)`,
+      default: "none",
+    },
+    "tta-average": {
+      type: "string",
+      value: "HOW",
+      help: "average the views' prob(abilities) or logit(s)",
+      default: "prob",
+    },
+  },
+  positionals: { min: 0, max: Infinity },
+};
+
+const { run, images, top, tta } = parseCli(SPEC, (a) => {
+  const [run, ...images] = a.positionals;
+  if (!run || images.length === 0) usageError(SPEC, "a run and at least one image are needed");
+  let tta;
+  try {
+    tta = parseTta(a.string("tta", "none"), a.string("tta-average", "prob"));
+  } catch (e) {
+    usageError(SPEC, (e as Error).message);
+  }
+  return { run: runArg(run), images, top: a.int("top", { min: 1, fallback: 3 }), tta };
+});
 
 function fail(msg: string): never {
-  console.error(`error: ${msg}\n${USAGE}`);
+  console.error(`error: ${msg}`);
   Deno.exit(2);
 }
 
-let parsed;
-try {
-  parsed = parseArgs({
-    args: Deno.args,
-    allowPositionals: true,
-    options: { top: { type: "string" }, tta: { type: "string" }, "tta-average": { type: "string" } },
-  });
-} catch (e) {
-  fail((e as Error).message);
-}
-const [run, ...images] = parsed.positionals;
-if (!run || images.length === 0) fail("a run and at least one image are needed");
-const top = Number(parsed.values.top ?? 3);
-if (!Number.isInteger(top) || top < 1) fail(`--top must be a positive integer, got ${parsed.values.top}`);
-
-let tta;
-try {
-  tta = parseTta(parsed.values.tta ?? "none", parsed.values["tta-average"] ?? "prob");
-} catch (e) {
-  fail((e as Error).message);
-}
 let runDir: string;
 let cfg: TrainConfig;
 let model: tfl.LayersModel;
@@ -65,8 +79,9 @@ let failed = 0;
 for (const path of images) {
   let pixels: Uint8Array;
   try {
-    if (!existsSync(path)) throw new Error("file not found");
-    pixels = await decodeImage(path, cfg.dataSize, 1);
+    const file = userPath(path); // `deno task` runs in the project root; INIT_CWD is where it was called
+    if (!existsSync(file)) throw new Error(`file not found (${file})`);
+    pixels = await decodeImage(file, cfg.dataSize, 1);
   } catch (e) {
     console.error(`${path}: cannot read image: ${(e as Error).message}`);
     failed++;

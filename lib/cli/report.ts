@@ -4,13 +4,23 @@
  */
 import { runMarkdown } from "../eval/report.ts";
 import { resolveRunDir, RunError } from "../runs/runs.ts";
+import { ArgsError, type CommandSpec, parseCli, runArg } from "./args.ts";
 
-if (Deno.args.length !== 1 || Deno.args[0].startsWith("-")) {
-  console.error("usage: deno task report <run>");
-  Deno.exit(2);
-}
+const SPEC: CommandSpec = {
+  name: "report",
+  usage: ["<run>"],
+  summary: "Prints a finished run (a name under checkpoints/ or a run folder) as Markdown: config summary, " +
+    "per-epoch history,\ntest classification report and totals.",
+  options: {},
+  positionals: { max: 1 },
+};
+
+const run = parseCli(SPEC, (a) => {
+  if (!a.positionals[0]) throw new ArgsError("no run named");
+  return runArg(a.positionals[0]);
+});
 try {
-  console.log(runMarkdown(resolveRunDir(Deno.args[0])));
+  console.log(runMarkdown(resolveRunDir(run)));
 } catch (e) {
   if (e instanceof RunError) {
     console.error(`error: ${e.message}`);

@@ -7,6 +7,17 @@
 import { defaultPreset, experimentConfig } from "../train/experiments.ts";
 import { saveRunFigures } from "../runs/runs.ts";
 import { setupBackend, train } from "../train/loop.ts";
+import { parseCli } from "./args.ts";
+
+parseCli({
+  name: "start",
+  usage: [""],
+  summary:
+    "Trains the default experiment (fer_cnn, cpu preset; smoke with FER_SMOKE=1) on the default data " +
+    "(FER2013_DIR,\ndata/fer2013, else the committed sample), evaluates the best checkpoint once on the test " +
+    "split and saves the run\nunder checkpoints/. `deno task train --help` lists the other experiments.",
+  options: {},
+}, () => undefined);
 
 const EXPERIMENT = "fer_cnn";
 const preset = defaultPreset();

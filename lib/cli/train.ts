@@ -7,82 +7,103 @@
  * run from its last complete epoch with the settings saved in its config.json. Exit status: 0 done, 1 error,
  * 2 bad arguments, 3 training diverged (the best checkpoint is kept and evaluated).
  */
-import { parseArgs } from "node:util";
 import {
   defaultPreset,
   experimentConfig,
   listExperiments,
   type Preset,
   PRESETS,
+  withEpochs,
 } from "../train/experiments.ts";
 import { saveRunFigures } from "../runs/runs.ts";
 import { setupBackend, train, type TrainConfig } from "../train/loop.ts";
+import { ArgsError, type CommandSpec, parseCli } from "./args.ts";
 
-const USAGE =
-  `usage: deno task train <experiment> [--preset ${PRESETS.join("|")}] [--epochs N] [--data DIR] ` +
-  `[--run NAME]\n       deno task train --resume RUN [--epochs N]\nexperiments:\n` +
-  listExperiments().map((e) => `  ${e.name.padEnd(34)}${e.description}`).join("\n");
-
-function fail(msg: string): never {
-  console.error(`error: ${msg}\n${USAGE}`);
-  Deno.exit(2);
-}
-
-let parsed;
-try {
-  parsed = parseArgs({
-    args: Deno.args,
-    allowPositionals: true,
-    options: {
-      preset: { type: "string" },
-      epochs: { type: "string" },
-      data: { type: "string" },
-      resume: { type: "string" },
-      run: { type: "string" },
-      help: { type: "boolean", short: "h" },
+const SPEC: CommandSpec = {
+  name: "train",
+  usage: [
+    `<experiment> [--preset ${PRESETS.join("|")}] [--epochs N] [--t-max N] [--data DIR] [--run NAME]`,
+    "--resume RUN [--epochs N]",
+  ],
+  summary:
+    "Trains an experiment into checkpoints/<run>/ and prints the test report of its best checkpoint; " +
+    "--resume continues\na killed run from its last complete epoch with the settings in its config.json. " +
+    "Exit status: 0 done, 1 error,\n2 bad arguments, 3 training diverged.",
+  options: {
+    preset: {
+      type: "string",
+      value: "NAME",
+      help: `${PRESETS.join(", ")}`,
+      default: "cpu (smoke with FER_SMOKE=1)",
     },
-  });
-} catch (e) {
-  fail((e as Error).message);
-}
-const { values, positionals } = parsed;
-if (values.help) {
-  console.log(USAGE);
-  Deno.exit(0);
-}
-if (positionals.length > 1) fail(`one experiment expected, got ${positionals.join(" ")}`);
-const preset = (values.preset ?? defaultPreset()) as Preset;
-if (!PRESETS.includes(preset)) fail(`--preset must be one of ${PRESETS.join(", ")}, got ${values.preset}`);
-let epochs: number | undefined;
-if (values.epochs !== undefined) {
-  epochs = Number(values.epochs);
-  if (!Number.isInteger(epochs) || epochs < 1) {
-    fail(`--epochs must be a positive integer, got ${values.epochs}`);
-  }
-}
+    epochs: {
+      type: "string",
+      value: "N",
+      help: "number of epochs (T_max follows when the preset's equals its epochs)",
+    },
+    "t-max": {
+      type: "string",
+      value: "N",
+      help: "cosine schedule length in epochs (0: constant learning rate)",
+    },
+    data: {
+      type: "string",
+      value: "DIR",
+      help: "dataset root (default FER2013_DIR, data/fer2013, the sample)",
+    },
+    run: {
+      type: "string",
+      value: "NAME",
+      help: "run folder name under checkpoints/ (default <experiment>-<time>)",
+    },
+    resume: { type: "string", value: "RUN", help: "continue this run" },
+  },
+  positionals: { max: 1 },
+  epilog: "experiments:\n" +
+    listExperiments().map((e) => `  ${e.name.padEnd(34)}${e.description}`).join("\n"),
+};
 
-let cfg: Partial<TrainConfig>;
-if (values.resume) {
-  if (values.run && values.run !== values.resume) fail("--run and --resume name different runs");
-  cfg = { run: values.resume, ...(epochs ? { epochs } : {}) };
-} else {
-  const name = positionals[0];
-  if (!name) fail("no experiment named");
-  try {
-    cfg = experimentConfig(name, preset);
-  } catch (e) {
-    fail((e as Error).message);
+const { cfg, resume, note } = parseCli(SPEC, (a) => {
+  const preset = a.choice("preset", PRESETS, defaultPreset()) as Preset;
+  const epochs = a.int("epochs", { min: 1 });
+  const tMax = a.int("t-max", { min: 0 });
+  const resume = a.string("resume");
+  const run = a.string("run");
+  if (resume !== undefined) {
+    if (a.positionals.length) {
+      throw new ArgsError(`--resume continues a run: no experiment name (got "${a.positionals[0]}")`);
+    }
+    if (run !== undefined && run !== resume) throw new ArgsError("--run and --resume name different runs");
+    if (tMax !== undefined) throw new ArgsError("--t-max cannot change a run being resumed");
+    return {
+      cfg: { run: resume, ...(epochs ? { epochs } : {}) } as Partial<TrainConfig>,
+      resume: true,
+      note: "",
+    };
   }
-  if (epochs) cfg.epochs = epochs;
-  if (values.data) cfg.dataRoot = values.data;
-  if (values.run) cfg.run = values.run;
-  if (preset !== "paper") console.log(`preset: ${preset} (use --preset paper for the study's settings)`);
+  const name = a.positionals[0];
+  if (!name) throw new ArgsError("no experiment named");
+  let base: TrainConfig;
+  try {
+    base = experimentConfig(name, preset);
+  } catch (e) {
+    throw new ArgsError((e as Error).message);
+  }
+  const { cfg, note } = withEpochs(base, epochs, tMax);
+  const data = a.path("data");
+  if (data) cfg.dataRoot = data;
+  if (run !== undefined) cfg.run = run;
+  return { cfg: cfg as Partial<TrainConfig>, resume: false, note };
+});
+if (!resume && cfg.preset !== "paper") {
+  console.log(`preset: ${cfg.preset} (use --preset paper for the study's settings)`);
 }
+if (note) console.log(note);
 
 try {
   const engine = await setupBackend();
   console.log(`backend: ${engine.name} (${engine.threads} threads)`);
-  const res = await train(cfg, { resume: Boolean(values.resume) });
+  const res = await train(cfg, { resume });
   if (res.stopped === "diverged") {
     console.error(`training diverged: ${res.message}`);
     Deno.exit(3);

@@ -5,9 +5,17 @@
 import * as tf from "@tensorflow/tfjs-core";
 import sharp from "sharp";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
-import { mkdirSync, rmSync } from "node:fs";
-import { basename, dirname, extname, isAbsolute, join, relative, resolve } from "node:path";
+import {
+  existsSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { type Dirent, mkdirSync, rmSync } from "node:fs";
+import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { mulberry32, shuffleInPlace } from "../util/rng.ts";
 
@@ -42,12 +50,14 @@ export type Dataset = {
   train: Split;
   test: Split;
   skipped: Skipped[];
+  /** Symbolic links that were not followed (loops, links back into the dataset), with the reason. */
+  links: Skipped[];
   sample: boolean;
   cache: { train: CacheStatus; test: CacheStatus };
 };
 
-/** Whether a split came from the cache. */
-export type CacheStatus = "hit" | "miss" | "disabled";
+/** Whether a split came from the cache ("unwritable": decoded, and the cache could not be written). */
+export type CacheStatus = "hit" | "miss" | "disabled" | "unwritable";
 
 /** Options for {@link loadDataset}. */
 export type LoadOptions = {
@@ -61,8 +71,10 @@ export type LoadOptions = {
   cacheDir?: string | false;
   /** Concurrent decodes (default 32). */
   concurrency?: number;
-  /** Print a line per skipped file and a summary (default true). */
+  /** Print a line per skipped file and a summary, and progress while decoding (default true). */
   verbose?: boolean;
+  /** Memory the decoded pixels may use, in bytes (default: the memory available now). */
+  memoryBytes?: number;
 };
 
 /** Error for a dataset that cannot be used as is; the message names the path and the problem. */
@@ -80,8 +92,17 @@ export function resolveDataRoot(root?: string): { root: string; sample: boolean 
   return { root: join(PROJECT_ROOT, "data", "sample"), sample: true };
 }
 
-/** A scanned (not yet decoded) split: sorted class names and sorted files with labels. */
-export type ScannedSplit = { classes: string[]; files: string[]; labels: number[]; skipped: Skipped[] };
+/**
+ * A scanned (not yet decoded) split: sorted class names and sorted files with labels; `skipped` lists
+ * non-image files, `links` the symbolic links that were not followed.
+ */
+export type ScannedSplit = {
+  classes: string[];
+  files: string[];
+  labels: number[];
+  skipped: Skipped[];
+  links: Skipped[];
+};
 
 function isDir(p: string): boolean {
   try {
@@ -96,18 +117,82 @@ function byCodePoint(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function walk(dir: string, out: string[]): void {
-  const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => byCodePoint(a.name, b.name));
+/** Reads a folder's entries; an unreadable folder is a DatasetError naming it and the remedy. */
+function readFolder(dir: string, what: string): Dirent[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true });
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    const why = err.code === "EACCES" || err.code === "EPERM"
+      ? `permission denied (${err.code}); make it readable (chmod -R a+rX '${dir}') or move it out of the dataset`
+      : `${err.code ?? err.name}: ${err.message}`;
+    throw new DatasetError(`cannot read ${what} ${dir}: ${why}`);
+  }
+}
+
+/** State of one split's walk: files found, links skipped, real folders already walked, the split's real path. */
+type WalkState = { out: string[]; links: Skipped[]; visited: Set<string>; splitReal: string };
+
+const inside = (p: string, dir: string) => p === dir || p.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+
+/**
+ * os.walk with followlinks, as ImageFolder uses it, but loop-safe: real paths are tracked, and a symbolic link
+ * is skipped (and reported) when it points to a folder on the current path (a loop), to a folder already
+ * walked, or to a folder or file inside the split itself (its images would be counted twice).
+ * `stack` holds the real paths of the folders being walked.
+ */
+function walk(dir: string, real: string, stack: string[], w: WalkState, what = "folder"): void {
+  w.visited.add(real);
+  const entries = readFolder(dir, what).sort((a, b) => byCodePoint(a.name, b.name));
   const files: string[] = [];
-  const dirs: string[] = [];
+  const dirs: [string, string][] = [];
   for (const e of entries) {
+    const p = join(dir, e.name);
     // Dirent types avoid a stat per file; only symbolic links need one (ImageFolder follows them).
-    const d = e.isDirectory() || (e.isSymbolicLink() && isDir(join(dir, e.name)));
-    (d ? dirs : files).push(e.name);
+    if (e.isDirectory()) {
+      dirs.push([e.name, join(real, e.name)]);
+      continue;
+    }
+    if (!e.isSymbolicLink()) {
+      files.push(e.name);
+      continue;
+    }
+    let target: string;
+    try {
+      target = realpathSync(p);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      w.links.push({
+        path: p,
+        reason: code === "ELOOP" ? "symbolic link loop (ELOOP)" : "broken symbolic link",
+      });
+      continue;
+    }
+    const loop = [...stack, real].find((a) => inside(a, target));
+    if (isDir(target)) {
+      if (loop) {
+        w.links.push({ path: p, reason: `symbolic link loop: points to ${target}, which contains it` });
+      } else if (w.visited.has(target)) {
+        w.links.push({ path: p, reason: `points to ${target}, a folder already scanned` });
+      } else if (inside(target, w.splitReal)) {
+        w.links.push({
+          path: p,
+          reason: `points to ${target} inside the dataset split; its images would be counted twice`,
+        });
+      } else dirs.push([e.name, target]);
+    } else if (inside(target, w.splitReal)) {
+      w.links.push({ path: p, reason: `points to ${target}, a file already in the dataset split` });
+    } else files.push(e.name);
   }
   // os.walk order as ImageFolder uses it: this folder's files, then subfolders in sorted order.
-  for (const f of files) out.push(join(dir, f));
-  for (const d of dirs) walk(join(dir, d), out);
+  for (const f of files) w.out.push(join(dir, f));
+  for (const [d, r] of dirs) {
+    if (w.visited.has(r)) {
+      w.links.push({ path: join(dir, d), reason: `${r} was already scanned through a symbolic link` });
+      continue;
+    }
+    walk(join(dir, d), r, [...stack, real], w);
+  }
 }
 
 /**
@@ -120,15 +205,19 @@ export function scanSplit(root: string, split: string): ScannedSplit {
   if (!isDir(dir)) {
     throw new DatasetError(`missing '${split}' folder in ${root} (expected ${dir}/<class>/*.jpg)`);
   }
-  const classes = readdirSync(dir, { withFileTypes: true }).filter((e) => isDir(join(dir, e.name)))
+  const classes = readFolder(dir, "split folder").filter((e) => isDir(join(dir, e.name)))
     .map((e) => e.name).sort(byCodePoint);
   if (classes.length === 0) throw new DatasetError(`no class folders in ${dir}`);
   const files: string[] = [];
   const labels: number[] = [];
   const skipped: Skipped[] = [];
+  const links: Skipped[] = [];
+  const splitReal = realpathSync(dir);
+  const visited = new Set<string>(); // per split: a folder reached under two labels is a duplicate too
   classes.forEach((cls, label) => {
     const all: string[] = [];
-    walk(join(dir, cls), all);
+    const classDir = join(dir, cls);
+    walk(classDir, realpathSync(classDir), [], { out: all, links, visited, splitReal }, "class folder");
     let n = 0;
     for (const f of all) {
       if (IMG_EXTENSIONS.includes(extname(f).toLowerCase())) {
@@ -139,7 +228,7 @@ export function scanSplit(root: string, split: string): ScannedSplit {
     }
     if (n === 0) throw new DatasetError(`empty class folder: ${join(dir, cls)} has no image files`);
   });
-  return { classes, files, labels, skipped };
+  return { classes, files, labels, skipped, links };
 }
 
 // Tiny images: one libvips thread per image and many images in flight is faster than the reverse, and the
@@ -150,6 +239,8 @@ sharp.cache(false);
 /** Decodes one image to uint8 pixels of exactly size×size×channels, or throws with the reason. */
 export async function decodeImage(path: string, size: number, channels: 1 | 3): Promise<Uint8Array> {
   const bytes = await Deno.readFile(path); // reading here and decoding from memory is ~6% faster than sharp(path)
+  const bad = damagedImage(bytes);
+  if (bad) throw new Error(bad);
   // Fast path (FER2013: 48×48 gray JPEGs): a plain decode, no colour-space operations. sharp decodes gray JPEGs
   // to three equal channels, so channel 0 is the gray value exactly.
   const { data, info } = await sharp(bytes, { failOn: "error" }).raw().toBuffer({ resolveWithObject: true });
@@ -182,27 +273,149 @@ function isGray(rgb: Uint8Array): boolean {
   return true;
 }
 
+/**
+ * Why an image file is damaged, when that can be told from its bytes: empty, or a JPEG cut short (no
+ * end-of-image marker after its last scan: a truncated or zero-padded file, which libjpeg may otherwise decode
+ * silently with grey rows). Entropy-coded JPEG data escapes 0xFF bytes, so the markers cannot occur inside it.
+ */
+export function damagedImage(bytes: Uint8Array): string | null {
+  if (bytes.length === 0) return "empty file (0 bytes)";
+  if (bytes[0] !== 0xff || bytes[1] !== 0xd8) return null;
+  for (let i = bytes.length - 2; i >= 0; i--) {
+    if (bytes[i] !== 0xff) continue;
+    if (bytes[i + 1] === 0xd9) return null; // EOI after the last SOS
+    if (bytes[i + 1] === 0xda) break; // SOS reached first
+  }
+  return `truncated or corrupt JPEG: no end-of-image marker after the image data (${bytes.length} bytes)`;
+}
+
+/** A decoder message made readable: libvips' JPEG messages say what they mean; repeated lines dropped. */
+function decodeReason(message: string): string {
+  const lines = [...new Set(message.split("\n").map((l) => l.trim()).filter(Boolean))];
+  const text = lines.join("; ");
+  if (/premature end of JPEG|missing SOS marker/i.test(text)) {
+    return `truncated or corrupt JPEG (${lines[0]})`;
+  }
+  if (/unsupported image format/i.test(text)) return "not a supported image format (content unrecognised)";
+  return text || "corrupt image (the decoder gave no reason)";
+}
+
 async function decodeAll(
   files: string[],
   size: number,
   channels: 1 | 3,
   concurrency: number,
+  onProgress?: (done: number) => void,
 ): Promise<{ pixels: (Uint8Array | null)[]; skipped: Skipped[] }> {
   const pixels: (Uint8Array | null)[] = new Array(files.length).fill(null);
-  const skipped: Skipped[] = [];
+  const failed: number[] = [];
   let next = 0;
+  let done = 0;
   const worker = async () => {
     while (next < files.length) {
       const i = next++;
       try {
         pixels[i] = await decodeImage(files[i], size, channels);
-      } catch (e) {
-        skipped.push({ path: files[i], reason: `cannot decode: ${(e as Error).message}` });
+      } catch {
+        failed.push(i);
       }
+      onProgress?.(++done);
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker));
+  // libvips keeps one error buffer for all threads, so a failure's message under concurrency can be empty
+  // ("Unknown error") or another file's. Failures are decoded again one at a time for their true reason.
+  const skipped: Skipped[] = [];
+  for (const i of failed.sort((a, b) => a - b)) {
+    try {
+      pixels[i] = await decodeImage(files[i], size, channels);
+    } catch (e) {
+      skipped.push({ path: files[i], reason: `cannot decode: ${decodeReason((e as Error).message)}` });
+    }
+  }
   return { pixels, skipped };
+}
+
+/** Bytes needed to decode `n` images at size×size×channels: the per-image buffers, their copy and decoders. */
+export function decodeBytes(n: number, size: number, channels: number, concurrency = 32): number {
+  return size * size * (2 * n * channels + 8 * Math.min(n, concurrency));
+}
+
+/** Memory available to this process now (bytes): the system's available memory. */
+export function availableMemory(): number {
+  try {
+    const m = Deno.systemMemoryInfo();
+    return m.available || m.free || m.total;
+  } catch {
+    return 4 * 2 ** 30;
+  }
+}
+
+/** A decode size that cannot work here (too large for memory); `maxSize` is the largest that fits. */
+export class DecodeSizeError extends DatasetError {
+  override name = "DecodeSizeError";
+  constructor(message: string, readonly maxSize: number) {
+    super(message);
+  }
+}
+
+const fmtBytes = (b: number) =>
+  b >= 2 ** 40
+    ? `${(b / 2 ** 40).toFixed(1)} TiB`
+    : b >= 2 ** 30
+    ? `${(b / 2 ** 30).toFixed(1)} GiB`
+    : `${(b / 2 ** 20).toFixed(1)} MiB`;
+
+/**
+ * Refuses, before anything is allocated, a decode of `n` images at `size` that would need more than 80 % of
+ * `memory` bytes; the error gives the largest size that fits.
+ */
+export function checkDecodeMemory(
+  n: number,
+  size: number,
+  channels: number,
+  memory = availableMemory(),
+  concurrency = 32,
+): void {
+  if (!Number.isSafeInteger(size) || size < 1) {
+    throw new DecodeSizeError(`size must be an integer >= 1, got ${size}`, 0);
+  }
+  const budget = 0.8 * memory;
+  const need = decodeBytes(n, size, channels, concurrency);
+  if (need <= budget) return;
+  const maxSize = Math.floor(Math.sqrt(budget / decodeBytes(n, 1, channels, concurrency)));
+  throw new DecodeSizeError(
+    `size ${size} is too large: ${n.toLocaleString("en-US")} images at ${size}×${size}×${channels} need ` +
+      `${fmtBytes(need)} of memory, ${
+        fmtBytes(memory)
+      } is available (the largest size that fits is ${maxSize})`,
+    maxSize,
+  );
+}
+
+/** Prints decode progress to stderr: a line now, then every 10 s (a line rewritten in place on a terminal). */
+function decodeProgress(split: string, total: number): (done: number) => void {
+  const t0 = performance.now();
+  let last = t0;
+  const tty = Deno.stderr.isTerminal();
+  const enc = new TextEncoder();
+  console.error(
+    `decoding ${
+      total.toLocaleString("en-US")
+    } ${split} images (not in the pixel cache yet; later loads read the ` +
+      `cache)...`,
+  );
+  return (done) => {
+    const now = performance.now();
+    if (done < total && now - last < (tty ? 500 : 10_000)) return;
+    last = now;
+    const rate = done / Math.max(1e-3, (now - t0) / 1000);
+    const line =
+      `decoding ${split}: ${done.toLocaleString("en-US")}/${total.toLocaleString("en-US")} images ` +
+      `(${Math.floor((100 * done) / total)}%, ${rate.toFixed(0)} img/s)`;
+    if (tty) Deno.stderr.writeSync(enc.encode(`\r${line}\x1b[K${done === total ? "\n" : ""}`));
+    else console.error(line);
+  };
 }
 
 /** A fingerprint of the file list with sizes and modification times; changes when any of them changes. */
@@ -289,6 +502,32 @@ function writeCache(path: string, header: CacheHeader, pixels: Uint8Array): void
   }
 }
 
+const cacheWarned = new Set<string>();
+
+/**
+ * The pixel cache is an optimisation: a write that fails (EACCES, ENOSPC, EROFS, ...) warns once per process
+ * and cache folder, naming the file and FER_CACHE_DIR, and the load goes on without it.
+ */
+function tryWriteCache(path: string, header: CacheHeader, pixels: Uint8Array): boolean {
+  try {
+    writeCache(path, header, pixels);
+    return true;
+  } catch (e) {
+    if (!cacheWarned.has(dirname(path))) {
+      const err = e as Error & { code?: string };
+      console.warn(
+        `warning: cannot write the pixel cache ${path} (${
+          err.code ?? err.name
+        }: ${err.message}); continuing ` +
+          `without it (images are decoded again on each load). Set FER_CACHE_DIR to a writable folder with ` +
+          `free space to cache them.`,
+      );
+      cacheWarned.add(dirname(path));
+    }
+    return false;
+  }
+}
+
 /** Default cache folder: $FER_CACHE_DIR or `.cache/` in the project. */
 export function defaultCacheDir(): string {
   return Deno.env.get("FER_CACHE_DIR") ?? join(PROJECT_ROOT, ".cache");
@@ -298,11 +537,20 @@ export function defaultCacheDir(): string {
 export async function loadSplit(
   root: string,
   split: string,
-  opts: { size?: number; channels?: 1 | 3; cacheDir?: string | false; concurrency?: number } = {},
-): Promise<{ split: Split; skipped: Skipped[]; cache: CacheStatus }> {
+  opts: {
+    size?: number;
+    channels?: 1 | 3;
+    cacheDir?: string | false;
+    concurrency?: number;
+    memoryBytes?: number;
+    progress?: boolean;
+  } = {},
+): Promise<{ split: Split; skipped: Skipped[]; links: Skipped[]; cache: CacheStatus }> {
   const size = opts.size ?? 48;
   const channels = opts.channels ?? 1;
+  const concurrency = opts.concurrency ?? 32;
   const scanned = scanSplit(root, split);
+  checkDecodeMemory(scanned.files.length, size, channels, opts.memoryBytes, concurrency);
   const cacheDir = opts.cacheDir === undefined ? defaultCacheDir() : opts.cacheDir;
   let fp = "";
   let cpath = "";
@@ -324,11 +572,16 @@ export async function loadSplit(
           channels: h.channels,
         },
         skipped: h.skipped.map((s) => ({ ...s, path: isAbsolute(s.path) ? s.path : join(root, s.path) })),
+        links: scanned.links,
         cache: "hit",
       };
     }
   }
-  const { pixels, skipped: bad } = await decodeAll(scanned.files, size, channels, opts.concurrency ?? 32);
+  // a progress line when the decode takes more than a moment (a first load of FER2013 takes ~50 s)
+  const progress = opts.progress && scanned.files.length >= 2000
+    ? decodeProgress(split, scanned.files.length)
+    : undefined;
+  const { pixels, skipped: bad } = await decodeAll(scanned.files, size, channels, concurrency, progress);
   const keep: number[] = [];
   pixels.forEach((p, i) => p && keep.push(i));
   const per = size * size * channels;
@@ -352,8 +605,9 @@ export async function loadSplit(
     width: size,
     channels,
   };
+  let cache: CacheStatus = cacheDir === false ? "disabled" : "miss";
   if (cacheDir !== false) {
-    writeCache(cpath, {
+    const ok = tryWriteCache(cpath, {
       fingerprint: fp,
       n: keep.length,
       height: size,
@@ -364,8 +618,9 @@ export async function loadSplit(
       labels: Array.from(labels),
       skipped: skipped.map((s) => ({ ...s, path: relative(root, s.path) })),
     }, images);
+    if (!ok) cache = "unwritable";
   }
-  return { split: result, skipped, cache: cacheDir === false ? "disabled" : "miss" };
+  return { split: result, skipped, links: scanned.links, cache };
 }
 
 /**
@@ -390,18 +645,33 @@ export async function loadDataset(opts: LoadOptions = {}): Promise<Dataset> {
         `${join(root, "test")} [${te.classes.join(", ")}]`,
     );
   }
+  // both splits stay in memory together: the bound is checked on their sum before either is decoded
+  checkDecodeMemory(
+    tr.files.length + te.files.length,
+    opts.size ?? 48,
+    opts.channels ?? 1,
+    opts.memoryBytes,
+    opts.concurrency,
+  );
   const o = {
     size: opts.size,
     channels: opts.channels,
     cacheDir: opts.cacheDir,
     concurrency: opts.concurrency,
+    memoryBytes: opts.memoryBytes,
+    progress: verbose,
   };
   const train = await loadSplit(root, "train", o);
   const test = await loadSplit(root, "test", o);
   const skipped = [...train.skipped, ...test.skipped];
-  if (verbose && skipped.length) {
+  const links = [...train.links, ...test.links];
+  if (verbose && (skipped.length || links.length)) {
+    for (const s of links) console.warn(`skipped link ${s.path}: ${s.reason}`);
     for (const s of skipped) console.warn(`skipped ${s.path}: ${s.reason}`);
-    console.warn(`${skipped.length} file(s) skipped`);
+    console.warn(
+      `${skipped.length} file(s) skipped` +
+        (links.length ? `, ${links.length} symbolic link(s) not followed` : ""),
+    );
   }
   return {
     root,
@@ -409,9 +679,31 @@ export async function loadDataset(opts: LoadOptions = {}): Promise<Dataset> {
     train: train.split,
     test: test.split,
     skipped,
+    links,
     sample,
     cache: { train: train.cache, test: test.cache },
   };
+}
+
+/** The file {@link recordSkipped} writes into a run folder. */
+export const SKIPPED_FILE = "skipped.json";
+
+/**
+ * Records what a load left out in `dir` (a run folder) as `skipped.json`:
+ * `{ root, files: [{path, reason}], links: [{path, reason}] }`, paths relative to the data root. `data` is a
+ * {@link Dataset} or any object with some of its fields (data given directly to training has none: empty lists).
+ */
+export function recordSkipped(dir: string, dataset: object): string {
+  const data = dataset as Partial<Pick<Dataset, "root" | "skipped" | "links">>;
+  const rel = (s: Skipped) => ({ path: data.root ? relative(data.root, s.path) : s.path, reason: s.reason });
+  const out = join(dir, SKIPPED_FILE);
+  const body = {
+    root: data.root ?? null,
+    files: (data.skipped ?? []).map(rel),
+    links: (data.links ?? []).map(rel),
+  };
+  writeFileSync(out, JSON.stringify(body, null, 2) + "\n");
+  return out;
 }
 
 /** Per-class counts of a split, keyed by class name. */

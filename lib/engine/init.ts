@@ -13,6 +13,7 @@ import { blasError, blasInstallHint, openBlas } from "./blas.ts";
 import { NATIVE, nativeDnnl, registerNative } from "./native.ts";
 import { dnnlError } from "./dnnl.ts";
 import { registerWasmGrads } from "./wasm_grads.ts";
+import { provisionNative } from "./provision.ts";
 
 /** Engine names in order of preference. */
 export const ENGINES = ["tensorflow", "native", "wasm", "cpu"] as const;
@@ -57,6 +58,7 @@ async function tryTensorflow(): Promise<EngineInfo | null> {
 let hintedDnnl = false;
 
 async function tryNative(): Promise<EngineInfo | null> {
+  await provisionNative(); // installs or unpacks OpenBLAS/oneDNN when missing (FER_NO_PROVISION=1: off)
   let blas;
   try {
     blas = registerNative(envThreads());

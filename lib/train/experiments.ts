@@ -314,3 +314,35 @@ export function experimentConfig(name: string, preset: Preset = defaultPreset())
 export function listExperiments(): { name: string; description: string }[] {
   return Object.entries(EXPERIMENTS).map(([name, e]) => ({ name, description: e.description }));
 }
+
+/**
+ * Applies `--epochs N` / `--t-max T` to an experiment's config. When the preset's cosine spans its whole run
+ * (T_max equal to its epochs, as in every `cpu` preset), T_max follows N so the schedule still anneals to
+ * eta_min by the last epoch; a preset with its own T_max (the study's 20 epochs with T_max 10) keeps it, and
+ * an explicit `tMax` always wins. Returns the config and a note on what T_max is and why ("" when unchanged).
+ */
+export function withEpochs(
+  cfg: TrainConfig,
+  epochs?: number,
+  tMax?: number,
+): { cfg: TrainConfig; note: string } {
+  const out = { ...cfg };
+  if (epochs !== undefined) out.epochs = epochs;
+  if (tMax !== undefined) {
+    out.tMax = tMax;
+    return { cfg: out, note: `T_max ${tMax} (--t-max)` };
+  }
+  if (epochs !== undefined && cfg.tMax === cfg.epochs && epochs !== cfg.epochs) {
+    out.tMax = epochs;
+    return {
+      cfg: out,
+      note:
+        `T_max ${epochs}: follows --epochs so the cosine schedule finishes (the ${cfg.preset ?? ""} preset ` +
+        `had T_max = epochs = ${cfg.epochs}; --t-max sets it explicitly)`,
+    };
+  }
+  if (epochs !== undefined && epochs !== cfg.epochs && cfg.tMax > 0) {
+    return { cfg: out, note: `T_max ${cfg.tMax} kept from the preset (--t-max changes it)` };
+  }
+  return { cfg: out, note: "" };
+}

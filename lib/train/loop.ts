@@ -40,6 +40,7 @@ import {
   dataIdentity,
   loadDataset,
   PROJECT_ROOT,
+  recordSkipped,
   type Split,
   subset,
   trainValSplit,
@@ -305,6 +306,7 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
   // the run folder is created once data and model are known to work
   mkdirSync(runDir, { recursive: true });
   writeAtomic(join(runDir, "config.json"), JSON.stringify(cfg, null, 2) + "\n");
+  recordSkipped(runDir, data); // skipped.json: the files and links the data loader left out
 
   // ---- loop state (restored on resume) -----------------------------------------------------------------------
   let state: LoopState = {

@@ -1,5 +1,16 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
@@ -7,14 +18,20 @@ import "@tensorflow/tfjs-backend-cpu";
 import sharp from "sharp";
 import {
   batches,
+  checkDecodeMemory,
   classCounts,
   CLASSES,
   DatasetError,
+  decodeBytes,
   decodeImage,
+  DecodeSizeError,
   loadDataset,
+  loadSplit,
   PROJECT_ROOT,
+  recordSkipped,
   resolveDataRoot,
   scanSplit,
+  SKIPPED_FILE,
   trainValSplit,
 } from "../../lib/data/dataset.ts";
 
@@ -298,4 +315,269 @@ Deno.test({
     });
     assert.equal(ds.skipped.length, 0);
   },
+});
+
+// ---- reliability (issue 17): symbolic link loops, unreadable folders, damaged files, memory, cache --------------
+
+/** Runs `code` (TypeScript, project import map) with file permissions enforced even for root (setpriv drops
+ * CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH), so chmod-ed folders are really unreadable or unwritable. */
+async function runWithoutDacOverride(
+  code: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const deno = Deno.execPath();
+  const argv = Deno.uid() === 0
+    ? ["setpriv", "--bounding-set=-dac_override,-dac_read_search", deno, "eval", code]
+    : [deno, "eval", code];
+  const o = await new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    cwd: PROJECT_ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  const dec = new TextDecoder();
+  return { code: o.code, stdout: dec.decode(o.stdout), stderr: dec.decode(o.stderr) };
+}
+
+function hasSetpriv(): boolean {
+  if (Deno.uid() !== 0) return true;
+  try {
+    return new Deno.Command("setpriv", { args: ["--version"], stdout: "null", stderr: "null" }).outputSync()
+      .success;
+  } catch {
+    return false;
+  }
+}
+
+const DATASET_URL = new URL("../../lib/data/dataset.ts", import.meta.url).href;
+
+Deno.test("symbolic links: loops and links back into the dataset are not followed, and are reported", async () => {
+  const root = await makeDataset(["x", "y"], { x: 3, y: 2 });
+  const outside = mkdtempSync(join(tmpdir(), "fer-outside-"));
+  try {
+    await writeJpeg(join(outside, "o_0.jpg"), 77);
+    symlinkSync("..", join(root, "train", "x", "up")); // loop through the split folder
+    symlinkSync(".", join(root, "train", "y", "loop")); // loop onto itself
+    symlinkSync(join(root, "train", "y"), join(root, "train", "x", "side")); // another class's images
+    symlinkSync(join(root, "train", "y", "img_0.jpg"), join(root, "train", "x", "dup.jpg")); // a file twice
+    symlinkSync(outside, join(root, "train", "x", "ext")); // a real folder outside: followed (ImageFolder does)
+    symlinkSync(outside, join(root, "train", "y", "ext2")); // the same folder again, under another label
+    symlinkSync(join(root, "nowhere"), join(root, "train", "y", "broken.jpg"));
+    const s = scanSplit(root, "train");
+    const rel = (p: string) => p.slice(root.length + 1);
+    assert.deepEqual(s.files.map(rel), [
+      "train/x/img_0.jpg",
+      "train/x/img_1.jpg",
+      "train/x/img_2.jpg",
+      "train/x/ext/o_0.jpg",
+      "train/y/img_0.jpg",
+      "train/y/img_1.jpg",
+    ]);
+    const links = Object.fromEntries(s.links.map((l) => [rel(l.path), l.reason]));
+    assert.deepEqual(Object.keys(links).sort(), [
+      "train/x/dup.jpg",
+      "train/x/side",
+      "train/x/up",
+      "train/y/broken.jpg",
+      "train/y/ext2",
+      "train/y/loop",
+    ]);
+    assert.match(links["train/x/up"], /loop/);
+    assert.match(links["train/y/loop"], /loop/);
+    assert.match(links["train/x/side"], /counted twice/);
+    assert.match(links["train/x/dup.jpg"], /already in the dataset/);
+    assert.match(links["train/y/ext2"], /already scanned/);
+    assert.match(links["train/y/broken.jpg"], /broken/);
+    const ds = await loadDataset({ root, cacheDir: false, verbose: false });
+    assert.equal(ds.train.labels.length, 6);
+    assert.equal(new Set(ds.train.paths).size, 6);
+    assert.equal(ds.links.length, 6);
+  } finally {
+    rmSync(root, { recursive: true });
+    rmSync(outside, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "unreadable class folder: a DatasetError naming the folder and the remedy, not an EACCES stack trace",
+  ignore: !hasSetpriv(),
+  fn: async () => {
+    const root = await makeDataset(["x", "y"], { x: 1, y: 1 });
+    try {
+      chmodSync(join(root, "train", "y"), 0o000);
+      const r = await runWithoutDacOverride(
+        `import { loadDataset } from "${DATASET_URL}";
+         try { await loadDataset({ root: "${root}", cacheDir: false, verbose: false }); console.log("loaded"); }
+         catch (e) { console.log(JSON.stringify({ name: e.name, message: e.message })); }`,
+      );
+      const out = JSON.parse(r.stdout.trim().split("\n").pop()!);
+      assert.equal(out.name, "DatasetError", r.stdout + r.stderr);
+      assert.match(
+        out.message,
+        new RegExp(`cannot read class folder ${join(root, "train", "y")}: permission denied`),
+      );
+      assert.match(out.message, /chmod/);
+    } finally {
+      chmodSync(join(root, "train", "y"), 0o755);
+      rmSync(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test("damaged JPEGs: truncated and zero-padded files are skipped as truncated, never 'Unknown error'", async () => {
+  const root = await makeDataset(["x", "y"], { x: 2, y: 2 });
+  try {
+    const good = await sharp(
+      Uint8Array.from({ length: 48 * 48 }, (_, i) => (i * 7) % 256),
+      { raw: { width: 48, height: 48, channels: 1 } },
+    ).jpeg().toBuffer();
+    // many at once: libvips' shared error buffer made concurrent failures report "Unknown error"
+    for (let i = 0; i < 24; i++) {
+      writeFileSync(
+        join(root, "train", "x", `cut_${String(i).padStart(2, "0")}.jpg`),
+        good.subarray(0, 200 + 20 * i),
+      );
+    }
+    const padded = new Uint8Array(good.length);
+    padded.set(good.subarray(0, good.length - 200)); // a write cut short on a crash: zeros where data was
+    writeFileSync(join(root, "train", "y", "padded.jpg"), padded);
+    writeFileSync(join(root, "train", "y", "empty.jpg"), new Uint8Array(0));
+    const ds = await loadDataset({ root, cacheDir: false, verbose: false });
+    assert.equal(ds.train.labels.length, 4);
+    assert.equal(ds.skipped.length, 26);
+    for (const s of ds.skipped) {
+      assert.doesNotMatch(s.reason, /Unknown error/, s.path);
+      if (s.path.endsWith("empty.jpg")) assert.match(s.reason, /empty file/);
+      else assert.match(s.reason, /truncated or corrupt JPEG/, `${s.path}: ${s.reason}`);
+    }
+  } finally {
+    rmSync(root, { recursive: true });
+  }
+});
+
+Deno.test("decode size: refused before allocating when the images would not fit in memory", async () => {
+  const root = await makeDataset(["x", "y"], { x: 2, y: 2 });
+  try {
+    const need = decodeBytes(8, 48, 1); // 4 train + 4 test images at 48 px
+    await assert.rejects(
+      loadDataset({ root, cacheDir: false, verbose: false, size: 48, memoryBytes: need }),
+      (e: Error) =>
+        e instanceof DecodeSizeError && /size 48 is too large: 8 images at 48×48×1/.test(e.message) &&
+        e.maxSize < 48 && e.maxSize > 0,
+    );
+    const ok = await loadDataset({ root, cacheDir: false, verbose: false, size: 48, memoryBytes: 2 * need });
+    assert.equal(ok.train.labels.length, 4);
+    assert.throws(() => checkDecodeMemory(10, 0, 1, 1e9), DecodeSizeError);
+    // the bound scales with the data: the largest size that fits is reported exactly
+    try {
+      checkDecodeMemory(35887, 100000, 1, 24 * 2 ** 30);
+      assert.fail("no error");
+    } catch (e) {
+      const max = (e as DecodeSizeError).maxSize;
+      assert.doesNotThrow(() => checkDecodeMemory(35887, max, 1, 24 * 2 ** 30));
+      assert.throws(() => checkDecodeMemory(35887, max + 1, 1, 24 * 2 ** 30), DecodeSizeError);
+    }
+  } finally {
+    rmSync(root, { recursive: true });
+  }
+});
+
+/** Captures console.warn / console.error while `f` runs. */
+async function captureStderr<T>(f: () => Promise<T>): Promise<{ value: T; lines: string[] }> {
+  const lines: string[] = [];
+  const [w, e] = [console.warn, console.error];
+  console.warn = console.error = (...a: unknown[]) => void lines.push(a.join(" "));
+  try {
+    return { value: await f(), lines };
+  } finally {
+    [console.warn, console.error] = [w, e];
+  }
+}
+
+Deno.test("unwritable pixel cache: one warning naming the path and FER_CACHE_DIR, and the data still load", async () => {
+  const root = await makeDataset(["x", "y"], { x: 2, y: 2 });
+  const blocker = join(root, "not-a-folder");
+  writeFileSync(blocker, "a file where the cache folder should be");
+  try {
+    const { value: ds, lines } = await captureStderr(() =>
+      loadDataset({ root, cacheDir: join(blocker, "cache"), verbose: false })
+    );
+    assert.equal(ds.train.labels.length, 4);
+    assert.deepEqual(ds.cache, { train: "unwritable", test: "unwritable" });
+    const warnings = lines.filter((l) => /pixel cache/.test(l));
+    assert.equal(warnings.length, 1, lines.join("\n")); // once, not once per split
+    assert.match(warnings[0], new RegExp(`cannot write the pixel cache ${join(blocker, "cache")}/`));
+    assert.match(warnings[0], /FER_CACHE_DIR/);
+  } finally {
+    rmSync(root, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "read-only pixel cache folder (EACCES): warns with the path and FER_CACHE_DIR, loads without it",
+  ignore: !hasSetpriv(),
+  fn: async () => {
+    const root = await makeDataset(["x", "y"], { x: 2, y: 2 });
+    const cacheDir = mkdtempSync(join(tmpdir(), "fer-rocache-"));
+    try {
+      chmodSync(cacheDir, 0o555);
+      const r = await runWithoutDacOverride(
+        `import { loadDataset } from "${DATASET_URL}";
+         const ds = await loadDataset({ root: "${root}", cacheDir: "${cacheDir}", verbose: false });
+         console.log(JSON.stringify({ n: ds.train.labels.length, cache: ds.cache }));`,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout.trim().split("\n").pop()!), {
+        n: 4,
+        cache: { train: "unwritable", test: "unwritable" },
+      });
+      const warnings = r.stderr.split("\n").filter((l) => /pixel cache/.test(l));
+      assert.equal(warnings.length, 1, r.stderr);
+      assert.match(warnings[0], new RegExp(`cannot write the pixel cache ${cacheDir}/.*EACCES`));
+      assert.match(warnings[0], /FER_CACHE_DIR/);
+    } finally {
+      chmodSync(cacheDir, 0o755);
+      rmSync(root, { recursive: true });
+      rmSync(cacheDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("first load: a progress line while a large split is decoded (not silence)", async () => {
+  const root = await makeDataset(["x", "y"], { x: 1, y: 1 }, 1);
+  try {
+    const small = await sharp(new Uint8Array(64).fill(9), { raw: { width: 8, height: 8, channels: 1 } })
+      .jpeg()
+      .toBuffer();
+    for (let i = 0; i < 2000; i++) writeFileSync(join(root, "train", i % 2 ? "x" : "y", `s_${i}.jpg`), small);
+    const { value, lines } = await captureStderr(() =>
+      loadSplit(root, "train", { size: 8, cacheDir: false, progress: true })
+    );
+    assert.equal(value.split.labels.length, 2002);
+    assert.ok(lines.some((l) => /^decoding 2,002 train images/.test(l)), lines.join("\n"));
+    assert.ok(lines.some((l) => /decoding train: 2,002\/2,002 images \(100%/.test(l)), lines.join("\n"));
+  } finally {
+    rmSync(root, { recursive: true });
+  }
+});
+
+Deno.test("recordSkipped: skipped files and links land in the run folder as skipped.json", async () => {
+  const root = await makeDataset(["x", "y"], { x: 2, y: 2 });
+  const runDir = mkdtempSync(join(tmpdir(), "fer-run-"));
+  try {
+    writeFileSync(join(root, "train", "x", "bad.jpg"), "nope");
+    symlinkSync(".", join(root, "train", "y", "loop"));
+    const ds = await loadDataset({ root, cacheDir: false, verbose: false });
+    const out = recordSkipped(runDir, ds);
+    assert.equal(out, join(runDir, SKIPPED_FILE));
+    const j = JSON.parse(readFileSync(out, "utf8"));
+    assert.equal(j.root, root);
+    assert.deepEqual(j.files.map((f: { path: string }) => f.path), ["train/x/bad.jpg"]);
+    assert.deepEqual(j.links.map((f: { path: string }) => f.path), ["train/y/loop"]);
+    recordSkipped(runDir, { classes: ["a"] }); // data given directly: empty lists
+    assert.deepEqual(JSON.parse(readFileSync(out, "utf8")), { root: null, files: [], links: [] });
+  } finally {
+    rmSync(root, { recursive: true });
+    rmSync(runDir, { recursive: true });
+  }
 });

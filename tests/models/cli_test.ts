@@ -26,11 +26,14 @@ Deno.test("cli models --json lists every model with params and input", async () 
   assert.ok(models.some((m: { name: string }) => m.name === "fer_cnn_small"));
 });
 
-Deno.test("cli models: unknown model and bad numbers are clear errors", async () => {
+Deno.test("cli models: unknown model and bad numbers are clear errors (exit status 2, the usage)", async () => {
   const r = await run("--step", "resnet9");
-  assert.equal(r.code, 1);
-  assert.match(r.stderr, /unknown model "resnet9"; registered: /);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unknown model "resnet9"; registered: [\s\S]*usage: deno task models/);
   const r2 = await run("--step", "fer_cnn_small", "--batch", "0");
-  assert.equal(r2.code, 1);
-  assert.match(r2.stderr, /--batch must be a positive integer, got "0"/);
+  assert.equal(r2.code, 2);
+  assert.match(r2.stderr, /--batch must be an integer between 1 and 4096, got "0"/);
+  const r3 = await run("--step", "fer_cnn_small", "--batch", "4096", "--size", "2048");
+  assert.equal(r3.code, 2);
+  assert.match(r3.stderr, /--batch 4096 at --size 2048 needs about \d+\.\d GiB, .* GiB is available/);
 });

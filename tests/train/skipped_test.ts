@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import * as tfl from "@tensorflow/tfjs-layers";
+import { PROJECT_ROOT, SKIPPED_FILE } from "../../lib/data/dataset.ts";
+import { train, type TrainConfig } from "../../lib/train/loop.ts";
+
+await tf.setBackend("cpu");
+
+function tiny(cfg: TrainConfig, numClasses: number): tfl.LayersModel {
+  return tfl.sequential({
+    layers: [
+      tfl.layers.averagePooling2d({ inputShape: [cfg.inputSize, cfg.inputSize, cfg.channels], poolSize: 4 }),
+      tfl.layers.flatten(),
+      tfl.layers.dense({ units: numClasses }),
+    ],
+  });
+}
+
+Deno.test("a run records the files the data loader skipped (skipped.json in the run folder)", async () => {
+  const tmp = mkdtempSync(join(tmpdir(), "fer-skipped-"));
+  try {
+    const root = join(tmp, "data");
+    cpSync(join(PROJECT_ROOT, "data", "sample"), root, { recursive: true });
+    writeFileSync(join(root, "train", "happy", "broken.jpg"), "not a jpeg");
+    writeFileSync(join(root, "test", "sad", "notes.txt"), "hello");
+    const res = await train({
+      experiment: "t",
+      model: "tiny",
+      pretrained: false,
+      inputSize: 16,
+      channels: 1,
+      mean: [0.5],
+      std: [0.5],
+      batchSize: 16,
+      epochs: 1,
+      augment: false,
+      maxTrainImages: 16,
+      maxEvalImages: 8,
+      dataRoot: root,
+      outDir: join(tmp, "runs"),
+      run: "r",
+    }, { createModel: tiny, progress: "lines", log: () => {} });
+    const j = JSON.parse(readFileSync(join(res.runDir, SKIPPED_FILE), "utf8"));
+    assert.equal(j.root, root);
+    assert.deepEqual(j.files.map((f: { path: string }) => f.path), [
+      "train/happy/broken.jpg",
+      "test/sad/notes.txt",
+    ]);
+    assert.match(j.files[0].reason, /cannot decode/);
+    assert.deepEqual(j.links, []);
+  } finally {
+    rmSync(tmp, { recursive: true });
+  }
+});
