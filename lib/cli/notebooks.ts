@@ -1,19 +1,23 @@
 /**
- * `deno task notebooks [--smoke] [name...]`: registers the Deno Jupyter kernel and executes the notebooks
- * headless through Jupyter (nbconvert), failing on any cell error. Full runs write their outputs back into
- * `notebooks/`; `--smoke` (also FER_SMOKE=1) runs a tiny subset and writes the executed copies to a temp folder.
+ * `deno task notebooks [--smoke] [name...]`: registers the Deno Jupyter kernel, executes the notebooks headless
+ * through Jupyter (nbconvert) and checks each executed notebook (lib/viz/notebook_check.ts): no error, every
+ * display stored up to the final "notebook complete" marker, a PNG beside every chart, no absolute machine
+ * path in the outputs. Full runs write the executed notebooks back into `notebooks/` only when they pass;
+ * `--smoke` (also FER_SMOKE=1) runs a tiny subset and leaves the executed copies in a temp folder.
  */
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PROJECT_ROOT } from "../data/dataset.ts";
+import { checkNotebook, type NotebookJson } from "../viz/notebook_check.ts";
 import { type CommandSpec, parseCli } from "./args.ts";
 
 const SPEC: CommandSpec = {
   name: "notebooks",
   usage: ["[--smoke] [name...]"],
   summary: "Registers the Deno Jupyter kernel and executes the notebooks (all, or those whose file name " +
-    "contains a given name)\nheadless through Jupyter, writing their outputs back into notebooks/.",
+    "contains a given name)\nheadless through Jupyter, checks that every output arrived, and writes the " +
+    "passing ones back into notebooks/.",
   options: {
     smoke: { type: "boolean", help: "a tiny subset; executed copies go to a temp folder (also FER_SMOKE=1)" },
   },
@@ -46,7 +50,10 @@ if ((await run(Deno.execPath(), ["jupyter", "--install", "--force"])) !== 0) {
   console.error("error: `deno jupyter --install` failed");
   Deno.exit(1);
 }
-const outDir = values.smoke ? mkdtempSync(join(tmpdir(), "fer-notebooks-")) : dir;
+// Paths that must not appear in committed outputs.
+const forbidden = [PROJECT_ROOT, Deno.env.get("HOME") ?? "", Deno.env.get("FER2013_DIR") ?? ""]
+  .filter((p) => p.length > 1);
+const outDir = mkdtempSync(join(tmpdir(), "fer-notebooks-"));
 const env: Record<string, string> = values.smoke ? { FER_SMOKE: "1" } : {};
 let failed = 0;
 for (const nb of chosen) {
@@ -69,14 +76,18 @@ for (const nb of chosen) {
     );
     Deno.exit(1);
   }
-  const text = code === 0 ? readFileSync(join(outDir, nb), "utf8") : "";
-  const hasError = text.includes('"output_type": "error"');
-  if (code !== 0 || hasError) failed++;
+  const problems = code === 0
+    ? checkNotebook(JSON.parse(readFileSync(join(outDir, nb), "utf8")) as NotebookJson, { forbidden })
+    : [`nbconvert exited with status ${code}`];
+  for (const p of problems) console.error(`  ${nb}: ${p}`);
+  if (problems.length) failed++;
+  else if (!values.smoke) copyFileSync(join(outDir, nb), join(dir, nb));
   console.log(
-    `${code === 0 && !hasError ? "ok" : "FAILED"}  ${nb}  ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    `${problems.length ? "FAILED" : "ok"}  ${nb}  ${((performance.now() - t0) / 1000).toFixed(1)} s` +
+      (problems.length || values.smoke ? "" : "  (written to notebooks/)"),
   );
 }
-if (values.smoke) console.log(`executed copies in ${outDir}`);
+console.log(`executed copies in ${outDir}`);
 if (failed) {
   console.error(`${failed} notebook(s) failed`);
   Deno.exit(1);

@@ -1,8 +1,13 @@
 /**
- * `deno task predict <run> <image...> [--top K] [--tta none|hflip|5crop|10crop] [--tta-average prob|logit]`: loads a run's best checkpoint (checkpoints/<run>/best/, a
- * TF.js layers model; the run may be a name under checkpoints/ or a path to a run folder), decodes each image with sharp the way training saw it (gray, resized to the run's data
- * size, then the run's eval transform: resize to the input size, channels, normalization) and prints the top
- * classes with their probabilities (with `--tta`, averaged over the test-time views, lib/eval/tta.ts). Exit status: 0 all predicted, 1 some image failed, 2 bad arguments/run.
+ * `deno task predict <run> <image...> [--top K] [--annotate OUT] [--min-score S] [--no-detect]`: loads a run's
+ * best checkpoint (checkpoints/<run>/best/, a TF.js layers model; the run may be a name under checkpoints/ or a
+ * path to a run folder), finds every face in each photo (BlazeFace, lib/faces/), aligns it to FER2013's framing,
+ * and prints its box and top classes; `--annotate` writes the photo with boxes and labels (OUT is a file for one
+ * image, else a folder). With `--no-detect`, the whole-image mode for pre-cropped faces: decodes each image with
+ * sharp the way training saw it (gray, resized to the run's data size, then the run's eval transform: resize to
+ * the input size, channels, normalization) and prints the top classes with their probabilities; `--tta MODE`
+ * (with `--no-detect`) averages them over test-time views (lib/eval/tta.ts).
+ * Exit status: 0 all predicted, 1 some image failed, 2 bad arguments/run.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { existsSync } from "node:fs";
@@ -10,45 +15,72 @@ import type * as tfl from "@tensorflow/tfjs-layers";
 import { decodeImage } from "../data/dataset.ts";
 import { loadRunConfig, loadRunModel, resolveRunDir, runTransform } from "../runs/runs.ts";
 import { setupBackend, type TrainConfig } from "../train/loop.ts";
+import { ArgsError, type CommandSpec, parseCli, runArg, usageError, userPath } from "./args.ts";
+import { predictFaceImages } from "../faces/cli.ts";
 import { averageViews, parseTta, ttaTransforms } from "../eval/tta.ts";
 import { TTA_MODES } from "../data/augment.ts";
-import { type CommandSpec, parseCli, runArg, usageError, userPath } from "./args.ts";
 
 const SPEC: CommandSpec = {
   name: "predict",
-  usage: ["<run> <image...> [--top K] [--tta MODE] [--tta-average prob|logit]"],
+  usage: [
+    "<run> <image...> [--top K] [--annotate OUT] [--min-score S]",
+    "<run> <image...> --no-detect [--top K] [--tta MODE] [--tta-average prob|logit]",
+  ],
   summary:
-    "Predicts face images with a run's best checkpoint (a run name under checkpoints/ or a run folder) " +
-    "and prints the top\nclasses with their probabilities. Relative paths are taken from the directory you " +
-    "run it in. Exit status: 0 all\npredicted, 1 some image failed, 2 bad arguments or run.",
+    "Finds every face in each photo (BlazeFace), aligns it to FER2013's framing and prints its box and top " +
+    "classes\nwith a run's best checkpoint (a run name under checkpoints/ or a run folder); --no-detect " +
+    "classifies each whole\nimage as a pre-cropped face. Relative paths are taken from the directory you run " +
+    "it in. Exit status: 0 all\npredicted, 1 some image failed, 2 bad arguments or run.",
   options: {
     top: { type: "string", value: "K", help: "how many classes to show per image", default: "3" },
+    annotate: {
+      type: "string",
+      value: "OUT",
+      help: "write the photo with boxes and labels (a file for one image, else a folder)",
+    },
+    "min-score": { type: "string", value: "S", help: "face detection threshold, 0..1", default: "0.5" },
+    "no-detect": { type: "boolean", help: "whole-image mode for pre-cropped 48×48 faces" },
     tta: {
       type: "string",
       value: "MODE",
-      help: `test-time augmentation: ${TTA_MODES.join(", ")} (lib/eval/tta.ts)`,
+      help: `test-time augmentation with --no-detect: ${TTA_MODES.join(", ")} (lib/eval/tta.ts)`,
       default: "none",
     },
     "tta-average": {
       type: "string",
       value: "HOW",
-      help: "average the views' prob(abilities) or logit(s)",
+      help: "average the TTA views' prob or logit",
       default: "prob",
     },
   },
   positionals: { min: 0, max: Infinity },
 };
 
-const { run, images, top, tta } = parseCli(SPEC, (a) => {
+const { run, images, top, detect, minScore, annotate, tta } = parseCli(SPEC, (a) => {
   const [run, ...images] = a.positionals;
   if (!run || images.length === 0) usageError(SPEC, "a run and at least one image are needed");
+  const minScore = Number(a.string("min-score", "0.5"));
+  if (!(minScore >= 0 && minScore <= 1)) {
+    throw new ArgsError(`--min-score must be in 0..1, got "${a.string("min-score")}"`);
+  }
   let tta;
   try {
     tta = parseTta(a.string("tta", "none"), a.string("tta-average", "prob"));
   } catch (e) {
-    usageError(SPEC, (e as Error).message);
+    throw new ArgsError((e as Error).message);
   }
-  return { run: runArg(run), images, top: a.int("top", { min: 1, fallback: 3 }), tta };
+  if (tta.mode !== "none" && !a.flag("no-detect")) {
+    throw new ArgsError("--tta applies to the whole-image mode: add --no-detect");
+  }
+  return {
+    tta,
+    run: runArg(run),
+    images,
+    top: a.int("top", { min: 1, fallback: 3 }),
+    detect: !a.flag("no-detect"),
+    minScore,
+    annotate: a.path("annotate"),
+  };
 });
 
 function fail(msg: string): never {
@@ -73,6 +105,10 @@ try {
   transforms = tta.mode === "none" ? [runTransform(cfg)] : ttaTransforms(cfg, tta.mode);
 } catch (e) {
   fail((e as Error).message);
+}
+if (detect) {
+  const files = images.map((p) => ({ shown: p, file: userPath(p) }));
+  Deno.exit(await predictFaceImages(files, { model, classes, cfg, top, minScore, annotate }));
 }
 
 let failed = 0;

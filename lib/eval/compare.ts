@@ -9,16 +9,10 @@ import type { ClassF1, MetricEstimate } from "../viz/plots.ts";
 import { type PredictionRow, readPredictionsCsv } from "./predictions.ts";
 import { bootstrapCI, mcnemar } from "./stats.ts";
 
-/** The original study's published test results (PyTorch + timm, 224 px, early-stopped on the test set). */
-export const SEED_RESULTS: { experiment: string; accuracy: number; f1?: Record<string, number> }[] = [
-  { experiment: "efficientnet_b3", accuracy: 0.704 },
-  { experiment: "efficientnet_b3_label_smoothing", accuracy: 0.697 },
-  {
-    experiment: "convnext_tiny",
-    accuracy: 0.723,
-    f1: { angry: 0.65, disgust: 0.73, fear: 0.59, happy: 0.90, neutral: 0.69, sad: 0.60, surprise: 0.83 },
-  },
-];
+import { STUDY_RESULTS } from "./study.ts";
+
+/** The study's published results (lib/eval/study.ts), re-exported for the comparison notebook. */
+export { STUDY_RESULTS as SEED_RESULTS };
 
 /** A run loaded for comparison. */
 export type RunSummary = {
@@ -57,7 +51,7 @@ export function loadRunSummary(runDir: string, name?: string): RunSummary {
   };
 }
 
-/** Accuracy and macro-F1 with bootstrap 95% intervals per run, plus the study's accuracies as references. */
+/** Accuracy and macro-F1 with bootstrap 95% intervals per run, plus the study's published values as references. */
 export function metricEstimates(
   runs: RunSummary[],
   opts: { resamples?: number; seed?: number } = {},
@@ -80,21 +74,22 @@ export function metricEstimates(
       hi: ci.macro_f1.upper,
     });
   }
-  for (const s of SEED_RESULTS) {
+  for (const s of STUDY_RESULTS) {
     out.push({ model: `seed: ${s.experiment}`, metric: "accuracy", value: s.accuracy, lo: NaN, hi: NaN });
+    out.push({ model: `seed: ${s.experiment}`, metric: "macro F1", value: s.macroF1, lo: NaN, hi: NaN });
   }
   return out;
 }
 
-/** Per-class F1 of every run, plus the study's published ConvNeXt-Tiny F1s. */
+/** Per-class F1 of every run, plus the study's published per-class F1s (ConvNeXt-Tiny). */
 export function perClassF1Rows(runs: RunSummary[], withSeed = true): ClassF1[] {
   const rows: ClassF1[] = runs.flatMap((r) =>
     CLASSES.map((c) => ({ model: r.name, class: c, f1: r.report.per_class[c].f1 }))
   );
   if (withSeed) {
-    for (const s of SEED_RESULTS) {
-      if (s.f1) {
-        for (const c of CLASSES) rows.push({ model: `seed: ${s.experiment}`, class: c, f1: s.f1[c] });
+    for (const s of STUDY_RESULTS) {
+      if (s.perClassF1) {
+        for (const c of CLASSES) rows.push({ model: `seed: ${s.experiment}`, class: c, f1: s.perClassF1[c] });
       }
     }
   }
@@ -117,12 +112,18 @@ export function pairwiseMcNemar(runs: RunSummary[]): Record<string, string | num
         "only A right": m.b,
         "only B right": m.c,
         statistic: Number(m.statistic.toFixed(3)),
-        "p-value": Number(m.pValue.toPrecision(3)),
+        "p-value": formatPValue(m.pValue),
         method: m.method,
       });
     }
   }
   return out;
+}
+
+/** A p-value as text with one rule for every size: `< 0.0001` below 1e-4, else four decimals. */
+export function formatPValue(p: number): string {
+  if (!Number.isFinite(p)) return "n/a";
+  return p < 1e-4 ? "< 0.0001" : p.toFixed(4);
 }
 
 /** Confusion-matrix difference B − A (counts) as table rows: true class per row, predicted per column. */

@@ -1,7 +1,7 @@
 /**
  * Results measured or published elsewhere that the from-scratch notebook (06) compares against — kept here, in
- * one place, so that no notebook cell types a number. The study's own published numbers live beside the
- * comparison code (lib/eval/compare.ts `SEED_RESULTS`).
+ * one place, so that no notebook cell types a number. The study's own published numbers are in
+ * lib/eval/study.ts; `deno task peers` re-measures the JS models here (lib/peers/, checkpoints/peers/).
  */
 
 /** A result measured outside this toolkit, with where it comes from. */
@@ -26,8 +26,10 @@ export const JS_MODEL_RESULTS: ExternalResult[] = [
   {
     model: "face-api.js expressions",
     accuracy: 0.586,
-    macroF1: null,
-    source: "measured with its npm package on the FER2013 test split, as reported in issue 11",
+    macroF1: 0.534,
+    source:
+      "accuracy as reported in issue 11; macro-F1 from `deno task peers` (@vladmandic/face-api 1.7.15, " +
+      "README, 2026-11-30), both on the FER2013 test split",
   },
 ];
 

@@ -10,7 +10,7 @@ import { CLASSES } from "../data/dataset.ts";
 import type { TtaMode } from "../data/augment.ts";
 import { classificationReport, confusionMatrix } from "../eval/metrics.ts";
 import type { RunSummary } from "../eval/compare.ts";
-import { SEED_RESULTS } from "../eval/compare.ts";
+import { STUDY_RESULTS } from "../eval/study.ts";
 import { evaluateEnsemble } from "../eval/ensemble.ts";
 import type { PredictionRow } from "../eval/predictions.ts";
 import { JS_MODEL_RESULTS } from "../eval/references.ts";
@@ -19,6 +19,7 @@ import { loadRunConfig } from "../runs/runs.ts";
 import { experimentConfig } from "../train/experiments.ts";
 import { DEFAULT_CONFIG, type HistoryRow } from "../train/loop.ts";
 import { trainInNotebook } from "./notebook.ts";
+import { print } from "./display.ts";
 
 /** A run folder: a path, or a name under checkpoints/. */
 function runPath(run: string): string {
@@ -48,7 +49,7 @@ export async function notebookRuns(
   for (const w of wanted) {
     if (runFinished(w.run)) found.push(runPath(w.run));
     else {
-      console.log(
+      await print(
         `run ${w.run} has not finished: train it with \`deno task train ${w.experiment} --run ${w.run}\` ` +
           `(resume with \`deno task train --resume ${w.run}\`)`,
       );
@@ -155,14 +156,14 @@ export function comparisonRows(ours: RunSummary[]): Record<string, string | numb
       "sad F1": s.report.per_class.sad.f1,
       "disgust F1": s.report.per_class.disgust.f1,
     })),
-    ...SEED_RESULTS.map((s) => ({
-      model: `study: ${s.experiment}`,
+    ...STUDY_RESULTS.map((s) => ({
+      model: `study: ${s.title}`,
       source: "published by the study (ImageNet weights, 224 px, early-stopped on test)",
       accuracy: s.accuracy,
-      "macro F1": "–",
-      "fear F1": s.f1?.fear ?? "–",
-      "sad F1": s.f1?.sad ?? "–",
-      "disgust F1": s.f1?.disgust ?? "–",
+      "macro F1": s.macroF1,
+      "fear F1": s.perClassF1?.fear ?? "–",
+      "sad F1": s.perClassF1?.sad ?? "–",
+      "disgust F1": s.perClassF1?.disgust ?? "–",
     })),
     ...JS_MODEL_RESULTS.map((j) => ({
       model: j.model,

@@ -1,19 +1,32 @@
 /**
  * The few steps notebooks 02–05 share, so that their cells stay one or two lines: pick the preset, check for
- * pretrained weights, preview the augmentation, train with a live display, and show a run's charts and report.
+ * pretrained weights, preview the augmentation, train (or load a finished run), and show a run's charts,
+ * report and results beside the study's.
+ *
+ * Every output goes through `lib/viz/display.ts` (ordered, paced, counted), and paths are shown relative to
+ * the project, never as absolute machine paths.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { existsSync, readdirSync } from "node:fs";
-import { join } from "node:path";
-import { loadDataset, type Split, subset } from "../data/dataset.ts";
-import { show, showTable, showText } from "./display.ts";
-import { defaultPreset, experimentConfig, type Preset } from "../train/experiments.ts";
+import { join, relative, resolve } from "node:path";
+import { loadDataset, PROJECT_ROOT, type Split, subset } from "../data/dataset.ts";
+import { print, show, showHTML, showTable, showText } from "./display.ts";
+import { defaultPreset, experimentConfig, EXPERIMENTS, type Preset } from "../train/experiments.ts";
 import { formatReport } from "../eval/metrics.ts";
+import { flagsMarkdown, metricRows, readRunRecord, resultsLine, runResults } from "../eval/results.ts";
 import { defaultConfig, listModels } from "../models/registry.ts";
 import { sampleGridPlot, type SampleImage } from "./plots.ts";
-import { resolveRunDir, runFigures, runTransform, saveRunFigures } from "../runs/runs.ts";
-import { DEFAULT_CONFIG, setupBackend, train, type TrainConfig, type TrainResult } from "../train/loop.ts";
+import { loadRunConfig, resolveRunDir, runFigures, runTransform, saveRunFigures } from "../runs/runs.ts";
+import {
+  DEFAULT_CONFIG,
+  type HistoryRow,
+  setupBackend,
+  train,
+  type TrainConfig,
+  type TrainResult,
+} from "../train/loop.ts";
 import { resolveWeights, WeightsNotFoundError } from "../models/weights/hub.ts";
+import { escapeHtml } from "./display.ts";
 
 /** The notebook's preset: `smoke` under FER_SMOKE=1 (CI), else the one the parameter cell names. */
 export function notebookPreset(wanted: Preset = "cpu"): Preset {
@@ -23,7 +36,8 @@ export function notebookPreset(wanted: Preset = "cpu"): Preset {
 /**
  * The preset of the study's notebooks (02–04): `smoke` under FER_SMOKE=1; with timm's ImageNet weights
  * available (Hugging Face cache or a download), `fineTune` (default `cpu`); without them the `scratch` preset —
- * an honest from-scratch recipe for the same architecture rather than a fine-tuning recipe on random weights.
+ * an honest from-scratch recipe for the same architecture rather than a fine-tuning recipe on random weights
+ * (lib/train/experiments.ts, docs/RECIPES.md).
  */
 export async function studyPreset(experiment: string, fineTune: Preset = "cpu"): Promise<Preset> {
   if (defaultPreset() === "smoke") return "smoke";
@@ -34,82 +48,116 @@ export async function studyPreset(experiment: string, fineTune: Preset = "cpu"):
     return fineTune;
   } catch (e) {
     if (!(e instanceof WeightsNotFoundError)) throw e;
-    console.log(
-      `ImageNet weights ${tag} are not available here: using the scratch preset (from random init)`,
-    );
+    await print(`ImageNet weights ${tag} are not available here: the scratch preset (random initialisation)`);
     return "scratch";
   }
 }
 
-/** The notebook's setting line: whose architecture, whose weights, which preset. */
-export function settingLine(cfg: TrainConfig): string {
-  const weights = cfg.pretrained
-    ? "ImageNet weights (timm), fine-tuned"
-    : "not the study's: random initialisation, trained from scratch (ImageNet weights unavailable here)";
-  return `setting: the study's architecture (${cfg.model}); weights ${weights}; preset ${cfg.preset}, ` +
-    `${cfg.inputSize} px, ${
-      cfg.maxTrainImages === null ? "full training set" : `${cfg.maxTrainImages} training images`
-    }`;
+/**
+ * A path as shown in notebook outputs: relative to the project when inside it, `$FER2013_DIR[/...]` for the
+ * data folder given by the environment, else `…/<last two parts>` — never the machine's absolute path.
+ */
+export function displayPath(path: string, env: { get(k: string): string | undefined } = Deno.env): string {
+  const abs = resolve(path);
+  const rel = relative(PROJECT_ROOT, abs);
+  if (rel === "") return ".";
+  if (!rel.startsWith("..")) return rel;
+  const data = env.get("FER2013_DIR");
+  if (data) {
+    const fromData = relative(resolve(data), abs);
+    if (fromData === "") return "$FER2013_DIR";
+    if (!fromData.startsWith("..")) return `$FER2013_DIR/${fromData}`;
+  }
+  return `…/${abs.split("/").filter(Boolean).slice(-2).join("/")}`;
+}
+
+/** Replaces every occurrence of the project folder in a text with nothing (paths become relative). */
+export function relativizeText(text: string): string {
+  return text.split(`${PROJECT_ROOT}/`).join("");
 }
 
 /**
- * A finished run by name (`run`, under checkpoints/ or a path) when given — the notebook then shows it instead
- * of training (long runs are trained with `deno task train`, resumable) — else trains `cfg` in the notebook.
+ * Starts the engine and returns the config to train with: the experiment in `preset`, or with `run` set, the
+ * saved config of that finished run (which must be a run of this experiment).
  */
-export async function trainOrLoad(
-  cfg: TrainConfig,
-  run: string | null,
-): Promise<{ runDir: string; test: { accuracy: number; macroF1: number } }> {
-  if (!run) {
-    const res = await trainInNotebook(cfg);
-    return { runDir: res.runDir, test: { accuracy: res.test!.accuracy, macroF1: res.test!.macroF1 } };
-  }
-  const runDir = resolveRunDir(run);
-  const reportPath = join(runDir, "test_report.json");
-  if (!existsSync(reportPath)) {
-    throw new Error(
-      `run ${run} has not finished (no ${reportPath}): continue it with \`deno task train --resume ${run}\``,
-    );
-  }
-  const rep = JSON.parse(Deno.readTextFileSync(reportPath));
-  const hours = rep.cpu_seconds === undefined
-    ? ""
-    : `; wall time ${(rep.wall_seconds / 3600).toFixed(2)} h, ${
-      (rep.cpu_seconds / 3600).toFixed(2)
-    } CPU-hours over ` +
-      `${rep.sessions} session(s)`;
-  console.log(`loaded finished run ${runDir} (${rep.stopped}, best epoch ${rep.best_epoch}${hours})`);
-  if (!existsSync(join(runDir, "accuracy.svg"))) await saveRunFigures(runDir);
-  return { runDir, test: { accuracy: rep.test_accuracy, macroF1: rep.report.macro_avg.f1 } };
-}
-
-/** Starts the engine and returns the experiment's config in the preset, printing both. */
-export async function setupExperiment(experiment: string, preset: Preset): Promise<TrainConfig> {
+export async function setupExperiment(
+  experiment: string,
+  preset: Preset,
+  run: string | null = null,
+): Promise<TrainConfig> {
   const engine = await setupBackend();
+  if (run) {
+    const dir = resolveRunDir(run);
+    const cfg = loadRunConfig(dir);
+    if (cfg.experiment !== experiment) {
+      throw new Error(
+        `${
+          displayPath(join(dir, "config.json"))
+        }: run "${run}" is a ${cfg.experiment} run, not ${experiment}`,
+      );
+    }
+    await print(
+      `engine: ${engine.name} (${engine.threads} threads); showing the finished run ${displayPath(dir)} ` +
+        `(experiment ${experiment}, preset ${cfg.preset ?? "custom"}) instead of training`,
+    );
+    return cfg;
+  }
+  const presets = Object.keys(EXPERIMENTS[experiment]?.presets ?? {});
+  if (presets.length && !presets.includes(preset)) {
+    throw new Error(`experiment ${experiment} has no preset "${preset}"; its presets: ${presets.join(", ")}`);
+  }
   const cfg = experimentConfig(experiment, preset);
-  console.log(
+  await print(
     `engine: ${engine.name} (${engine.threads} threads); experiment ${experiment}, preset ${preset}`,
   );
   return cfg;
 }
 
+/** The one line shown when a model's ImageNet weights cannot be used (no raw network error). */
+export function weightsFallbackLine(tag: string, e: WeightsNotFoundError): string {
+  return e.offline
+    ? `ImageNet weights for ${tag} not found locally and no network: starting from random initialisation; ` +
+      "see README › Pretrained weights"
+    : `ImageNet weights for ${tag} could not be used (${
+      relativizeText(e.message.split(": ").slice(-1)[0]).replace(/\.\s.*$/s, "")
+    }): starting from random initialisation; see README › Pretrained weights`;
+}
+
 /**
  * Keeps `cfg.pretrained` only when timm's weights for the model can be found (local file, Hugging Face
- * cache, or a download when online); otherwise says so and trains from random initialisation.
+ * cache, or a download when online); otherwise says so in one line and trains from random initialisation.
+ * A loaded run (`run` set) keeps what it was trained with.
  */
-export async function usePretrainedIfAvailable(cfg: TrainConfig): Promise<TrainConfig> {
+export async function usePretrainedIfAvailable(
+  cfg: TrainConfig,
+  run: string | null = null,
+): Promise<TrainConfig> {
   const tag = defaultConfig(cfg.model).pretrained;
-  if (!cfg.pretrained || !tag) return { ...cfg, pretrained: false };
+  if (run) {
+    await print(
+      `weights: the run started from ${
+        cfg.pretrained && tag ? `ImageNet weights (${tag})` : "random initialisation"
+      }`,
+    );
+    return cfg;
+  }
+  if (!cfg.pretrained || !tag) {
+    await print(
+      `weights: random initialisation (${
+        tag
+          ? `the ${cfg.preset ?? "chosen"} preset does not use ImageNet weights`
+          : `${cfg.model} has no ImageNet weights`
+      })`,
+    );
+    return { ...cfg, pretrained: false };
+  }
   try {
     const w = await resolveWeights(tag, { progress: true });
-    console.log(`pretrained weights: ${tag} (${w.source}: ${w.path})`);
+    await print(`pretrained weights: ${tag} (${w.source}: ${displayPath(w.path)})`);
     return cfg;
   } catch (e) {
     if (!(e instanceof WeightsNotFoundError)) throw e;
-    console.log(
-      `pretrained weights for ${tag} are not available here, so this run starts from random initialisation ` +
-        `(the original study fine-tuned ImageNet weights; expect lower accuracy).\n${e.message}`,
-    );
+    await print(weightsFallbackLine(tag, e));
     return { ...cfg, pretrained: false };
   }
 }
@@ -123,11 +171,8 @@ export async function showConfig(cfg: TrainConfig): Promise<void> {
     "channels",
     "batchSize",
     "epochs",
-    "optimizer",
     "lr",
     "weightDecay",
-    "schedule",
-    "warmupEpochs",
     "tMax",
     "patience",
     "loss",
@@ -177,16 +222,57 @@ export async function augmentationPreview(cfg: TrainConfig, n = 8, seed = 0): Pr
   });
 }
 
-/** Trains with a live progress display, saves the run's figures, and returns the result. */
-export async function trainInNotebook(cfg: TrainConfig): Promise<TrainResult> {
+/** What the training cell hands to the results cells. */
+export interface NotebookRun {
+  runDir: string;
+  /** True when the run was trained in this notebook, false when loaded from checkpoints/. */
+  trained: boolean;
+  result?: TrainResult;
+}
+
+/** Trains with a live progress display, saves the run's figures (SVG + PNG), and returns the result. */
+export async function trainInNotebook(cfg: TrainConfig): Promise<NotebookRun> {
   const t0 = performance.now();
-  const res = await train(cfg, { progress: "notebook" });
+  const log = (line: string) => void print(relativizeText(line));
+  const res = await train(cfg, { progress: "notebook", log });
   await saveRunFigures(res.runDir);
   const minutes = (performance.now() - t0) / 60000;
-  console.log(
-    `${res.stopped}; best epoch ${res.bestEpoch}; wall time ${minutes.toFixed(1)} min; run ${res.runDir}`,
+  await print(
+    `${res.stopped}; best epoch ${res.bestEpoch}; wall time ${minutes.toFixed(1)} min; run ${
+      displayPath(res.runDir)
+    }`,
   );
-  return res;
+  return { runDir: res.runDir, trained: true, result: res };
+}
+
+/**
+ * The training cell: trains `cfg` here when `run` is null, otherwise loads the finished run from checkpoints/
+ * and shows its per-epoch history instead (its report and predictions are read by the next cells).
+ */
+export async function trainOrLoad(cfg: TrainConfig, run: string | null): Promise<NotebookRun> {
+  if (!run) return await trainInNotebook(cfg);
+  const runDir = resolveRunDir(run);
+  const rec = readRunRecord(runDir);
+  const history = rec.history as unknown as HistoryRow[];
+  await showTable(
+    history.map((h) => ({
+      epoch: h.epoch,
+      "train loss": h.train_loss.toFixed(4),
+      "train acc": h.train_acc.toFixed(4),
+      "val loss": h.val_loss.toFixed(4),
+      "val acc": h.val_acc.toFixed(4),
+      lr: h.lr.toExponential(2),
+      seconds: Math.round(h.seconds),
+    })),
+    { caption: `History of ${displayPath(runDir)}` },
+  );
+  const seconds = history.reduce((s, h) => s + h.seconds, 0);
+  await print(
+    `${rec.summary.stopped}; best epoch ${rec.summary.best_epoch}; ${history.length} ` +
+      `epoch${history.length === 1 ? "" : "s"}, ` +
+      `${(seconds / 60).toFixed(1)} min of training; loaded from ${displayPath(runDir)}`,
+  );
+  return { runDir, trained: false };
 }
 
 /** Shows a run's accuracy and loss curves, its test report and confusion matrix. */
@@ -197,6 +283,28 @@ export async function showRun(runDir: string): Promise<void> {
   const rep = JSON.parse(Deno.readTextFileSync(join(runDir, "test_report.json")));
   await showText(formatReport(rep.report, { digits: 2 }));
   if (figs.confusion) await show(figs.confusion);
+}
+
+/**
+ * The results cell: the run's setting beside the study's, its accuracy, macro-F1 and per-class F1 beside the
+ * published numbers (lib/eval/study.ts), the flags computed from the run, and one final `results:` line.
+ */
+export async function showResults(runDir: string): Promise<void> {
+  const r = runResults(readRunRecord(runDir));
+  await showTable(r.setting.map((s) => ({ ...s })), { caption: `Setting of ${r.run} and of the study` });
+  await showTable(metricRows(r), {
+    caption: r.study
+      ? `Test results beside the study's published numbers (${r.study.title})`
+      : "Test results",
+  });
+  const md = flagsMarkdown(r);
+  await showHTML(
+    `<p><b>What to keep in mind about run <code>${escapeHtml(r.run)}</code>:</b></p><ul>${
+      r.flags.map((f) => `<li>${escapeHtml(f)}</li>`).join("")
+    }</ul>`,
+    { markdown: md },
+  );
+  await print(resultsLine(r));
 }
 
 /**

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   confusionDifference,
+  formatPValue,
   loadRunSummary,
   metricEstimates,
   pairwiseMcNemar,
@@ -55,13 +56,28 @@ Deno.test("comparison: estimates, per-class F1, McNemar counts and confusion dif
     const est = metricEstimates([ra, rb], { resamples: 200 });
     const accA = est.find((e) => e.model === "a" && e.metric === "accuracy")!;
     assert.ok(accA.lo <= accA.value && accA.value <= accA.hi && accA.hi - accA.lo > 0);
-    assert.equal(est.filter((e) => e.model.startsWith("seed")).length, SEED_RESULTS.length);
+    // the study's accuracy and macro-F1 for each of its runs, as references without intervals
+    const seed = est.filter((e) => e.model.startsWith("seed"));
+    assert.equal(seed.length, 2 * SEED_RESULTS.length);
+    assert.deepEqual(
+      seed.filter((e) => e.model === "seed: convnext_tiny").map((e) => [e.metric, e.value]),
+      [["accuracy", 0.723], ["macro F1", 0.71]],
+    );
+    assert.ok(seed.every((e) => Number.isNaN(e.lo) && Number.isNaN(e.hi)));
     assert.equal(perClassF1Rows([ra, rb]).length, 2 * 7 + 7);
     const mc = pairwiseMcNemar([ra, rb]);
     assert.equal(mc.length, 1);
     assert.equal(mc[0]["only A right"], 10); // items 40..49
     assert.equal(mc[0]["only B right"], 10); // items 60..69
-    assert.equal(mc[0]["p-value"], 1);
+    assert.equal(mc[0]["p-value"], "1.0000");
+    assert.deepEqual([0, 3e-7, 0.00009, 0.0001, 0.01234, NaN].map(formatPValue), [
+      "< 0.0001",
+      "< 0.0001",
+      "< 0.0001",
+      "0.0001",
+      "0.0123",
+      "n/a",
+    ]);
     const diff = confusionDifference(ra, rb);
     assert.equal(diff.length, 7);
     const total = diff.reduce((s, r) => s + CLASSES.reduce((t, c) => t + (r[c] as number), 0), 0);

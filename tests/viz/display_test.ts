@@ -1,10 +1,17 @@
 import assert from "node:assert/strict";
 import {
+  displayCount,
   escapeHtml,
+  figureAlt,
+  finishNotebook,
+  flushOutput,
+  htmlText,
   inNotebook,
   jupyter,
-  type JupyterDisplay,
+  type JupyterApi,
   notebookProgress,
+  paceMs,
+  print,
   setJupyter,
   show,
   showHTML,
@@ -15,17 +22,36 @@ import {
 } from "../../lib/viz/display.ts";
 
 interface Call {
+  type: string;
   obj: Record<string, string>;
-  options?: { raw?: boolean; update?: boolean; display_id?: string };
+  metadata: Record<string, unknown> & { fer?: { seq?: number; final?: number } };
+  options?: { update?: boolean; display_id?: string };
+  text?: string;
 }
 
-/** Runs `fn` with a stub kernel API that records every display call. */
+/**
+ * Runs `fn` with a stub kernel API that records every broadcast. Like Deno 2.9's `Deno.jupyter.broadcast`, the
+ * stub does not return a promise and only "sends" on a later macrotask, so a caller that does not wait for the
+ * event loop loses the message (the cause of the lost outputs in notebooks 03/04).
+ */
 async function withKernel(fn: (calls: Call[]) => Promise<void>): Promise<void> {
   const calls: Call[] = [];
-  const stub: JupyterDisplay = {
-    display(obj, options) {
-      calls.push({ obj: obj as Record<string, string>, options });
-      return Promise.resolve();
+  const stub: JupyterApi = {
+    broadcast(type, content) {
+      const c = content as {
+        data?: Record<string, string>;
+        metadata?: Call["metadata"];
+        transient?: { display_id?: string };
+        text?: string;
+      };
+      setTimeout(() =>
+        calls.push({
+          type,
+          obj: c.data ?? {},
+          metadata: c.metadata ?? {},
+          options: { update: type === "update_display_data", display_id: c.transient?.display_id },
+          text: c.text,
+        }), 0);
     },
   };
   setJupyter(stub);
@@ -93,17 +119,24 @@ Deno.test("show/showText/showHTML/showTable send raw MIME bundles in the kernel"
     });
     assert.deepEqual(out, { log: [], error: [] });
     assert.equal(calls.length, 4);
-    for (const c of calls) assert.equal(c.options?.raw, true);
-    assert.deepEqual(calls[0].obj, { "image/svg+xml": SVG });
+    assert.deepEqual(Object.keys(calls[0].obj).sort(), ["image/png", "image/svg+xml", "text/plain"]);
+    assert.equal(calls[0].obj["image/svg+xml"], SVG);
+    assert.equal(calls[0].obj["text/plain"], "[chart] Tiny");
+    const png = Uint8Array.from(atob(calls[0].obj["image/png"]), (c) => c.charCodeAt(0));
+    assert.deepEqual([...png.subarray(1, 4)], [80, 78, 71]); // "PNG"
+    assert.deepEqual(calls[0].metadata["image/png"], { width: 10, height: 10 });
+    // Every display carries its sequence number, in order.
+    const seqs = calls.map((c) => c.metadata.fer?.seq ?? 0);
+    assert.deepEqual(seqs.map((s) => s - seqs[0]), [0, 1, 2, 3]);
     assert.equal(calls[1].obj["text/html"], "<pre>a &lt; b &amp; c</pre>");
     assert.equal(calls[1].obj["text/plain"], "a < b & c");
-    assert.deepEqual(calls[2].obj, { "text/html": "<i>hi</i>" });
+    assert.deepEqual(calls[2].obj, { "text/html": "<i>hi</i>", "text/plain": "hi" });
     const html = calls[3].obj["text/html"];
     assert.equal((html.match(/<tr>/g) ?? []).length, 3);
     assert.ok(html.includes("<caption>Results</caption>"));
     assert.ok(html.includes("<td>&lt;vgg&gt;</td>"));
     assert.ok(html.includes('<td style="text-align:right">0.6812</td>'));
-    assert.match(calls[3].obj["text/plain"], /^model +acc\n-+ +-+\n<vgg> +0\.6812\n/);
+    assert.match(calls[3].obj["text/plain"], /^Results\nmodel +acc\n-+ +-+\n<vgg> +0\.6812\n/);
   });
 });
 
@@ -138,6 +171,8 @@ Deno.test("notebookProgress: one display_id, then update_display_data for it", a
     assert.deepEqual(calls.map((c) => c.options?.display_id), [id, id, id]);
     assert.deepEqual(calls.map((c) => c.options?.update), [false, true, true]);
     assert.deepEqual(calls.map((c) => c.obj["text/plain"]), ["epoch 1/3", "epoch 2 <b>/3", "finished"]);
+    // Updates keep the sequence number of the display they replace (nbclient replaces the stored metadata).
+    assert.equal(new Set(calls.map((c) => c.metadata.fer?.seq)).size, 1);
     assert.equal(calls[1].obj["text/html"], "<pre>epoch 2 &lt;b&gt;/3</pre>");
     // A second progress display gets its own id.
     const q = notebookProgress({ intervalMs: 0 });
@@ -152,8 +187,10 @@ Deno.test("notebookProgress: throttles updates but done() shows the latest text"
     const p = notebookProgress({ intervalMs: 60_000 });
     for (let i = 1; i <= 50; i++) p.update(`step ${i}`); // not awaited, as in a training loop
     await p.done();
-    assert.deepEqual(calls.map((c) => c.obj["text/plain"]), ["step 1", "step 50"]);
-    assert.deepEqual(calls.map((c) => c.options?.update), [false, true]);
+    await flushOutput();
+    // The first display was still queued when the later texts came: it goes out once, with the newest text.
+    assert.deepEqual(calls.map((c) => c.obj["text/plain"]), ["step 50"]);
+    assert.deepEqual(calls.map((c) => c.options?.update), [false]);
   });
 });
 
@@ -170,4 +207,53 @@ Deno.test("notebookProgress outside the kernel does not throw", async () => {
   } finally {
     setJupyter(undefined);
   }
+});
+
+Deno.test("outputs sent in a burst all arrive, in order, before the call resolves", async () => {
+  await withKernel(async (calls) => {
+    const p = notebookProgress({ intervalMs: 0 });
+    p.update("progress"); // fire-and-forget, as the training loop does
+    for (let i = 0; i < 5; i++) await showText(`t${i}`);
+    await print("final line");
+    // Nothing is left pending when the last await resolves: the cell may end right here.
+    assert.deepEqual(
+      calls.map((c) => c.obj["text/plain"] ?? c.text),
+      ["progress", "t0", "t1", "t2", "t3", "t4", "final line\n"],
+    );
+    assert.equal(calls[6].type, "stream");
+  });
+});
+
+Deno.test("finishNotebook: a final marker with the number of displays before it", async () => {
+  await withKernel(async (calls) => {
+    await showText("a");
+    const before = displayCount();
+    await finishNotebook("2 s");
+    const last = calls[calls.length - 1];
+    assert.equal(last.metadata.fer?.final, before);
+    assert.match(last.obj["text/plain"], new RegExp(`^notebook complete: ${before} outputs; 2 s$`));
+  });
+});
+
+Deno.test("paceMs grows with the message size and is bounded", () => {
+  assert.ok(paceMs(0) >= 1);
+  assert.ok(paceMs(200_000) > paceMs(20_000));
+  assert.equal(paceMs(1e9), 1000);
+});
+
+Deno.test("figureAlt and htmlText give readable plain text", () => {
+  const svg = '<svg><title>A &amp; B</title><text class="fer-subtitle" x="1">n = 5</text></svg>';
+  assert.equal(figureAlt(svg), "[chart] A & B — n = 5");
+  assert.equal(htmlText("<p>x &lt; y</p><br>z"), "x < y\n\nz");
+});
+
+Deno.test("notebookProgress: updates queued during a synchronous stretch collapse into the newest one", async () => {
+  await withKernel(async (calls) => {
+    const p = notebookProgress({ intervalMs: 0 });
+    await p.update("start");
+    // A training epoch runs synchronously: the queue cannot send until it ends.
+    for (let i = 1; i <= 200; i++) p.update(`batch ${i}`);
+    await p.done("epoch done");
+    assert.deepEqual(calls.map((c) => c.obj["text/plain"]), ["start", "epoch done"]);
+  });
 });

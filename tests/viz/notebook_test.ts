@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { findRuns } from "../../lib/viz/notebook.ts";
+import { displayPath, findRuns, relativizeText, weightsFallbackLine } from "../../lib/viz/notebook.ts";
+import { PROJECT_ROOT } from "../../lib/data/dataset.ts";
+import { WeightsNotFoundError } from "../../lib/models/weights/hub.ts";
 import { experimentConfig } from "../../lib/train/experiments.ts";
 
 Deno.test("experimentConfig records the preset it came from", () => {
@@ -32,5 +34,120 @@ Deno.test("findRuns: by experiment, completed runs only, oldest report first, sm
     assert.deepEqual(findRuns("fer_cnn", join(out, "missing")), []);
   } finally {
     await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("displayPath / relativizeText: no absolute machine paths in notebook outputs", () => {
+  const env = (v?: string) => ({ get: (k: string) => (k === "FER2013_DIR" ? v : undefined) });
+  assert.equal(displayPath(join(PROJECT_ROOT, "checkpoints", "run-1"), env()), "checkpoints/run-1");
+  assert.equal(displayPath(PROJECT_ROOT, env()), ".");
+  assert.equal(displayPath("/srv/data/fer2013", env("/srv/data/fer2013")), "$FER2013_DIR");
+  assert.equal(displayPath("/srv/data/fer2013/train", env("/srv/data/fer2013")), "$FER2013_DIR/train");
+  assert.equal(displayPath("/home/someone/x/y/z.safetensors", env()), "…/y/z.safetensors");
+  assert.equal(
+    relativizeText(`run folder: ${PROJECT_ROOT}/checkpoints/a and ${PROJECT_ROOT}/checkpoints/b`),
+    "run folder: checkpoints/a and checkpoints/b",
+  );
+});
+
+Deno.test("weightsFallbackLine: offline is one fixed line without the raw network error", () => {
+  const raw =
+    "Could not download pretrained weights for timm/x from https://huggingface.co/...: fetch failed: " +
+    "error sending request: client error (Connect): dns error: failed to lookup address. The network seems " +
+    "unreachable (offline?). Download ... by hand";
+  const line = weightsFallbackLine(
+    "efficientnet_b3.ra2_in1k",
+    new WeightsNotFoundError(raw, { offline: true }),
+  );
+  assert.equal(
+    line,
+    "ImageNet weights for efficientnet_b3.ra2_in1k not found locally and no network: starting from random " +
+      "initialisation; see README › Pretrained weights",
+  );
+  const other = weightsFallbackLine(
+    "t",
+    new WeightsNotFoundError(
+      "Could not download pretrained weights for timm/t from u: access denied (403). Download by hand",
+    ),
+  );
+  assert.equal(
+    other,
+    "ImageNet weights for t could not be used (access denied (403)): starting from random initialisation; see README › Pretrained weights",
+  );
+  assert.ok(!other.includes("\n"));
+});
+
+Deno.test("RUN set: trainOrLoad loads a finished run, showRun and showResults show it (charts as PNG bundles)", async () => {
+  const { trainOrLoad, showRun, showResults } = await import("../../lib/viz/notebook.ts");
+  const { setJupyter, flushOutput } = await import("../../lib/viz/display.ts");
+  const { classificationReport, confusionMatrix } = await import("../../lib/eval/metrics.ts");
+  const { CLASSES } = await import("../../lib/data/dataset.ts");
+  const dir = await Deno.makeTempDir({ prefix: "fer-nbrun-" });
+  const sent: { type: string; content: Record<string, unknown> }[] = [];
+  setJupyter({ broadcast: (type, content) => void sent.push({ type, content }) });
+  try {
+    const y = Array.from({ length: 70 }, (_, i) => i % 7);
+    const p = y.map((v, i) => (i % 2 ? 3 : v)); // half "happy"
+    const row = (epoch: number) => ({
+      epoch,
+      train_loss: 2 - epoch * 0.1,
+      train_acc: 0.2 + epoch * 0.05,
+      val_loss: 2.1 - epoch * 0.1,
+      val_acc: 0.2 + epoch * 0.04,
+      lr: 3e-4,
+      seconds: 60,
+      img_s: 100,
+    });
+    Deno.writeTextFileSync(
+      join(dir, "config.json"),
+      JSON.stringify({
+        experiment: "convnext_tiny",
+        preset: "cpu",
+        model: "convnext_tiny",
+        pretrained: false,
+        inputSize: 48,
+        channels: 3,
+        epochs: 3,
+        patience: 3,
+        valFraction: 0.1,
+        maxTrainImages: 4000,
+        maxEvalImages: null,
+      }),
+    );
+    Deno.writeTextFileSync(join(dir, "history.json"), JSON.stringify([row(1), row(2), row(3)]));
+    Deno.writeTextFileSync(
+      join(dir, "test_report.json"),
+      JSON.stringify({
+        best_epoch: 3,
+        stopped: "completed",
+        report: classificationReport(y, p, [...CLASSES]),
+        confusion_matrix: confusionMatrix(y, p, 7),
+      }),
+    );
+    // deno-lint-ignore no-explicit-any
+    const run = await trainOrLoad({} as any, dir);
+    assert.deepEqual(run, { runDir: dir, trained: false });
+    await showRun(run.runDir);
+    await showResults(run.runDir);
+    await flushOutput();
+    const data = sent.map((m) => (m.content.data ?? {}) as Record<string, string>);
+    const streams = sent.filter((m) => m.type === "stream").map((m) => String(m.content.text));
+    // the history table, then "loaded from", then 3 charts with PNG beside SVG, the report, the results
+    assert.match(data[0]["text/plain"], /^History of /);
+    assert.match(streams[0], /^completed; best epoch 3; 3 epochs, 3\.0 min of training; loaded from /);
+    const charts = data.filter((d) => "image/png" in d);
+    assert.equal(charts.length, 3);
+    assert.ok(charts.every((d) => "image/svg+xml" in d && d["text/plain"].startsWith("[chart] ")));
+    assert.match(charts[2]["text/plain"], /Confusion matrix/);
+    const md = data.find((d) => "text/markdown" in d)?.["text/markdown"] ?? "";
+    assert.match(md, /Not comparable to the study because it started from random weights/);
+    assert.match(
+      streams[streams.length - 1],
+      /^results: fer-nbrun-\w+: test accuracy 0\.\d{4} \(study 0\.723\)/,
+    );
+    assert.ok(!JSON.stringify(sent).includes(PROJECT_ROOT), "no absolute project path in outputs");
+  } finally {
+    setJupyter(undefined);
+    await Deno.remove(dir, { recursive: true });
   }
 });

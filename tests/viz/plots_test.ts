@@ -266,7 +266,9 @@ Deno.test("perClassF1Plot: one bar per class per model", async () => {
   const models = ["vgg13", "resnet18", "seed-cnn"];
   const rows = models.flatMap((model, k) => CLASSES.map((c, i) => ({ model, class: c, f1: (i + k) / 10 })));
   const doc = await parseSvg(perClassF1Plot(rows));
-  assert.equal(all(doc, 'g[aria-label="bar"] rect').length, 21);
+  assert.equal(all(doc, 'g[aria-label="bar"] rect').length, 21 + 7);
+  // "seed-cnn" reads as the study's reference: its 7 bars are outlined again, dashed, in red
+  assert.equal(all(doc, '[stroke-dasharray="3,2"] rect').length, 7);
   assert.deepEqual(legend(doc), models);
   assert.equal(all(doc, 'g[aria-label="text"] text').length, 21);
   assert.ok(axisText(doc).includes("F1"));
@@ -274,37 +276,49 @@ Deno.test("perClassF1Plot: one bar per class per model", async () => {
   assert.throws(() => perClassF1Plot([]), /no rows/);
 });
 
-Deno.test("comparisonPlot: dots with CI rules per metric, seed references", async () => {
+Deno.test("comparisonPlot: value ticks over interval bands per metric, seed references, axis from 0", async () => {
   const rows = [
     { model: "vgg13", metric: "accuracy", value: 0.68, lo: 0.665, hi: 0.695 },
     { model: "vgg13", metric: "macro-F1", value: 0.66, lo: 0.645, hi: 0.675 },
-    { model: "resnet18", metric: "accuracy", value: 0.71, lo: 0.695, hi: 0.725 },
-    { model: "resnet18", metric: "macro-F1", value: 0.69, lo: 0.675, hi: 0.705 },
+    { model: "resnet18", metric: "accuracy", value: 0.31, lo: 0.295, hi: 0.325 },
+    { model: "resnet18", metric: "macro-F1", value: 0.29, lo: 0.275, hi: 0.305 },
     { model: "seed: published", metric: "accuracy", value: 0.66, lo: NaN, hi: NaN },
     { model: "seed: published", metric: "macro-F1", value: 0.64, lo: NaN, hi: NaN },
   ];
   const doc = await parseSvg(comparisonPlot(rows));
-  const dotGroups = all(doc, 'g[aria-label="dot"]');
-  assert.equal(dotGroups.length, 2);
-  assert.equal(all(dotGroups[0], "circle").length, 4);
-  assert.equal(all(dotGroups[1], "path").length, 2); // diamonds
+  // one tick per run value, one diamond per reference
+  assert.equal(all(doc, 'g[aria-label="tick"] line').length, 4);
+  assert.equal(all(doc, 'g[aria-label="dot"] path').length, 2);
+  // 4 interval bands (the seed rows have no interval); no dashed reference lines across the panels
   const rules = all(doc, 'g[aria-label="rule"] line');
-  // 2 dashed seed references + 4 CI intervals (seed rows have NaN bounds).
-  assert.equal(rules.length, 6);
-  assert.equal(rules.filter((r) => (r.parentNode.getAttribute("stroke-dasharray") ?? "") !== "").length, 2);
+  assert.equal(rules.length, 4);
+  assert.equal(all(doc, "[stroke-dasharray]").length, 0);
+  // every value is labelled with its interval, references say they are published values
   assert.deepEqual(
     texts(doc, 'g[aria-label="text"] text').sort(),
-    ["68.0%", "66.0%", "71.0%", "69.0%", "66.0%", "64.0%"].sort(),
+    [
+      "68.0% (66.5–69.5)",
+      "66.0% (64.5–67.5)",
+      "31.0% (29.5–32.5)",
+      "29.0% (27.5–30.5)",
+      "66.0% published",
+      "64.0% published",
+    ].sort(),
   );
   const axes = axisText(doc);
   for (const s of ["accuracy", "macro-F1", "vgg13", "resnet18", "seed: published"]) {
     assert.ok(axes.includes(s), s);
   }
-  assert.deepEqual(legend(doc), ["model (interval: lo–hi)", "reference (seed)"]);
-  // The interval is drawn over [lo, hi]: vgg13 accuracy rule spans 3 percentage points of the x scale, the
-  // same span as resnet18's.
-  const ci = rules.filter((r) => !r.parentNode.getAttribute("stroke-dasharray"));
-  const spans = ci.map((r) => Number(r.getAttribute("x2")) - Number(r.getAttribute("x1")));
+  // The axis starts at 0 and ends at 100 %.
+  const ticks = texts(doc, 'g[aria-label="x-axis tick label"] text');
+  assert.equal(ticks[0], "0");
+  assert.equal(ticks[ticks.length - 1], "100");
+  assert.deepEqual(legend(doc), [
+    "value (tick) and 95% interval (band)",
+    "the study's published value (no interval)",
+  ]);
+  // The band spans [lo, hi]: every interval here is 3 points wide, so every band has the same length.
+  const spans = rules.map((r) => Number(r.getAttribute("x2")) - Number(r.getAttribute("x1")));
   assert.ok(spans.every((s) => Math.abs(s - spans[0]) < 1e-6 && s > 0), `${spans}`);
   assert.ok(isReferenceModel("Seed: paper") && !isReferenceModel("seedless"));
 });
@@ -339,4 +353,16 @@ Deno.test("saveFigure: writes svg and png atomically", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("compose: a title too long for the width wraps instead of being cut", async () => {
+  const long = "Confusion matrix (test) — efficientnet_b3_label_smoothing-2026-11-28T17-15-36";
+  const doc = await parseSvg(confusionMatrixPlot([[1, 0], [0, 1]], ["a", "b"], { title: long }));
+  const spans = all(doc, "text.fer-title tspan");
+  assert.ok(spans.length >= 2, "wrapped");
+  assert.equal(title(doc), long); // the lines join back to the title
+  for (const s of spans) assert.ok(s.textContent.trimEnd().length * 16 * 0.66 <= 640 - 16, s.textContent);
+  // short titles stay on one line
+  const short = await parseSvg(confusionMatrixPlot([[1, 0], [0, 1]], ["a", "b"], { title: "CM" }));
+  assert.equal(all(short, "text.fer-title tspan").length, 0);
 });

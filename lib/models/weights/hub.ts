@@ -59,9 +59,12 @@ export interface ResolvedWeights {
 
 /** Raised when weights cannot be found or downloaded; the message says where to put the file by hand. */
 export class WeightsNotFoundError extends Error {
-  constructor(message: string) {
+  /** True when the weights are not local and the network is unreachable or switched off (HF_HUB_OFFLINE). */
+  readonly offline: boolean;
+  constructor(message: string, opts: { offline?: boolean } = {}) {
     super(message);
     this.name = "WeightsNotFoundError";
+    this.offline = opts.offline ?? false;
   }
 }
 
@@ -281,6 +284,7 @@ export async function downloadToCache(
         `Could not download pretrained weights for ${repoId} from ${url}: ${why}. ${
           isNetworkError(e) ? "The network seems unreachable (offline?). " : ""
         }${hint}`,
+        { offline: isNetworkError(e) },
       );
     }
     if (!res.ok) {
@@ -412,6 +416,7 @@ export async function resolveWeights(tag: string, opts: ResolveOptions = {}): Pr
         `Download ${url} by hand and put it at ${
           manualWeightsPath(cacheDir, repoId)
         } (or pass the file path).`,
+      { offline: true },
     );
   }
   const path = await downloadToCache(repoId, WEIGHTS_FILENAME, {

@@ -136,6 +136,7 @@ Deno.test("resolveWeights: explicit path, then cache; offline says where to put 
       () => resolveWeights("x.y", { env: { HF_HUB_CACHE: cache, HF_HUB_OFFLINE: "1" } }),
       (e: unknown) => {
         assert.ok(e instanceof WeightsNotFoundError);
+        assert.equal(e.offline, true);
         assert.match(
           e.message,
           /Pretrained weights for x\.y are not in the Hugging Face cache .* HF_HUB_OFFLINE is set/,
@@ -232,9 +233,16 @@ Deno.test("download: HF_ENDPOINT from the environment; without commit headers th
 });
 
 /** Asserts a WeightsNotFoundError matching `pattern` that names the manual path, and nothing left in the cache. */
-async function failsCleanly(cache: string, run: () => Promise<unknown>, pattern: RegExp, tag: string) {
+async function failsCleanly(
+  cache: string,
+  run: () => Promise<unknown>,
+  pattern: RegExp,
+  tag: string,
+  offline = false,
+) {
   await assert.rejects(run, (e: unknown) => {
     assert.ok(e instanceof WeightsNotFoundError, `expected WeightsNotFoundError, got ${e}`);
+    assert.equal(e.offline, offline, "offline flag");
     assert.match(e.message, pattern);
     assert.match(
       e.message,
@@ -302,6 +310,7 @@ Deno.test("download: connection refused gives the offline message and writes not
           `The network seems unreachable \\(offline\\?\\)\\. Download .* by hand and put it at `,
       ),
       "convnext_tiny.fb_in22k",
+      true,
     );
   });
 });

@@ -1,0 +1,66 @@
+/**
+ * `deno task serve [run] [--port N] [--model DIR]`: exports the run's best model (lib/models/export.ts) to
+ * `checkpoints/<run>/web/` and serves the live demo page (web/) on http://127.0.0.1:<port>/: webcam or uploaded
+ * image, faces boxed and labelled with class probabilities and the frame rate, all computed in the browser.
+ * Without a run, the newest run under checkpoints/ that has a best model; `--model` serves an existing export.
+ */
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { exportRun } from "../models/export.ts";
+import { resolveRunDir } from "../runs/runs.ts";
+import { DEFAULT_CONFIG, setupBackend } from "../train/loop.ts";
+import { startServer } from "../web/server.ts";
+import { type CommandSpec, parseCli, runArg } from "./args.ts";
+
+const SPEC: CommandSpec = {
+  name: "serve",
+  usage: ["[run] [--port N] [--model DIR]"],
+  summary:
+    "Exports a run's best model (default: the newest run under checkpoints/) and serves the live demo " +
+    "page on\nhttp://127.0.0.1:<port>/: webcam or uploaded photo, faces boxed and labelled in the browser.",
+  options: {
+    port: { type: "string", value: "N", help: "port to listen on (0: any free port)", default: "8080" },
+    model: { type: "string", value: "DIR", help: "serve an existing export instead of exporting a run" },
+  },
+  positionals: { max: 1 },
+};
+
+/** The newest run folder under checkpoints/ with a best model, or null. */
+function newestRun(): string | null {
+  const root = DEFAULT_CONFIG.outDir;
+  if (!existsSync(root)) return null;
+  const runs = readdirSync(root)
+    .map((n) => join(root, n))
+    .filter((d) => existsSync(join(d, "best", "model.json")) && existsSync(join(d, "config.json")))
+    .sort((a, b) =>
+      statSync(join(a, "best", "model.json")).mtimeMs - statSync(join(b, "best", "model.json")).mtimeMs
+    );
+  return runs.at(-1) ?? null;
+}
+
+const { run, port, model } = parseCli(SPEC, (a) => ({
+  run: a.positionals[0] ? runArg(a.positionals[0]) : undefined,
+  port: a.int("port", { min: 0, max: 65535, fallback: 8080 }),
+  model: a.path("model"),
+}));
+
+try {
+  let modelDir = model;
+  if (modelDir) {
+    if (!existsSync(join(modelDir, "model.json"))) {
+      throw new Error(`${join(modelDir, "model.json")} not found`);
+    }
+  } else {
+    const runDir = run ? resolveRunDir(run) : newestRun();
+    if (!runDir) throw new Error("no run with a best model under checkpoints/; train one or name a run");
+    await setupBackend();
+    modelDir = join(runDir, "web");
+    const r = await exportRun(runDir, modelDir);
+    console.log(`exported ${r.metadata.model} from ${r.metadata.run} to ${modelDir}`);
+  }
+  const server = await startServer({ modelDir, port });
+  console.log(`demo: ${server.url}  (Ctrl-C stops)`);
+} catch (e) {
+  console.error(`error: ${(e as Error).message}`);
+  Deno.exit(2);
+}

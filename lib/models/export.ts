@@ -1,0 +1,93 @@
+/**
+ * Export of a trained run for the browser: a TensorFlow.js LayersModel folder (`model.json` + weight shards
+ * `group1-shardNofM.bin`, the layout tfjs-converter writes), loadable with `tf.loadLayersModel(url)`.
+ * `userDefinedMetadata` carries what a user needs to feed it: the class names, the preprocessing
+ * (lib/faces/preprocess.ts: crop framing, gray weights, sizes, normalisation) and where it came from.
+ * Models with ConvNeXt's `LayerScale` need lib/models/layers.ts imported before loading (the demo does).
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { basename, join } from "node:path";
+import { loadRunConfig, loadRunModel } from "../runs/runs.ts";
+import { type Preprocessing, preprocessingOf } from "../faces/preprocess.ts";
+
+/** `userDefinedMetadata` of an exported model. */
+export interface ExportMetadata {
+  format: "fer-deno-export-v1";
+  classes: string[];
+  preprocessing: Preprocessing;
+  /** Model name (lib/models/registry.ts), run name and the run's best epoch, when known. */
+  model: string;
+  run: string;
+  epoch: number | null;
+  exportedAt: string;
+}
+
+/** What {@link exportRun} wrote. */
+export interface ExportResult {
+  modelJson: string;
+  shards: string[];
+  metadata: ExportMetadata;
+}
+
+/** Default shard size, as tensorflowjs_converter uses (4 MiB): small enough for browser caches. */
+export const SHARD_BYTES = 4 * 1024 * 1024;
+
+/** Exports the best checkpoint of a run folder to `outDir` (created; an existing export there is replaced). */
+export async function exportRun(
+  runDir: string,
+  outDir: string,
+  shardBytes = SHARD_BYTES,
+): Promise<ExportResult> {
+  const cfg = loadRunConfig(runDir);
+  const { model, classes } = await loadRunModel(runDir);
+  try {
+    let art: tf.io.ModelArtifacts | null = null;
+    await model.save(tf.io.withSaveHandler((a) => {
+      art = a;
+      return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } });
+    }));
+    const a = art as tf.io.ModelArtifacts | null;
+    if (!a?.modelTopology || !a.weightSpecs) throw new Error(`${runDir}: the model produced no artifacts`);
+    const bytes = new Uint8Array(tf.io.CompositeArrayBuffer.join(a.weightData ?? new ArrayBuffer(0)));
+    const n = Math.max(1, Math.ceil(bytes.length / shardBytes));
+    const names = Array.from({ length: n }, (_, i) => `group1-shard${i + 1}of${n}.bin`);
+    let epoch: number | null = null;
+    try {
+      const best = JSON.parse(Deno.readTextFileSync(join(runDir, "best", "model.json")));
+      epoch = Number.isFinite(best.userDefinedMetadata?.epoch) ? best.userDefinedMetadata.epoch : null;
+    } catch { /* loadRunModel already validated the checkpoint; the epoch is optional */ }
+    const metadata: ExportMetadata = {
+      format: "fer-deno-export-v1",
+      classes,
+      preprocessing: preprocessingOf(cfg),
+      model: cfg.model,
+      run: basename(runDir),
+      epoch,
+      exportedAt: new Date().toISOString(),
+    };
+    await Deno.mkdir(outDir, { recursive: true });
+    for await (const e of Deno.readDir(outDir)) {
+      if (e.isFile && /^group\d+-shard\d+of\d+\.bin$/.test(e.name)) await Deno.remove(join(outDir, e.name));
+    }
+    const shards = names.map((name) => join(outDir, name));
+    for (let i = 0; i < n; i++) {
+      await Deno.writeFile(
+        shards[i],
+        bytes.subarray(i * shardBytes, Math.min(bytes.length, (i + 1) * shardBytes)),
+      );
+    }
+    const json = {
+      format: "layers-model",
+      generatedBy: a.generatedBy,
+      convertedBy: "fer-deno export (lib/models/export.ts)",
+      modelTopology: a.modelTopology,
+      weightsManifest: [{ paths: names, weights: a.weightSpecs }],
+      userDefinedMetadata: metadata,
+    };
+    const modelJson = join(outDir, "model.json");
+    await Deno.writeTextFile(modelJson, JSON.stringify(json));
+    return { modelJson, shards, metadata };
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import "@tensorflow/tfjs-backend-cpu";
+import * as tf from "@tensorflow/tfjs-core";
+import sharp from "sharp";
+import { makeTinyRun } from "../faces/helpers.ts";
+
+await tf.setBackend("cpu");
+const CLI = new URL("../../lib/cli/predict.ts", import.meta.url).pathname;
+const FIX = new URL("../fixtures/faces/", import.meta.url).pathname;
+const SAMPLE = new URL("../../data/sample/test/happy/", import.meta.url).pathname;
+
+async function predict(...args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+Deno.test("predict finds every face, prints box + top classes, says when there is none, annotates", async () => {
+  const tmp = mkdtempSync(join(tmpdir(), "fer-predict-"));
+  try {
+    const run = await makeTinyRun(join(tmp, "run"));
+    const r = await predict(
+      run,
+      FIX + "three_faces.jpg",
+      FIX + "no_face.jpg",
+      "--top",
+      "2",
+      "--annotate",
+      join(tmp, "ann"),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /three_faces\.jpg: 3 faces\n/);
+    const faces = r.stdout.split("\n").filter((l) => l.startsWith("  face "));
+    assert.equal(faces.length, 3);
+    for (const l of faces) {
+      assert.match(
+        l,
+        /^ {2}face \d at x=\d+ y=\d+ \d+×\d+ \(detection 0\.\d\d\): \w+ \d+\.\d%, \w+ \d+\.\d%$/,
+      );
+    }
+    assert.match(r.stdout, /no_face\.jpg: no face found \(for a pre-cropped face image use --no-detect\)/);
+    assert.deepEqual(readdirSync(join(tmp, "ann")).sort(), ["no_face.png", "three_faces.png"]);
+    const meta = await sharp(join(tmp, "ann", "three_faces.png")).metadata();
+    assert.deepEqual([meta.width, meta.height], [640, 360]);
+    // The annotation changed the pixels on a face box's edge (yellow frame) and nowhere far from the faces.
+    const ann = await sharp(join(tmp, "ann", "three_faces.png")).removeAlpha().raw().toBuffer();
+    const orig = await sharp(FIX + "three_faces.jpg").raw().toBuffer();
+    const [, x, y] = faces[0].match(/x=(\d+) y=(\d+)/)!.map(Number);
+    const at = (b: Uint8Array, px: number, py: number) =>
+      Array.from(b.subarray((py * 640 + px) * 3, (py * 640 + px) * 3 + 3));
+    const yellow = (b: Uint8Array) =>
+      Math.max(...[y - 1, y, y + 1].map((py) => at(b, x + 10, py)).map(([r, g, bl]) => r + g - 2 * bl));
+    assert.ok(yellow(ann) - yellow(orig) > 150, `no yellow frame at y=${y}`);
+    assert.deepEqual(at(ann, 630, 5), at(orig, 630, 5));
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+Deno.test("predict --no-detect keeps the whole-image mode for pre-cropped 48×48 faces; a missing file fails", async () => {
+  const tmp = mkdtempSync(join(tmpdir(), "fer-predict-"));
+  try {
+    const run = await makeTinyRun(join(tmp, "run"));
+    const face = SAMPLE + readdirSync(SAMPLE).sort()[0];
+    const r = await predict(run, face, "--no-detect");
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^\S+\.jpg: \w+ \d+\.\d%, \w+ \d+\.\d%, \w+ \d+\.\d%\n$/);
+    const bad = await predict(run, join(tmp, "missing.jpg"));
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /missing\.jpg: cannot read image: file not found/);
+    const score = await predict(run, face, "--min-score", "2");
+    assert.equal(score.code, 2);
+    assert.match(score.stderr, /--min-score must be in 0\.\.1, got "2"/);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});

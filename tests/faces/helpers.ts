@@ -1,0 +1,64 @@
+/** Test helpers for lib/faces and the export: a small run folder made without training. */
+import * as tf from "@tensorflow/tfjs-core";
+import * as tfl from "@tensorflow/tfjs-layers";
+import { join } from "node:path";
+import { CLASSES } from "../../lib/data/dataset.ts";
+import { saveCheckpoint } from "../../lib/models/checkpoint.ts";
+
+/** Options of {@link makeTinyRun}. */
+export interface TinyRun {
+  inputSize?: number;
+  channels?: 1 | 3;
+  mean?: number[];
+  std?: number[];
+  seed?: number;
+}
+
+/**
+ * Writes `<dir>/config.json` and `<dir>/best/` for a small seeded conv net (48×48 gray crops in, 7 classes out)
+ * whose logits depend on the whole face, so a wrong crop or preprocessing changes its answer.
+ */
+export async function makeTinyRun(dir: string, o: TinyRun = {}): Promise<string> {
+  const { inputSize = 48, channels = 1, mean = [0.5], std = [0.5], seed = 7 } = o;
+  const init = (s: number) => tfl.initializers.glorotUniform({ seed: seed + s });
+  const model = tfl.sequential({
+    name: "tiny",
+    layers: [
+      tfl.layers.conv2d({
+        inputShape: [inputSize, inputSize, channels],
+        filters: 6,
+        kernelSize: 5,
+        strides: 2,
+        activation: "relu",
+        kernelInitializer: init(1),
+      }),
+      tfl.layers.maxPooling2d({ poolSize: 2 }),
+      tfl.layers.flatten(),
+      tfl.layers.dense({ units: CLASSES.length, kernelInitializer: init(2) }),
+    ],
+  });
+  await Deno.mkdir(dir, { recursive: true });
+  const cfg = {
+    experiment: "tiny",
+    preset: null,
+    model: "tiny",
+    pretrained: false,
+    inputSize,
+    channels,
+    mean,
+    std,
+    dataSize: 48,
+    seed,
+  };
+  await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify(cfg, null, 2));
+  await saveCheckpoint(model, join(dir, "best"), {
+    metadata: { model: "tiny", epoch: 1, classes: [...CLASSES] },
+  });
+  model.dispose();
+  return dir;
+}
+
+/** Random gray crops [n, 48, 48, 1] with values 0..255 (seeded). */
+export function randomCrops(n: number, seed = 1): tf.Tensor4D {
+  return tf.mul(tf.randomUniform([n, 48, 48, 1], 0, 1, "float32", seed), 255) as tf.Tensor4D;
+}

@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { serveDir } from "../../lib/web/static.ts";
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import * as tfl from "@tensorflow/tfjs-layers";
+import { exportRun } from "../../lib/models/export.ts";
+import { preprocess } from "../../lib/faces/preprocess.ts";
+import { loadRunConfig, loadRunModel, runTransform } from "../../lib/runs/runs.ts";
+import { IMAGENET_MEAN, IMAGENET_STD } from "../../lib/data/augment.ts";
+import { CLASSES } from "../../lib/data/dataset.ts";
+import { makeTinyRun, randomCrops } from "../faces/helpers.ts";
+
+await tf.setBackend("cpu");
+
+/** Loads `dir/model.json` the way a browser does: over HTTP from a local static server. */
+async function loadOverHttp(dir: string): Promise<tfl.LayersModel> {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    (req) => serveDir(req, dir),
+  );
+  try {
+    return await tfl.loadLayersModel(`http://127.0.0.1:${server.addr.port}/model.json`);
+  } finally {
+    await server.shutdown();
+  }
+}
+
+Deno.test("export round trip: the exported model gives the checkpoint's logits; metadata has classes and preprocessing", async () => {
+  const tmp = mkdtempSync(join(tmpdir(), "fer-export-"));
+  try {
+    const runDir = await makeTinyRun(join(tmp, "run"));
+    const out = join(tmp, "web");
+    const r = await exportRun(runDir, out, 1000); // tiny shards: several files, as for a big model
+    assert.ok(r.shards.length > 1);
+    assert.deepEqual(
+      readdirSync(out).sort(),
+      ["model.json", ...r.shards.map((p) => p.split("/").pop()!)].sort(),
+    );
+    const json = JSON.parse(Deno.readTextFileSync(r.modelJson));
+    assert.equal(json.format, "layers-model");
+    const meta = json.userDefinedMetadata;
+    assert.deepEqual(meta.classes, [...CLASSES]);
+    assert.equal(meta.format, "fer-deno-export-v1");
+    assert.deepEqual(
+      [meta.preprocessing.dataSize, meta.preprocessing.inputSize, meta.preprocessing.channels],
+      [48, 48, 1],
+    );
+    assert.deepEqual([meta.preprocessing.mean, meta.preprocessing.std], [[0.5], [0.5]]);
+    assert.ok(meta.preprocessing.framing.eyeDistance > 0 && meta.preprocessing.luma.length === 3);
+    assert.equal(meta.run, "run");
+
+    const exported = await loadOverHttp(out);
+    const { model } = await loadRunModel(runDir);
+    const cfg = loadRunConfig(runDir);
+    const crops = randomCrops(5);
+    const [a, b] = tf.tidy(() => {
+      const x = runTransform(cfg)(crops);
+      return [
+        model.predict(x) as tf.Tensor,
+        exported.predict(preprocess(crops, meta.preprocessing)) as tf.Tensor,
+      ];
+    });
+    const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+    assert.ok(diff < 1e-5, `max logit difference ${diff}`);
+    assert.ok(tf.tidy(() => tf.moments(a).variance.dataSync()[0]) > 1e-4, "logits are not constant");
+    tf.dispose([a, b, crops]);
+    model.dispose();
+    exported.dispose();
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+Deno.test("preprocess (tfjs ops, used in the browser) equals the run's eval transform: 64 px, 3 channels, ImageNet stats", async () => {
+  const tmp = mkdtempSync(join(tmpdir(), "fer-export-"));
+  try {
+    const runDir = await makeTinyRun(join(tmp, "run"), {
+      inputSize: 64,
+      channels: 3,
+      mean: IMAGENET_MEAN,
+      std: IMAGENET_STD,
+    });
+    const r = await exportRun(runDir, join(tmp, "web"));
+    assert.equal(r.shards.length, 1);
+    const p = r.metadata.preprocessing;
+    const crops = randomCrops(3, 5);
+    const diff = tf.tidy(() => {
+      const a = runTransform(loadRunConfig(runDir))(crops);
+      const b = preprocess(crops, p);
+      assert.deepEqual(b.shape, [3, 64, 64, 3]);
+      return tf.max(tf.abs(tf.sub(a, b))).dataSync()[0];
+    });
+    assert.ok(diff < 1e-4, `max input difference ${diff}`);
+    crops.dispose();
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+Deno.test("export of a folder without a run: a clear error naming config.json", async () => {
+  const tmp = mkdtempSync(join(tmpdir(), "fer-export-"));
+  try {
+    await assert.rejects(() => exportRun(tmp, join(tmp, "out")), /config\.json/);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,175 @@
+/// <reference lib="dom" />
+/// <reference lib="deno.ns" />
+/**
+ * The demo page in headless Chromium (Debian's `chromium`, driven by puppeteer-core) with a fake camera playing a
+ * clip of the three-face fixture: faces are boxed and labelled live; the page's predictions for a known image
+ * equal `deno task predict`'s; the exported model's logits in the browser equal the checkpoint's in Deno.
+ * Skipped when Chromium is not installed (CHROMIUM_PATH overrides /usr/bin/chromium).
+ */
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { Buffer } from "node:buffer";
+import puppeteer from "puppeteer-core";
+import sharp from "sharp";
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import { exportRun } from "../../lib/models/export.ts";
+import { loadRunConfig, loadRunModel, runTransform } from "../../lib/runs/runs.ts";
+import { startServer } from "../../lib/web/server.ts";
+import { makeTinyRun, randomCrops } from "../faces/helpers.ts";
+import { y4m } from "./y4m.ts";
+
+await tf.setBackend("cpu");
+const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
+const FIX = new URL("../fixtures/faces/", import.meta.url).pathname;
+const PREDICT = new URL("../../lib/cli/predict.ts", import.meta.url).pathname;
+
+/** What the page exposes (web/app.ts `FerPage`), as far as this test uses it. */
+type Win = {
+  fer: {
+    error: string | null;
+    classes: string[];
+    last: { faces: unknown[]; frames: number; fps: number };
+    predictImage(url: string): Promise<PageFace[]>;
+    logits(crops: number[], n: number): Promise<number[][]>;
+  };
+};
+type PageFace = { box: { x: number; y: number; width: number; height: number }; probs: number[] };
+
+/** `deno task predict <run> <image> --top 7`, parsed: one entry per face (box, probabilities by class name). */
+async function cliPredict(run: string, image: string) {
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", PREDICT, run, image, "--top", "7"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const out = new TextDecoder().decode(r.stdout);
+  assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
+  return out.split("\n").filter((l) => l.startsWith("  face ")).map((l) => {
+    const [, x, y, w, h] = l.match(/x=(\d+) y=(\d+) (\d+)×(\d+)/)!.map(Number);
+    const probs = Object.fromEntries(
+      [...l.split("): ")[1].matchAll(/(\w+) (\d+\.\d)%/g)].map((m) => [m[1], Number(m[2]) / 100]),
+    );
+    return { box: [x, y, w, h], probs };
+  });
+}
+
+Deno.test({
+  name: "demo page: fake camera faces boxed and labelled; same predictions as deno task predict; same logits",
+  ignore: !existsSync(CHROMIUM),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const tmp = await Deno.makeTempDir({ prefix: "fer-demo-" });
+    const run = await makeTinyRun(join(tmp, "run"));
+    await exportRun(run, join(tmp, "web"));
+    // The fake camera clip: the three-face fixture, shifted a little per frame.
+    const { data, info } = await sharp(FIX + "three_faces.jpg").raw().toBuffer({ resolveWithObject: true });
+    const frames = [0, 4, 8].map((dx) => {
+      const f = new Uint8Array(data.length);
+      for (let y = 0; y < info.height; y++) {
+        f.set(
+          data.subarray(y * info.width * 3, (y * info.width + info.width - dx) * 3),
+          (y * info.width + dx) * 3,
+        );
+      }
+      return f;
+    });
+    await Deno.writeFile(join(tmp, "clip.y4m"), y4m(frames, info.width, info.height, 5));
+    const server = await startServer({ modelDir: join(tmp, "web"), port: 0 });
+    const browser = await puppeteer.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      userDataDir: join(tmp, "profile"),
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        `--use-file-for-fake-video-capture=${join(tmp, "clip.y4m")}`,
+      ],
+    });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on("pageerror", (e) => errors.push(String(e)));
+      await page.goto(`${server.url}?backend=cpu`);
+      // Live: at least two camera frames processed, with three faces in the latest.
+      await page.waitForFunction(
+        () =>
+          (globalThis as unknown as Win).fer?.error || ((globalThis as unknown as Win).fer?.last.frames >= 2),
+        { timeout: 240_000, polling: 500 },
+      );
+      const live = await page.evaluate(() => {
+        const fer = (globalThis as unknown as Win).fer;
+        const overlay = document.getElementById("overlay") as HTMLCanvasElement;
+        const px = overlay.getContext("2d")!.getImageData(0, 0, overlay.width, overlay.height).data;
+        let drawn = 0;
+        for (let i = 3; i < px.length; i += 4) if (px[i] > 0) drawn++;
+        return {
+          error: fer.error,
+          classes: fer.classes,
+          faces: fer.last.faces.length,
+          fps: fer.last.fps,
+          labels: [...document.querySelectorAll("li.face")].map((e) => (e as HTMLElement).dataset.label),
+          fpsText: document.getElementById("fps")!.textContent,
+          drawn,
+        };
+      });
+      assert.equal(live.error, null);
+      assert.deepEqual(errors, []);
+      assert.equal(live.faces, 3, "three faces in the camera frame");
+      assert.equal(live.labels.length, 3);
+      for (const l of live.labels) assert.ok(live.classes.includes(l ?? ""), `label ${l}`);
+      assert.ok(live.drawn > 1000, `overlay pixels drawn: ${live.drawn}`);
+      assert.match(live.fpsText ?? "", /^\d+\.\d frames\/s$/);
+
+      // A known image (PNG, so the browser and sharp decode the same pixels): page == CLI.
+      const png = join(tmp, "one_face.png");
+      await sharp(FIX + "one_face.jpg").png().toFile(png);
+      const url = `data:image/png;base64,${Buffer.from(await Deno.readFile(png)).toString("base64")}`;
+      const pageFaces: PageFace[] = await page.evaluate(
+        (u) => (globalThis as unknown as Win).fer.predictImage(u),
+        url,
+      );
+      const cli = await cliPredict(run, png);
+      assert.equal(pageFaces.length, 1);
+      assert.equal(cli.length, 1);
+      const b = pageFaces[0].box;
+      [b.x, b.y, b.width, b.height].forEach((v, i) =>
+        assert.ok(Math.abs(v - cli[0].box[i]) <= 1, `box ${i}`)
+      );
+      live.classes.forEach((c: string, i: number) => {
+        const d = Math.abs(pageFaces[0].probs[i] - cli[0].probs[c]);
+        assert.ok(d < 0.002, `${c}: page ${pageFaces[0].probs[i]}, cli ${cli[0].probs[c]}`);
+      });
+
+      // Export round trip in the browser: the page's exported model gives the checkpoint's logits.
+      const crops = randomCrops(4, 3);
+      const cropData = Array.from(crops.dataSync());
+      const pageLogits: number[][] = await page.evaluate(
+        (c, n) => (globalThis as unknown as Win).fer.logits(c, n),
+        cropData,
+        4,
+      );
+      const { model } = await loadRunModel(run);
+      const ref = tf.tidy(() =>
+        (model.predict(runTransform(loadRunConfig(run))(crops)) as tf.Tensor).arraySync()
+      ) as number[][];
+      model.dispose();
+      crops.dispose();
+      const maxDiff = Math.max(...ref.flatMap((row, i) => row.map((v, j) => Math.abs(v - pageLogits[i][j]))));
+      assert.ok(maxDiff < 1e-4, `max logit difference browser vs checkpoint: ${maxDiff}`);
+    } finally {
+      await browser.close();
+      await server.shutdown();
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    }
+  },
+});
