@@ -95,26 +95,27 @@ export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor1D): tf.Scalar 
 
 /**
  * AdamW (lr 1e-3) training steps of `model` on one fixed random batch of `batch` images labelled 0..6 in
- * turn — what the benchmark and the profiler time. `afterForward` runs after the loss is read back, before
- * the update (the benchmark samples memory there). `dispose` frees the batch and the optimizer state.
+ * turn — what the benchmark and the profiler time. `afterForward` runs after the loss is read back
+ * (asynchronously, as on a GPU backend), before the update (the benchmark samples memory there). `dispose`
+ * frees the batch and the optimizer state.
  */
 export function syntheticTraining(
   model: tfl.LayersModel,
   batch: number,
   afterForward: () => void = () => {},
-): { step: () => void; dispose: () => void } {
+): { step: () => Promise<void>; dispose: () => void } {
   const shape = model.inputs[0].shape.slice(1) as number[];
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const opt = new AdamW(vars, { lr: 1e-3 });
   const x = tf.randomNormal([batch, ...shape]);
   const y = tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 7), "int32");
   return {
-    step: () => {
+    step: async () => {
       const { value, grads } = tf.variableGrads(
         () => crossEntropy(model.apply(x, { training: true }) as tf.Tensor, y),
         vars,
       );
-      value.dataSync();
+      await value.data();
       afterForward();
       opt.step(grads);
       tf.dispose([value, ...Object.values(grads)]);

@@ -123,11 +123,14 @@ for (const path of images) {
     failed++;
     continue;
   }
-  const probs = tf.tidy(() => {
+  const out = tf.tidy(() => {
     const x = tf.tensor4d(Float32Array.from(pixels), [1, cfg.dataSize, cfg.dataSize, 1]);
-    const views = transforms.map((t) => (model.predict(t(x)) as tf.Tensor).dataSync() as Float32Array);
-    return averageViews(views, classes.length, tta.average);
+    return tf.concat(transforms.map((t) => model.predict(t(x)) as tf.Tensor2D)); // [views, classes]
   });
+  const all = await out.data() as Float32Array; // asynchronous: GPU backends cannot read synchronously
+  out.dispose();
+  const c = classes.length;
+  const probs = averageViews(transforms.map((_, i) => all.subarray(i * c, (i + 1) * c)), c, tta.average);
   const ranked = Array.from(probs, (p, i) => ({ p, c: classes[i] })).sort((a, b) => b.p - a.p).slice(0, top);
   console.log(`${path}: ${ranked.map((r) => `${r.c} ${(100 * r.p).toFixed(1)}%`).join(", ")}`);
 }

@@ -6,6 +6,7 @@
  */
 import { defaultPreset, experimentConfig } from "../train/experiments.ts";
 import { saveRunFigures } from "../runs/runs.ts";
+import { engineSummary } from "../engine/init.ts";
 import { setupBackend, train } from "../train/loop.ts";
 import { parseCli } from "./args.ts";
 
@@ -22,8 +23,8 @@ parseCli({
 const EXPERIMENT = "fer_cnn";
 const preset = defaultPreset();
 try {
-  const engine = await setupBackend();
-  console.log(`engine: ${engine.name} (${engine.threads} threads)`);
+  await setupBackend();
+  console.log(`engine: ${engineSummary()}`);
   console.log(`experiment: ${EXPERIMENT}, preset ${preset} (deno task train --help lists the others)`);
   const res = await train(experimentConfig(EXPERIMENT, preset));
   const figures = await saveRunFigures(res.runDir);

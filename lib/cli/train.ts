@@ -16,6 +16,7 @@ import {
   withEpochs,
 } from "../train/experiments.ts";
 import { saveRunFigures } from "../runs/runs.ts";
+import { engineSummary } from "../engine/init.ts";
 import { setupBackend, train, type TrainConfig } from "../train/loop.ts";
 import { ArgsError, type CommandSpec, parseCli } from "./args.ts";
 
@@ -101,8 +102,8 @@ if (!resume && cfg.preset !== "paper") {
 if (note) console.log(note);
 
 try {
-  const engine = await setupBackend();
-  console.log(`backend: ${engine.name} (${engine.threads} threads)`);
+  await setupBackend();
+  console.log(`backend: ${engineSummary()}`);
   const res = await train(cfg, { resume });
   if (res.stopped === "diverged") {
     console.error(`training diverged: ${res.message}`);

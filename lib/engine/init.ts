@@ -2,9 +2,10 @@
  * Compute-engine selection: picks the fastest TF.js backend available and makes it current.
  *
  * Order: `tensorflow` (tfjs-node-gpu, then tfjs-node: optional, loaded by guarded dynamic import and never
- * required), `native` (cpu backend + oneDNN convolutions and OpenBLAS GEMMs through Deno FFI,
- * lib/engine/native.ts; oneDNN is optional), `wasm`
- * (XNNPACK, plus the JS gradient kernels it lacks, lib/engine/wasm_grads.ts), then `cpu`. Env `FER_BACKEND`
+ * required), `webgpu` (tfjs-backend-webgpu on Deno's navigator.gpu, lib/engine/webgpu.ts; chosen automatically
+ * only on a hardware GPU adapter), `native` (cpu backend + oneDNN convolutions and OpenBLAS GEMMs through Deno
+ * FFI, lib/engine/native.ts; oneDNN is optional), `wasm` (XNNPACK, plus the JS gradient kernels it lacks,
+ * lib/engine/wasm_grads.ts), then `cpu`. Env `FER_BACKEND`
  * or the `name` argument forces one; `FER_THREADS` sets the thread count where the engine supports it.
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -13,10 +14,11 @@ import { blasError, blasInstallHint, openBlas } from "./blas.ts";
 import { NATIVE, nativeDnnl, registerNative } from "./native.ts";
 import { dnnlError } from "./dnnl.ts";
 import { registerWasmGrads } from "./wasm_grads.ts";
+import { describeAdapter, setWebgpuBackend } from "./webgpu.ts";
 import { provisionNative } from "./provision.ts";
 
 /** Engine names in order of preference. */
-export const ENGINES = ["tensorflow", "native", "wasm", "cpu"] as const;
+export const ENGINES = ["tensorflow", "webgpu", "native", "wasm", "cpu"] as const;
 
 /** What {@link describeEngine} reports. */
 export type EngineInfo = {
@@ -117,8 +119,24 @@ async function tryCpu(): Promise<EngineInfo | null> {
   return { name: "cpu", threads: 1, library: "", detail: "" };
 }
 
-const TRY: Record<string, () => Promise<EngineInfo | null>> = {
+/** WebGPU: forced (`FER_BACKEND=webgpu`) on any adapter; automatic only on a hardware one (quietly skipped). */
+async function tryWebgpu(forced: boolean): Promise<EngineInfo | null> {
+  const { adapter, reason } = await setWebgpuBackend({ auto: !forced });
+  if (!adapter) {
+    if (forced) console.warn(`webgpu engine unavailable: ${reason}`);
+    return null;
+  }
+  return {
+    name: "webgpu",
+    threads: 1,
+    library: describeAdapter(adapter),
+    detail: adapter.fallback ? "software" : "",
+  };
+}
+
+const TRY: Record<string, (forced: boolean) => Promise<EngineInfo | null>> = {
   tensorflow: tryTensorflow,
+  webgpu: tryWebgpu,
   native: tryNative,
   wasm: tryWasm,
   cpu: tryCpu,
@@ -127,7 +145,7 @@ const TRY: Record<string, () => Promise<EngineInfo | null>> = {
 /**
  * Pick and activate the engine: `name` (or env `FER_BACKEND`) forces one (an unknown name is an error; an
  * unavailable one falls back down the list with a warning); otherwise the first available of
- * tensorflow, native, wasm, cpu. Returns its name and thread count.
+ * tensorflow, webgpu (hardware adapters only), native, wasm, cpu. Returns its name and thread count.
  */
 export async function initEngine(name?: string): Promise<{ name: string; threads: number }> {
   const want = (name ?? Deno.env.get("FER_BACKEND") ?? "").trim().toLowerCase();
@@ -141,7 +159,7 @@ export async function initEngine(name?: string): Promise<{ name: string; threads
     order = [want, ...ENGINES.slice(ENGINES.indexOf(want as typeof ENGINES[number]) + 1)];
   }
   for (const e of order) {
-    const info = await TRY[e]();
+    const info = await TRY[e](e === want);
     if (info) {
       // The cpu backend (and ours, which extends it) prints a "you are running TensorFlow.js in Node.js"
       // banner on first use that points to tfjs-node; the engine line printed by callers replaces it.
@@ -165,6 +183,7 @@ export function describeEngine(): EngineInfo {
 /** One line for logs, e.g. `native (2 threads, /usr/lib/x86_64-linux-gnu/libopenblas.so.0)`. */
 export function engineSummary(): string {
   const e = describeEngine();
+  if (e.name === "webgpu") return `webgpu on ${e.library}`;
   return `${e.name} (${e.threads} thread${e.threads === 1 ? "" : "s"}${e.library ? `, ${e.library}` : ""})`;
 }
 

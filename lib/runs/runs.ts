@@ -94,7 +94,7 @@ export async function predictRun(
     const split = await runSplit(cfg, which);
     const transform = runTransform(cfg);
     const loss = makeLoss({ kind: "ce" });
-    const r = evaluate(model, split, transform, loss, cfg.batchSize, true);
+    const r = await evaluate(model, split, transform, loss, cfg.batchSize, true);
     const c = classes.length;
     const rows = Array.from(r.preds!, (pred, i) => ({
       path: split.paths[i],

@@ -50,6 +50,7 @@ import { classificationReport, confusionMatrix, formatReport } from "../eval/met
 import { loadCheckpointWeights, saveCheckpoint } from "../models/checkpoint.ts";
 import { createModel, defaultConfig } from "../models/registry.ts";
 import { AdamW, cosineAnnealingLr, type Optimizer, SGD, warmupCosineLr } from "./optim.ts";
+import { hostBackend } from "../engine/webgpu.ts";
 import { formatPredictionsCsv, type PredictionRow } from "../eval/predictions.ts";
 import { Progress, type ProgressMode } from "./progress.ts";
 import { mixSeed, mulberry32, shuffleInPlace } from "../util/rng.ts";
@@ -378,8 +379,10 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
             tf.mul(lossFn(logits, y2!), 1 - mix.lambda),
           ) as tf.Scalar;
         }, vars);
-        const loss = value.dataSync()[0];
-        const ok = kept.correct!.dataSync()[0];
+        // the batch's metrics are the only values read back per step (asynchronously: GPU backends cannot read
+        // synchronously under Deno)
+        const loss = (await value.data())[0];
+        const ok = (await kept.correct!.data())[0];
         tf.dispose([x, y, xa, value, kept.correct!, ...(y2 ? [y2] : [])]);
         if (!Number.isFinite(loss)) {
           tf.dispose(Object.values(grads));
@@ -396,7 +399,7 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
       const trainSeconds = (performance.now() - t0) / 1000;
       Math.random = realRandom;
 
-      const val = evaluate(model, valSet, evalTf, lossFn, cfg.batchSize);
+      const val = await evaluate(model, valSet, evalTf, lossFn, cfg.batchSize);
       if (!Number.isFinite(val.loss)) throw new Diverged(`non-finite validation loss at epoch ${epoch + 1}`);
       const row: HistoryRow = {
         epoch: epoch + 1,
@@ -459,7 +462,7 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
     throw new TrainError(`${message || "no epoch completed"}; no checkpoint to evaluate in ${runDir}`);
   }
   await loadCheckpointWeights(model, bestDir);
-  const test = evaluate(model, testSet, evalTf, lossFn, cfg.batchSize, true);
+  const test = await evaluate(model, testSet, evalTf, lossFn, cfg.batchSize, true);
   model.dispose();
   const report = classificationReport(testSet.labels, test.preds!, classes);
   const summary = {
@@ -541,6 +544,12 @@ export function makeOptimizer(cfg: TrainConfig, vars: tf.Variable[]): Optimizer 
   const kind = cfg.optimizer ?? "adamw";
   if (kind === "adamw") return new AdamW(vars, { lr: cfg.lr, weightDecay: cfg.weightDecay });
   if (kind === "sgd") {
+    if (!hostBackend()) {
+      throw new TrainError(
+        `optimizer "sgd" runs on the cpu, native and wasm backends (tensors in JS memory); this is ` +
+          `"${tf.getBackend()}": use optimizer "adamw" or FER_BACKEND=native`,
+      );
+    }
     return new SGD(vars, {
       lr: cfg.lr,
       weightDecay: cfg.weightDecay,
@@ -622,15 +631,18 @@ async function saveBest(
   await saveCheckpoint(model, dir, { metadata });
 }
 
-/** Loss, accuracy (and with `keep`, predictions and probabilities) of a model on a split, in eval mode. */
-export function evaluate(
+/**
+ * Loss, accuracy (and with `keep`, predictions and probabilities) of a model on a split, in eval mode. Values
+ * are read back once per batch, asynchronously.
+ */
+export async function evaluate(
   model: tfl.LayersModel,
   split: Split,
   transform: Transform,
   lossFn: LossFn,
   batchSize: number,
   keep = false,
-): { loss: number; accuracy: number; preds?: Int32Array; probs?: Float32Array } {
+): Promise<{ loss: number; accuracy: number; preds?: Int32Array; probs?: Float32Array }> {
   const n = split.labels.length;
   const c = model.outputs[0].shape[1] as number;
   const preds = keep ? new Int32Array(n) : undefined;
@@ -644,13 +656,13 @@ export function evaluate(
       return [lossFn(logits, y), tf.argMax(logits, 1), tf.softmax(logits)];
     });
     const b = y.shape[0];
-    lossSum += l.dataSync()[0] * b;
-    const pv = p.dataSync();
-    const yv = y.dataSync();
+    lossSum += (await l.data())[0] * b;
+    const pv = await p.data();
+    const yv = await y.data();
     for (let i = 0; i < b; i++) if (pv[i] === yv[i]) correct++;
     if (preds && probs) {
       preds.set(pv, at);
-      probs.set(pr.dataSync(), at * c);
+      probs.set(await pr.data(), at * c);
     }
     at += b;
     tf.dispose([x, y, l, p, pr]);
@@ -677,13 +689,13 @@ export async function saveWeights(
   extra: Map<string, TensorToWrite> = new Map(),
 ): Promise<void> {
   const tensors = new Map<string, TensorToWrite>();
-  model.weights.forEach((w, i) => {
+  for (const [i, w] of model.weights.entries()) {
     tensors.set(`weight.${i}`, {
       dtype: "F32",
       shape: w.shape as number[],
-      data: w.read().dataSync() as Float32Array,
+      data: await w.read().data() as Float32Array,
     });
-  });
+  }
   for (const [k, v] of extra) tensors.set(k, v);
   const names = JSON.stringify(model.weights.map((w) => w.originalName));
   await writeSafetensors(path, tensors, { format: "fer-deno-weights-v1", names, ...metadata });
@@ -721,7 +733,7 @@ async function saveState(
   opt: Optimizer,
   state: LoopState,
 ): Promise<void> {
-  const slots = opt.exportSlots();
+  const slots = await opt.readSlots();
   const extra = new Map<string, TensorToWrite>();
   model.trainableWeights.forEach((w, i) => {
     const name = (w.read() as tf.Variable).name;

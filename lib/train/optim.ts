@@ -7,8 +7,15 @@
  * the bias correction into a different epsilon placement than PyTorch, and its state is not exportable for a
  * resume. The update below follows torch 1.13 `_single_tensor_adamw` step by step; the scalar factors are
  * computed in float64 as Python does, the elementwise arithmetic in float32 as torch does.
+ *
+ * Two implementations of the same update: on backends whose tensors live in JS memory (cpu, native, wasm) a
+ * plain loop over the float32 arrays (`host`); elsewhere (webgpu, tensorflow) the same operations as tensor ops,
+ * so weights, gradients and moments never leave the device (`device`). On the cpu backend the two give
+ * bit-identical results (tests/train/optim_test.ts); the loop stays the CPU path because a chain of ten
+ * elementwise tensor ops per variable costs about a quarter of a training step there.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { hostBackend } from "../engine/webgpu.ts";
 
 /** Hyper-parameters of {@link AdamW} (PyTorch defaults). */
 export type AdamWOptions = {
@@ -20,6 +27,11 @@ export type AdamWOptions = {
   eps?: number;
   /** Decoupled weight decay (default 0.01, as torch.optim.AdamW). */
   weightDecay?: number;
+  /**
+   * `host`: the update as a JS loop over the values (reads every weight and gradient); `device`: as tensor
+   * ops on the backend. Default: `host` on cpu, native and wasm, `device` on any other backend.
+   */
+  mode?: "host" | "device";
 };
 
 /** Exported optimizer state: step count and first/second moments per variable name (float32 values). */
@@ -39,8 +51,8 @@ export interface Optimizer {
   step(grads: tf.NamedTensorMap): void;
   /** Prefix of the state's tensor names in the resume file (`adam`, `sgd`). */
   readonly stateName: string;
-  /** Slot name -> variable name -> values (copies). */
-  exportSlots(): Record<string, Record<string, Float32Array>>;
+  /** Slot name -> variable name -> values (copies), read asynchronously (device-resident state). */
+  readSlots(): Promise<Record<string, Record<string, Float32Array>>>;
   /** Restores {@link exportSlots} output and the step count. */
   importSlots(step: number, slots: Record<string, Record<string, Float32Array>>): void;
   dispose(): void;
@@ -61,9 +73,14 @@ export class AdamW implements Optimizer {
   readonly weightDecay: number;
   /** Number of steps taken (PyTorch keeps one per parameter; all ours advance together). */
   stepCount = 0;
+  /** Where the update runs (see {@link AdamWOptions.mode}). */
+  readonly mode: "host" | "device";
   private readonly vars: tf.Variable[];
+  /** Moments: Float32Array in host mode, tensors in device mode. */
   private readonly m = new Map<string, Float32Array>();
   private readonly v = new Map<string, Float32Array>();
+  private readonly mT = new Map<string, tf.Tensor>();
+  private readonly vT = new Map<string, tf.Tensor>();
 
   constructor(vars: tf.Variable[], opts: AdamWOptions = {}) {
     this.vars = vars;
@@ -71,11 +88,37 @@ export class AdamW implements Optimizer {
     [this.beta1, this.beta2] = opts.betas ?? [0.9, 0.999];
     this.eps = opts.eps ?? 1e-8;
     this.weightDecay = opts.weightDecay ?? 0.01;
+    this.mode = opts.mode ?? (hostBackend() ? "host" : "device");
+    const names = new Set<string>();
     for (const x of vars) {
-      if (this.m.has(x.name)) throw new Error(`AdamW: duplicate variable name ${x.name}`);
-      this.m.set(x.name, new Float32Array(x.size));
-      this.v.set(x.name, new Float32Array(x.size));
+      if (names.has(x.name)) throw new Error(`AdamW: duplicate variable name ${x.name}`);
+      names.add(x.name);
+      if (this.mode === "host") {
+        this.m.set(x.name, new Float32Array(x.size));
+        this.v.set(x.name, new Float32Array(x.size));
+      } else {
+        this.mT.set(x.name, tf.zeros(x.shape, "float32"));
+        this.vT.set(x.name, tf.zeros(x.shape, "float32"));
+      }
     }
+  }
+
+  /** The step's scalar factors, rounded to float32 as torch's float32 tensor arithmetic sees them. */
+  private factors() {
+    const f = Math.fround;
+    const step = this.stepCount;
+    const lr = this.lr;
+    const bc1 = 1 - this.beta1 ** step;
+    return {
+      bc2Sqrt: f(Math.sqrt(1 - this.beta2 ** step)),
+      decay: f(1 - lr * this.weightDecay),
+      negStep: f(-(lr / bc1)),
+      b1: f(this.beta1),
+      b2: f(this.beta2),
+      a1: f(1 - this.beta1),
+      a2: f(1 - this.beta2),
+      eps: f(this.eps),
+    };
   }
 
   /**
@@ -87,18 +130,9 @@ export class AdamW implements Optimizer {
    */
   step(grads: tf.NamedTensorMap): void {
     this.stepCount++;
+    if (this.mode === "device") return this.stepDevice(grads);
     const f = Math.fround;
-    const step = this.stepCount;
-    const lr = this.lr;
-    const bc1 = 1 - this.beta1 ** step;
-    const bc2Sqrt = f(Math.sqrt(1 - this.beta2 ** step));
-    const decay = f(1 - lr * this.weightDecay);
-    const negStep = f(-(lr / bc1));
-    const b1 = f(this.beta1);
-    const b2 = f(this.beta2);
-    const a1 = f(1 - this.beta1);
-    const a2 = f(1 - this.beta2);
-    const eps = f(this.eps);
+    const { bc2Sqrt, decay, negStep, b1, b2, a1, a2, eps } = this.factors();
     for (const p of this.vars) {
       const gt = grads[p.name];
       if (!gt) continue;
@@ -128,13 +162,70 @@ export class AdamW implements Optimizer {
     }
   }
 
-  /** A copy of the state (for checkpoints). */
+  /**
+   * The host loop's operations, in the same order, as tensor ops (each float32-rounded by the backend): the
+   * values stay on the device; only the scalar factors travel, as uniforms of 4 bytes each.
+   */
+  private stepDevice(grads: tf.NamedTensorMap): void {
+    const k = this.factors();
+    const s = tf.tidy(() => {
+      const c = (x: number) => tf.keep(tf.scalar(x, "float32"));
+      return {
+        bc2Sqrt: c(k.bc2Sqrt),
+        decay: c(k.decay),
+        negStep: c(k.negStep),
+        b1: c(k.b1),
+        b2: c(k.b2),
+        a1: c(k.a1),
+        a2: c(k.a2),
+        eps: c(k.eps),
+      };
+    });
+    for (const p of this.vars) {
+      const g = grads[p.name];
+      if (!g) continue;
+      const [m, v] = tf.tidy(() => {
+        const pi = tf.mul(p, s.decay);
+        const mi = tf.add(tf.mul(this.mT.get(p.name)!, s.b1), tf.mul(g, s.a1));
+        const vi = tf.add(tf.mul(this.vT.get(p.name)!, s.b2), tf.mul(tf.mul(g, g), s.a2));
+        const denom = tf.add(tf.div(tf.sqrt(vi), s.bc2Sqrt), s.eps);
+        p.assign(tf.add(pi, tf.mul(tf.div(mi, denom), s.negStep)));
+        return [mi, vi];
+      });
+      this.mT.get(p.name)!.dispose();
+      this.vT.get(p.name)!.dispose();
+      this.mT.set(p.name, m);
+      this.vT.set(p.name, v);
+    }
+    tf.dispose(Object.values(s));
+  }
+
+  /**
+   * A copy of the state (for checkpoints), read synchronously: in device mode this needs a backend with
+   * synchronous reads (not webgpu under Deno); {@link readState} works everywhere.
+   */
   exportState(): AdamWState {
     const m: Record<string, Float32Array> = {};
     const v: Record<string, Float32Array> = {};
     for (const p of this.vars) {
-      m[p.name] = this.m.get(p.name)!.slice();
-      v[p.name] = this.v.get(p.name)!.slice();
+      m[p.name] = this.mode === "host"
+        ? this.m.get(p.name)!.slice()
+        : this.mT.get(p.name)!.dataSync().slice() as Float32Array;
+      v[p.name] = this.mode === "host"
+        ? this.v.get(p.name)!.slice()
+        : this.vT.get(p.name)!.dataSync().slice() as Float32Array;
+    }
+    return { step: this.stepCount, m, v };
+  }
+
+  /** A copy of the state (for checkpoints), read asynchronously from the device in device mode. */
+  async readState(): Promise<AdamWState> {
+    if (this.mode === "host") return this.exportState();
+    const m: Record<string, Float32Array> = {};
+    const v: Record<string, Float32Array> = {};
+    for (const p of this.vars) {
+      m[p.name] = (await this.mT.get(p.name)!.data()).slice() as Float32Array;
+      v[p.name] = (await this.vT.get(p.name)!.data()).slice() as Float32Array;
     }
     return { step: this.stepCount, m, v };
   }
@@ -142,21 +233,30 @@ export class AdamW implements Optimizer {
   /** Restores a state from {@link exportState}; every variable must be present with a matching size. */
   importState(state: AdamWState): void {
     for (const p of this.vars) {
-      for (const [key, store] of [["m", this.m], ["v", this.v]] as const) {
+      for (const key of ["m", "v"] as const) {
         const vals = state[key][p.name];
         if (!vals) throw new Error(`AdamW state: no ${key} for variable ${p.name}`);
         if (vals.length !== p.size) {
           throw new Error(`AdamW state: ${key} of ${p.name} has ${vals.length} values, expected ${p.size}`);
         }
-        store.get(p.name)!.set(vals);
+      }
+    }
+    for (const p of this.vars) {
+      for (const [key, store, tensors] of [["m", this.m, this.mT], ["v", this.v, this.vT]] as const) {
+        const vals = state[key][p.name];
+        if (this.mode === "host") store.get(p.name)!.set(vals);
+        else {
+          tensors.get(p.name)!.dispose();
+          tensors.set(p.name, tf.tensor(Float32Array.from(vals), p.shape, "float32"));
+        }
       }
     }
     this.stepCount = state.step;
   }
 
   /** The moments as slots `m` and `v` (the resume file names them `adam_m.<i>`, `adam_v.<i>`). */
-  exportSlots(): Record<string, Record<string, Float32Array>> {
-    const s = this.exportState();
+  async readSlots(): Promise<Record<string, Record<string, Float32Array>>> {
+    const s = await this.readState();
     return { m: s.m, v: s.v };
   }
 
@@ -169,6 +269,9 @@ export class AdamW implements Optimizer {
   dispose(): void {
     this.m.clear();
     this.v.clear();
+    tf.dispose([...this.mT.values(), ...this.vT.values()]);
+    this.mT.clear();
+    this.vT.clear();
   }
 }
 
@@ -187,6 +290,8 @@ export type SGDOptions = {
  * `g` on the first step and is `buf = momentum·buf + (1 - dampening)·g` afterwards; Nesterov uses
  * `g + momentum·buf`, plain momentum `buf`; then `p -= lr·g`. Float32 arithmetic in torch's order. Hand-written
  * for the same reasons as {@link AdamW} (tfjs' momentum optimizer has no weight decay and a different update).
+ * The update is a host loop over the values, so it runs on backends whose tensors live in JS memory (cpu,
+ * native, wasm); lib/train/loop.ts refuses it elsewhere.
  */
 export class SGD implements Optimizer {
   readonly stateName = "sgd";
@@ -252,6 +357,15 @@ export class SGD implements Optimizer {
 
   /** The momentum buffers as slot `buf` (the resume file names them `sgd_buf.<i>`). */
   exportSlots(): Record<string, Record<string, Float32Array>> {
+    return this.copySlots();
+  }
+
+  /** {@link exportSlots} for the {@link Optimizer} interface. */
+  readSlots(): Promise<Record<string, Record<string, Float32Array>>> {
+    return Promise.resolve(this.copySlots());
+  }
+
+  private copySlots(): Record<string, Record<string, Float32Array>> {
     const buf: Record<string, Float32Array> = {};
     for (const p of this.vars) buf[p.name] = this.buf.get(p.name)!.slice();
     return { buf };

@@ -25,6 +25,7 @@ import {
   type TrainConfig,
   type TrainResult,
 } from "../train/loop.ts";
+import { engineSummary } from "../engine/init.ts";
 import { resolveWeights, WeightsNotFoundError } from "../models/weights/hub.ts";
 import { escapeHtml } from "./display.ts";
 
@@ -85,7 +86,7 @@ export async function setupExperiment(
   preset: Preset,
   run: string | null = null,
 ): Promise<TrainConfig> {
-  const engine = await setupBackend();
+  await setupBackend();
   if (run) {
     const dir = resolveRunDir(run);
     const cfg = loadRunConfig(dir);
@@ -97,7 +98,7 @@ export async function setupExperiment(
       );
     }
     await print(
-      `engine: ${engine.name} (${engine.threads} threads); showing the finished run ${displayPath(dir)} ` +
+      `engine: ${engineSummary()}; showing the finished run ${displayPath(dir)} ` +
         `(experiment ${experiment}, preset ${cfg.preset ?? "custom"}) instead of training`,
     );
     return cfg;
@@ -108,7 +109,7 @@ export async function setupExperiment(
   }
   const cfg = experimentConfig(experiment, preset);
   await print(
-    `engine: ${engine.name} (${engine.threads} threads); experiment ${experiment}, preset ${preset}`,
+    `engine: ${engineSummary()}; experiment ${experiment}, preset ${preset}`,
   );
   return cfg;
 }

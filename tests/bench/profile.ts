@@ -18,9 +18,9 @@ const model = net === "ref"
   : createModel(name, { inputShape: [Number(size ?? 48), Number(size ?? 48), 3], numClasses: 7 });
 const shape = model.inputs[0].shape.slice(1) as number[];
 const { step } = syntheticTraining(model, b);
-step();
+await step();
 let t = performance.now();
-step();
+await step();
 console.log(
   `step ${((performance.now() - t) / 1000).toFixed(2)} s -> ${
     (b / ((performance.now() - t) / 1000)).toFixed(1)

@@ -1,10 +1,13 @@
-"""PyTorch reference for `deno task bench`: the same two nets as lib/bench/nets.ts, same batch sizes.
+"""PyTorch reference for `deno task bench`: the nets of lib/bench/suite.ts (the two reference nets of
+lib/bench/nets.ts and torchvision's EfficientNet-B3 / ConvNeXt-Tiny), one net per process, same batch sizes
+and time budget as the TypeScript side (the bench passes them).
 
-Usage: python3 tests/bench/torch_ref.py --threads 2 --steps 10 --warmup 2 [--quick]
-Prints one JSON object: {"torch": {...ref...}, "torch_convnext": {...}} with img/s figures.
+Usage: python3 tests/bench/torch_ref.py --threads 2 --net efficientnet_b3@48 --batch 32 --seconds 15
+Prints one JSON object: train/infer img/s, steps, batch sizes, threads, torch version, peak RSS (MB).
 """
 import argparse
 import json
+import resource
 import time
 
 import torch
@@ -58,11 +61,28 @@ def convnext_net(dims=(64, 128), depths=(2, 2), classes=7):
     return nn.Sequential(*layers)
 
 
-def measure(model, shape, batch, infer_batch, steps, warmup, infer_reps):
+def study_net(name, size):
+    """torchvision's build of a study model (same architecture as timm's), 7 classes, random init."""
+    import torchvision
+
+    return getattr(torchvision.models, name)(weights=None, num_classes=7), (3, size, size)
+
+
+def build(net):
+    if net == "ref":
+        return reference_net(), (1, 48, 48)
+    if net == "convnext":
+        return convnext_net(), (3, 32, 32)
+    model, size = net.split("@")
+    return study_net(model, int(size))
+
+
+def measure(model, shape, batch, infer_batch, warmup, min_steps, max_steps, seconds, infer_reps):
+    """AdamW steps on one random batch for `seconds` (min_steps..max_steps), then timed inference."""
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
     x = torch.randn(batch, *shape)
-    y = torch.randint(0, 7, (batch,))
+    y = torch.arange(batch) % 7
     model.train()
 
     def step():
@@ -73,9 +93,10 @@ def measure(model, shape, batch, infer_batch, steps, warmup, infer_reps):
 
     for _ in range(warmup):
         step()
-    t = time.perf_counter()
-    for _ in range(steps):
+    steps, t = 0, time.perf_counter()
+    while steps < max_steps and (steps < min_steps or time.perf_counter() - t < seconds):
         step()
+        steps += 1
     train = batch * steps / (time.perf_counter() - t)
     model.eval()
     xi = torch.randn(infer_batch, *shape)
@@ -85,23 +106,29 @@ def measure(model, shape, batch, infer_batch, steps, warmup, infer_reps):
         for _ in range(infer_reps):
             model(xi)
         infer = infer_batch * infer_reps / (time.perf_counter() - t)
-    return {"train_img_s": train, "infer_img_s": infer, "train_steps": steps, "batch": batch}
+    return {"train_img_s": train, "infer_img_s": infer, "train_steps": steps, "train_batch": batch,
+            "infer_batch": infer_batch}
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--net", default="ref", help="ref, convnext or <torchvision model>@<size>")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--infer-batch", type=int, default=256)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--min-steps", type=int, default=3)
+    ap.add_argument("--max-steps", type=int, default=1000)
+    ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--infer-reps", type=int, default=3)
-    ap.add_argument("--skip-convnext", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    out = {"threads": torch.get_num_threads(), "version": torch.__version__}
-    out["torch"] = measure(reference_net(), (1, 48, 48), 64, 256, args.steps, args.warmup, args.infer_reps)
-    if not args.skip_convnext:
-        out["torch_convnext"] = measure(convnext_net(), (3, 32, 32), 64, 256, args.steps, args.warmup, args.infer_reps)
+    model, shape = build(args.net)
+    out = measure(model, shape, args.batch, args.infer_batch, args.warmup, args.min_steps, args.max_steps,
+                  args.seconds, args.infer_reps)
+    out.update(threads=torch.get_num_threads(), version=torch.__version__,
+               peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
     print(json.dumps(out))
 
 

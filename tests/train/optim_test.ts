@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import assert from "node:assert/strict";
 import { AdamW, cosineAnnealingLr, SGD, warmupCosineLr } from "../../lib/train/optim.ts";
+import { mulberry32 } from "../../lib/util/rng.ts";
 
 await tf.setBackend("cpu");
 const dir = new URL("../fixtures/optim/", import.meta.url);
@@ -41,29 +42,100 @@ function makeVars(c: Case, tag: string) {
 }
 
 for (const [name, c] of Object.entries(adamw)) {
-  Deno.test(`AdamW matches torch.optim.AdamW (${name})`, () => {
-    const before = tf.memory().numTensors;
-    const vars = makeVars(c, `adamw_${name}`);
-    const keys = Object.keys(c.shapes);
-    const opt = new AdamW(vars, { lr: c.lr, betas: c.betas, eps: c.eps, weightDecay: c.weight_decay });
-    c.grads.forEach((g, t) => {
-      if (c.lr_schedule) opt.lr = c.lr_schedule[t];
-      const grads = Object.fromEntries(keys.map((k, i) => [vars[i].name, tf.tensor(g[k], c.shapes[k])]));
+  for (const mode of ["host", "device"] as const) {
+    Deno.test(`AdamW (${mode}) matches torch.optim.AdamW (${name})`, () => {
+      const before = tf.memory().numTensors;
+      const vars = makeVars(c, `adamw_${mode}_${name}`);
+      const keys = Object.keys(c.shapes);
+      const opt = new AdamW(vars, {
+        lr: c.lr,
+        betas: c.betas,
+        eps: c.eps,
+        weightDecay: c.weight_decay,
+        mode,
+      });
+      assert.equal(opt.mode, mode);
+      c.grads.forEach((g, t) => {
+        if (c.lr_schedule) opt.lr = c.lr_schedule[t];
+        const grads = Object.fromEntries(keys.map((k, i) => [vars[i].name, tf.tensor(g[k], c.shapes[k])]));
+        opt.step(grads);
+        tf.dispose(Object.values(grads));
+        keys.forEach((k, i) => close(vars[i].dataSync(), c.after[t][k], 1e-6, `${name} step ${t + 1} ${k}`));
+      });
+      const st = opt.exportState();
+      assert.equal(st.step, c.grads.length);
+      keys.forEach((k, i) => {
+        close(st.m[vars[i].name], c.exp_avg[k], 1e-6, `exp_avg ${k}`);
+        close(st.v[vars[i].name], c.exp_avg_sq[k], 1e-6, `exp_avg_sq ${k}`);
+      });
+      opt.dispose();
+      tf.dispose(vars);
+      assert.equal(tf.memory().numTensors, before, "AdamW leaked tensors");
+    });
+  }
+}
+
+Deno.test("AdamW on the cpu backend: device mode (tensor ops) equals host mode (JS loop) bit for bit, every step", async () => {
+  const before = tf.memory().numTensors;
+  const r = mulberry32(7);
+  const shapes = [[3, 3, 2, 4], [4], [17, 5], [1]];
+  const init = shapes.map((s) =>
+    Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, () => r() * 2 - 1)
+  );
+  const make = (mode: "host" | "device", tag: string = mode) => {
+    const vars = shapes.map((s, i) =>
+      tf.tidy(() => tf.variable(tf.tensor(init[i], s), true, `adamw_eq_${tag}_${i}`))
+    );
+    return { vars, opt: new AdamW(vars, { lr: 3e-3, weightDecay: 0.05, mode }) };
+  };
+  const host = make("host");
+  const dev = make("device");
+  for (let t = 0; t < 12; t++) {
+    // a cosine-like schedule, a variable without a gradient on odd steps, gradients of very different scales
+    const lr = 3e-3 * (1 + Math.cos((Math.PI * t) / 12)) / 2;
+    host.opt.lr = dev.opt.lr = lr;
+    const g = shapes.map((s) =>
+      Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, () => (r() - 0.5) * 10 ** (4 * r() - 3))
+    );
+    for (const { vars, opt } of [host, dev]) {
+      const grads = Object.fromEntries(
+        vars.filter((_, i) => !(t % 2 && i === 1)).map((
+          v,
+        ) => [v.name, tf.tensor(g[vars.indexOf(v)], v.shape)]),
+      );
       opt.step(grads);
       tf.dispose(Object.values(grads));
-      keys.forEach((k, i) => close(vars[i].dataSync(), c.after[t][k], 1e-6, `${name} step ${t + 1} ${k}`));
-    });
-    const st = opt.exportState();
-    assert.equal(st.step, c.grads.length);
-    keys.forEach((k, i) => {
-      close(st.m[vars[i].name], c.exp_avg[k], 1e-6, `exp_avg ${k}`);
-      close(st.v[vars[i].name], c.exp_avg_sq[k], 1e-6, `exp_avg_sq ${k}`);
-    });
+    }
+    for (let i = 0; i < shapes.length; i++) {
+      assert.deepEqual(dev.vars[i].dataSync(), host.vars[i].dataSync(), `step ${t + 1}, variable ${i}`);
+    }
+  }
+  const [a, b] = [host.opt.exportState(), await dev.opt.readState()];
+  assert.equal(b.step, 12);
+  shapes.forEach((_, i) => {
+    assert.deepEqual(b.m[dev.vars[i].name], a.m[host.vars[i].name], `exp_avg ${i}`);
+    assert.deepEqual(b.v[dev.vars[i].name], a.v[host.vars[i].name], `exp_avg_sq ${i}`);
+  });
+  // device state round-trips through importState
+  const copy = make("device", "copy");
+  const rename = (m: Record<string, Float32Array>) =>
+    Object.fromEntries(Object.values(m).map((x, i) => [copy.vars[i].name, x]));
+  copy.opt.importState({ step: b.step, m: rename(b.m), v: rename(b.v) });
+  assert.deepEqual(copy.opt.exportState().v[copy.vars[0].name], b.v[dev.vars[0].name]);
+  for (const { vars, opt } of [host, dev, copy]) {
     opt.dispose();
     tf.dispose(vars);
-    assert.equal(tf.memory().numTensors, before, "AdamW leaked tensors");
-  });
-}
+  }
+  assert.equal(tf.memory().numTensors, before, "AdamW leaked tensors");
+});
+
+Deno.test("AdamW picks host mode on cpu backends", () => {
+  const v = tf.variable(tf.ones([2]), true, "adamw_mode_default");
+  const opt = new AdamW([v]);
+  assert.equal(opt.mode, "host");
+  opt.dispose();
+  v.dispose();
+});
 
 Deno.test("AdamW default weight decay is PyTorch's 0.01", () => {
   const v = tf.variable(tf.ones([2]), true, "adamw_default_wd");
