@@ -9,7 +9,13 @@
  * model (checkpoints/<run>/best/) on the dataset the run recorded (or `--data`, which must hold the same data:
  * the run's data fingerprint is checked), writes `predictions.csv` (test) or `predictions_val.csv` (val) into
  * the run folder and prints the same report, with the run's class names. A run that recorded no fingerprint
- * cannot be checked, so its prediction files are left untouched.
+ * cannot be checked, so its prediction files are left untouched. `--tta hflip|5crop|10crop` averages over
+ * test-time views (lib/eval/tta.ts; `--tta-average prob|logit`, default prob) and writes
+ * `predictions[_val]_tta-<mode>.csv` instead.
+ *
+ * `deno task evaluate --ensemble <run> <run>... [--name N] [--split test|val] [--tta MODE]` averages the
+ * members' class probabilities (each with that TTA) and writes the ensemble as a run folder,
+ * checkpoints/ensemble-<name>/ (lib/eval/ensemble.ts), printing the same report.
  */
 import { CLASSES } from "../data/classes.ts";
 import { DatasetError } from "../data/dataset.ts";
@@ -30,6 +36,8 @@ import { predictRun, RunError, runPaths } from "../runs/runs.ts";
 import { initEngine } from "../engine/init.ts";
 import { CheckpointError } from "../models/checkpoint.ts";
 import { bootstrapCI, type BootstrapOptions, type BootstrapResult } from "../eval/stats.ts";
+import { describeTta, parseTta, predictRunTta } from "../eval/tta.ts";
+import { evaluateEnsemble } from "../eval/ensemble.ts";
 import { ArgsError, type CommandSpec, helpText, parseArgv, runArg } from "./args.ts";
 
 /** Everything the report shows, computed from prediction rows. */
@@ -138,7 +146,8 @@ const SPEC: CommandSpec = {
   name: "evaluate",
   usage: [
     "--predictions FILE [--json] [--digits N] [--resamples N] [--seed N]",
-    "<run> [--split test|val] [--json]",
+    "<run> [--split test|val] [--tta none|hflip|5crop|10crop] [--tta-average prob|logit] [--json]",
+    "--ensemble <run> <run>... [--name NAME] [--split test|val] [--tta MODE] [--json]",
   ],
   summary: "The classification report, confusion matrix and bootstrap 95% intervals of a predictions CSV " +
     "(path,label,pred[,p_*]),\nor of a run's best model on its test or validation split (written to the run's " +
@@ -151,8 +160,22 @@ const SPEC: CommandSpec = {
     seed: { type: "string", value: "N", help: "bootstrap seed (--predictions)", default: "0" },
     split: { type: "string", value: "test|val", help: "split a run is evaluated on", default: "test" },
     data: { type: "string", value: "DIR", help: "the run's dataset, moved (must hold the same data)" },
+    tta: {
+      type: "string",
+      value: "MODE",
+      help: "test-time augmentation: none, hflip, 5crop, 10crop (lib/eval/tta.ts)",
+      default: "none",
+    },
+    "tta-average": {
+      type: "string",
+      value: "HOW",
+      help: "average the TTA views' prob or logit",
+      default: "prob",
+    },
+    ensemble: { type: "boolean", help: "average the probabilities of the runs given (lib/eval/ensemble.ts)" },
+    name: { type: "string", value: "NAME", help: "ensemble name: checkpoints/ensemble-NAME/" },
   },
-  positionals: { max: 1 },
+  positionals: { max: Infinity },
 };
 const USAGE = helpText(SPEC).split("\n\n")[0];
 
@@ -186,6 +209,10 @@ export async function main(args: string[]): Promise<number> {
       seed: parsed.string("seed", "0"),
       split: parsed.string("split", "test"),
       data: parsed.path("data"),
+      tta: parsed.string("tta", "none"),
+      "tta-average": parsed.string("tta-average", "prob"),
+      ensemble: parsed.flag("ensemble"),
+      name: parsed.string("name"),
     };
     const positionals = parsed.positionals;
     if (values.predictions !== undefined) {
@@ -202,23 +229,60 @@ export async function main(args: string[]): Promise<number> {
       printReport(ev, { json: values.json, digits, source: file });
       return 0;
     }
+    let tta;
+    try {
+      tta = parseTta(values.tta, values["tta-average"]);
+    } catch (e) {
+      throw new EvaluateError((e as Error).message);
+    }
+    if (values.split !== "test" && values.split !== "val") {
+      throw new EvaluateError(`--split must be test or val, got "${values.split}"`);
+    }
+    const split = values.split;
+    if (values.ensemble) {
+      if (positionals.length < 2) throw new EvaluateError(`--ensemble needs at least two runs\n${USAGE}`);
+      await initEngine();
+      const res = await evaluateEnsemble(positionals.map(runArg), {
+        split,
+        tta,
+        name: values.name,
+        log: values.json ? () => {} : console.log,
+      }).catch((e) => {
+        throw e instanceof RangeError ? new EvaluateError(e.message) : e;
+      });
+      const ev = reportFromPredictions(res.rows, {
+        bootstrap: values.json ? false : { resamples: intOption("resamples", values.resamples, 1), seed: 0 },
+      });
+      printReport(ev, {
+        json: values.json,
+        digits: intOption("digits", values.digits, 0),
+        source: `ensemble of ${positionals.length} runs, TTA ${describeTta(tta)} (${split} split)`,
+      });
+      if (!values.json) console.log(`ensemble written to ${res.dir}`);
+      return 0;
+    }
     if (positionals.length === 1) {
       const run = runArg(positionals[0]);
-      if (values.split !== "test" && values.split !== "val") {
-        throw new EvaluateError(`--split must be test or val, got "${values.split}"`);
-      }
-      const split = values.split;
       await initEngine();
-      const { runDir, classes, rows, data } = await predictRun(run, split, { data: values.data });
+      const { runDir, classes, rows, data } = tta.mode === "none"
+        ? await predictRun(run, split, { data: values.data })
+        : await predictRunTta(run, split, tta, { data: values.data }).catch((e) => {
+          throw e instanceof RangeError ? new EvaluateError(e.message) : e;
+        });
       const paths = runPaths(runDir);
-      const out = split === "test" ? paths.predictions : paths.predictionsVal;
+      const plain = split === "test" ? paths.predictions : paths.predictionsVal;
+      const out = tta.mode === "none" ? plain : plain.replace(/\.csv$/, `_tta-${tta.mode}.csv`);
       if (data === "match") writePredictionsCsv(out, rows, classes);
       const digits = intOption("digits", values.digits, 0);
       const ev = reportFromPredictions(rows, {
         classes,
         bootstrap: values.json ? false : { resamples: intOption("resamples", values.resamples, 1), seed: 0 },
       });
-      printReport(ev, { json: values.json, digits, source: `${runDir} (${split} split)` });
+      printReport(ev, {
+        json: values.json,
+        digits,
+        source: `${runDir} (${split} split; TTA ${describeTta(tta)})`,
+      });
       if (data !== "match") {
         console.error(
           `note: ${paths.config} records no data fingerprint, so these data cannot be checked against the ` +

@@ -5,7 +5,8 @@
  * and prints its box and top classes; `--annotate` writes the photo with boxes and labels (OUT is a file for one
  * image, else a folder). With `--no-detect`, the whole-image mode for pre-cropped faces: decodes each image with
  * sharp the way training saw it (gray, resized to the run's data size, then the run's eval transform: resize to
- * the input size, channels, normalization) and prints the top classes with their probabilities.
+ * the input size, channels, normalization) and prints the top classes with their probabilities; `--tta MODE`
+ * (with `--no-detect`) averages them over test-time views (lib/eval/tta.ts).
  * Exit status: 0 all predicted, 1 some image failed, 2 bad arguments/run.
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -17,10 +18,15 @@ import { initEngine } from "../engine/init.ts";
 import type { TrainConfig } from "../train/config.ts";
 import { ArgsError, type CommandSpec, parseCli, runArg, usageError, userPath } from "./args.ts";
 import { predictFaceImages } from "../faces/cli.ts";
+import { averageViews, parseTta, ttaTransforms } from "../eval/tta.ts";
+import { TTA_MODES } from "../data/augment.ts";
 
 const SPEC: CommandSpec = {
   name: "predict",
-  usage: ["<run> <image...> [--top K] [--annotate OUT] [--min-score S] [--no-detect]"],
+  usage: [
+    "<run> <image...> [--top K] [--annotate OUT] [--min-score S]",
+    "<run> <image...> --no-detect [--top K] [--tta MODE] [--tta-average prob|logit]",
+  ],
   summary:
     "Finds every face in each photo (BlazeFace), aligns it to FER2013's framing and prints its box and top " +
     "classes\nwith a run's best checkpoint (a run name under checkpoints/ or a run folder); --no-detect " +
@@ -35,18 +41,40 @@ const SPEC: CommandSpec = {
     },
     "min-score": { type: "string", value: "S", help: "face detection threshold, 0..1", default: "0.5" },
     "no-detect": { type: "boolean", help: "whole-image mode for pre-cropped 48×48 faces" },
+    tta: {
+      type: "string",
+      value: "MODE",
+      help: `test-time augmentation with --no-detect: ${TTA_MODES.join(", ")} (lib/eval/tta.ts)`,
+      default: "none",
+    },
+    "tta-average": {
+      type: "string",
+      value: "HOW",
+      help: "average the TTA views' prob or logit",
+      default: "prob",
+    },
   },
   positionals: { min: 0, max: Infinity },
 };
 
-const { run, images, top, detect, minScore, annotate } = parseCli(SPEC, (a) => {
+const { run, images, top, detect, minScore, annotate, tta } = parseCli(SPEC, (a) => {
   const [run, ...images] = a.positionals;
   if (!run || images.length === 0) usageError(SPEC, "a run and at least one image are needed");
   const minScore = Number(a.string("min-score", "0.5"));
   if (!(minScore >= 0 && minScore <= 1)) {
     throw new ArgsError(`--min-score must be in 0..1, got "${a.string("min-score")}"`);
   }
+  let tta;
+  try {
+    tta = parseTta(a.string("tta", "none"), a.string("tta-average", "prob"));
+  } catch (e) {
+    throw new ArgsError((e as Error).message);
+  }
+  if (tta.mode !== "none" && !a.flag("no-detect")) {
+    throw new ArgsError("--tta applies to the whole-image mode: add --no-detect");
+  }
   return {
+    tta,
     run: runArg(run),
     images,
     top: a.int("top", { min: 1, fallback: 3 }),
@@ -73,7 +101,12 @@ try {
 } catch (e) {
   fail((e as Error).message);
 }
-const transform = runTransform(cfg);
+let transforms;
+try {
+  transforms = tta.mode === "none" ? [runTransform(cfg)] : ttaTransforms(cfg, tta.mode);
+} catch (e) {
+  fail((e as Error).message);
+}
 if (detect) {
   const files = images.map((p) => ({ shown: p, file: userPath(p) }));
   Deno.exit(await predictFaceImages(files, { model, classes, cfg, top, minScore, annotate }));
@@ -93,10 +126,12 @@ for (const path of images) {
   }
   const out = tf.tidy(() => {
     const x = tf.tensor4d(Float32Array.from(pixels), [1, cfg.dataSize, cfg.dataSize, 1]);
-    return tf.softmax(model.predict(transform(x)) as tf.Tensor);
+    return tf.concat(transforms.map((t) => model.predict(t(x)) as tf.Tensor2D)); // [views, classes]
   });
-  const probs = await out.data() as Float32Array; // asynchronous: GPU backends cannot read synchronously
+  const all = await out.data() as Float32Array; // asynchronous: GPU backends cannot read synchronously
   out.dispose();
+  const c = classes.length;
+  const probs = averageViews(transforms.map((_, i) => all.subarray(i * c, (i + 1) * c)), c, tta.average);
   const ranked = Array.from(probs, (p, i) => ({ p, c: classes[i] })).sort((a, b) => b.p - a.p).slice(0, top);
   console.log(`${path}: ${ranked.map((r) => `${r.c} ${(100 * r.p).toFixed(1)}%`).join(", ")}`);
 }

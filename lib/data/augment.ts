@@ -5,6 +5,11 @@
  *          -> ColorJitter(brightness 0.2, contrast 0.2, saturation 0.2, p=0.5) -> Normalize
  *   val/test: Resize(h, w) -> Normalize
  *
+ * Crop-based training (optional, `cropFrom`, for the from-scratch recipes — not in the study): Resize to
+ * `cropFrom` -> RandomCrop(size) -> the augmentations above -> Normalize -> RandomErasing (torchvision's, on the
+ * normalized tensor); evaluation takes the centre crop, or one test-time-augmentation view (`view`: a crop
+ * offset and a flip; see {@link ttaViews}).
+ *
  * Input is the float32 0..255 batch [b, h, w, c] from `batches()`; output is the model-ready tensor (resized,
  * channels expanded or reduced, normalized). Random parameters come from a seeded generator (lib/util/rng.ts), drawn
  * per image in a fixed order, so a batch's augmentation depends only on (seed, key) — training passes
@@ -64,6 +69,32 @@ export type AugmentOptions = {
   jitterP?: number;
 };
 
+/** torchvision RandomErasing settings (defaults p 0.5, scale 0.02–0.33, ratio 0.3–3.3, value 0). */
+export type ErasingOptions = {
+  /** Probability an image gets a rectangle erased. */
+  p?: number;
+  /** Range of the erased area as a fraction of the image. */
+  scale?: [number, number];
+  /** Range of the rectangle's aspect ratio (height / width), sampled log-uniformly. */
+  ratio?: [number, number];
+  /** Value written into the rectangle, on the normalized scale (0 = the mean pixel). */
+  value?: number;
+};
+
+/** torchvision RandomErasing's defaults. */
+export const ERASING_DEFAULTS: Required<ErasingOptions> = {
+  p: 0.5,
+  scale: [0.02, 0.33],
+  ratio: [0.3, 3.3],
+  value: 0,
+};
+
+/** One erased rectangle (rows `top..top+h-1`, columns `left..left+w-1`). */
+export type EraseRect = { top: number; left: number; h: number; w: number };
+
+/** A deterministic evaluation view: a crop at (top, left) of the `cropFrom` image, optionally flipped. */
+export type View = { top: number; left: number; flip: boolean };
+
 /** Options of {@link makeTransforms}. */
 export type TransformOptions = {
   /** Output [height, width]. */
@@ -81,6 +112,15 @@ export type TransformOptions = {
   augment?: AugmentOptions;
   /** Albumentations' max_pixel_value (default 255). */
   maxPixelValue?: number;
+  /**
+   * Crop-based pipeline: resize to `cropFrom`×`cropFrom`, then crop `size` from it (random in training, the
+   * centre — or `view` — in evaluation). Absent: resize straight to `size` (the study's pipeline).
+   */
+  cropFrom?: number;
+  /** RandomErasing after Normalize in training (absent or false: none). */
+  erasing?: ErasingOptions | false;
+  /** Evaluation only: the crop offset and flip of one test-time-augmentation view (needs `cropFrom` for crops). */
+  view?: View;
 };
 
 /** A batch transform: float 0..255 [b,h,w,c] -> model-ready tensor. `key` (e.g. [epoch, step]) picks the
@@ -306,6 +346,139 @@ export function normalizePixels(
   return { data: out, b, h, w, c: channels };
 }
 
+/** Python's round() (half to even), as torchvision's center_crop uses. */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** torchvision's center crop offset of a `size` crop from `n` pixels: `int(round((n - size) / 2))`. */
+export function centerOffset(n: number, size: number): number {
+  return roundHalfEven((n - size) / 2);
+}
+
+/**
+ * Crops `oh`×`ow` from every image, image `i` at rows `tops[i]..`, columns `lefts[i]..`, mirrored left-right
+ * where `flips[i]` (torchvision crop, then hflip). Offsets must keep the crop inside the image.
+ */
+export function cropPixels(
+  img: Pixels,
+  oh: number,
+  ow: number,
+  tops: ArrayLike<number>,
+  lefts: ArrayLike<number>,
+  flips?: ArrayLike<boolean>,
+): Pixels {
+  const { data, b, h, w, c } = img;
+  if (tops.length !== b || lefts.length !== b) {
+    throw new RangeError(`crop offsets for ${tops.length} of ${b} images`);
+  }
+  const out = new Float32Array(b * oh * ow * c);
+  let o = 0;
+  for (let n = 0; n < b; n++) {
+    const t = tops[n];
+    const l = lefts[n];
+    if (t < 0 || l < 0 || t + oh > h || l + ow > w || !Number.isInteger(t) || !Number.isInteger(l)) {
+      throw new RangeError(`crop ${oh}x${ow} at (${t}, ${l}) is outside a ${h}x${w} image`);
+    }
+    const flip = flips?.[n] ?? false;
+    for (let y = 0; y < oh; y++) {
+      const row = (n * h + t + y) * w;
+      for (let x = 0; x < ow; x++) {
+        const src = (row + l + (flip ? ow - 1 - x : x)) * c;
+        for (let k = 0; k < c; k++) out[o++] = data[src + k];
+      }
+    }
+  }
+  return { data: out, b, h: oh, w: ow, c };
+}
+
+/**
+ * torchvision RandomErasing's rectangle for an `h`×`w` image, or null (not erased): with probability `p`, up to
+ * 10 attempts of area `h·w·U(scale)` and aspect `exp(U(log ratio))`, `eh = round(sqrt(area·aspect))`,
+ * `ew = round(sqrt(area/aspect))`, accepted when `eh < h` and `ew < w`, at a uniform position. Draws from `rand`
+ * in that order (torch's generator differs, so the draws are ours; the distribution is torchvision's).
+ */
+export function drawErasing(
+  rand: () => number,
+  h: number,
+  w: number,
+  e: Required<ErasingOptions>,
+): EraseRect | null {
+  if (!(rand() < e.p)) return null;
+  const area = h * w;
+  const [lr0, lr1] = [Math.log(e.ratio[0]), Math.log(e.ratio[1])];
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const eraseArea = area * (e.scale[0] + (e.scale[1] - e.scale[0]) * rand());
+    const aspect = Math.exp(lr0 + (lr1 - lr0) * rand());
+    const eh = roundHalfEven(Math.sqrt(eraseArea * aspect));
+    const ew = roundHalfEven(Math.sqrt(eraseArea / aspect));
+    if (!(eh < h && ew < w)) continue;
+    const top = Math.floor(rand() * (h - eh + 1));
+    const left = Math.floor(rand() * (w - ew + 1));
+    return { top, left, h: eh, w: ew };
+  }
+  return null;
+}
+
+/** Writes `value` into each image's rectangle (null: untouched), all channels. Works in place; returns `img`. */
+export function erasePixels(img: Pixels, rects: (EraseRect | null)[], value = 0): Pixels {
+  const { data, b, h, w, c } = img;
+  if (rects.length !== b) throw new RangeError(`${rects.length} erasing rectangles for ${b} images`);
+  for (let n = 0; n < b; n++) {
+    const r = rects[n];
+    if (!r) continue;
+    for (let y = r.top; y < r.top + r.h; y++) {
+      data.fill(value, ((n * h + y) * w + r.left) * c, ((n * h + y) * w + r.left + r.w) * c);
+    }
+  }
+  return img;
+}
+
+/** Test-time augmentation modes. */
+export const TTA_MODES = ["none", "hflip", "5crop", "10crop"] as const;
+/** A test-time augmentation mode. */
+export type TtaMode = (typeof TTA_MODES)[number];
+
+/**
+ * The views of a TTA mode for `size` crops of a `from`×`from` image, in torchvision's order: `none` the centre
+ * crop; `hflip` centre and its mirror; `5crop` top-left, top-right, bottom-left, bottom-right, centre
+ * (`five_crop`); `10crop` those five, then the same five of the mirrored image (`ten_crop`, which flips the
+ * whole image before cropping — so the mirrored top-left view is the mirror of the top-right crop).
+ * Without crops (`from === size`) the corner crops do not exist and `5crop`/`10crop` are refused.
+ */
+export function ttaViews(mode: TtaMode, from: number, size: number): View[] {
+  if (size > from) throw new RangeError(`crop ${size} is larger than the image ${from}`);
+  const c = centerOffset(from, size);
+  const center: View = { top: c, left: c, flip: false };
+  const m = from - size;
+  const five: View[] = [
+    { top: 0, left: 0, flip: false },
+    { top: 0, left: m, flip: false },
+    { top: m, left: 0, flip: false },
+    { top: m, left: m, flip: false },
+    center,
+  ];
+  // the mirrored image's crop at (t, l) is the mirror of the original's crop at (t, m - l)
+  const mirrored = (v: View): View => ({ top: v.top, left: m - v.left, flip: true });
+  switch (mode) {
+    case "none":
+      return [center];
+    case "hflip":
+      return [center, mirrored(center)];
+    case "5crop":
+    case "10crop":
+      if (m === 0) {
+        throw new RangeError(
+          `${mode} needs crops smaller than the image (crop ${size} of ${from}); use hflip`,
+        );
+      }
+      return mode === "5crop" ? five : [...five, ...five.map(mirrored)];
+    default:
+      throw new RangeError(`unknown TTA mode "${mode}" (${TTA_MODES.join(", ")})`);
+  }
+}
+
 // ---- tensor wrappers ----------------------------------------------------------------------------------
 
 /** The pixels of a [b,h,w,c] tensor (a copy). */
@@ -377,8 +550,11 @@ function drawParams(rand: () => number, a: Required<AugmentOptions>) {
 
 /**
  * The study's transform pipeline as one function. Training: Resize -> HorizontalFlip -> ShiftScaleRotate ->
- * ColorJitter -> channels -> Normalize; evaluation: Resize -> channels -> Normalize. With a `key`, the random
- * parameters depend only on (seed, key).
+ * ColorJitter -> channels -> Normalize; evaluation: Resize -> channels -> Normalize. With `cropFrom`: Resize to
+ * `cropFrom`, then a random crop of `size` (training) or the centre crop / `view` (evaluation) before the rest,
+ * and with `erasing` a RandomErasing after Normalize (training). With a `key`, the random parameters depend only
+ * on (seed, key); per image they are drawn in the order crop offset, flip, shift-scale-rotate, jitter, erasing
+ * (the crop and erasing draws only when those are on, so the study's pipeline draws exactly as before).
  */
 export function makeTransforms(opts: TransformOptions): Transform {
   const a = { ...STUDY_AUGMENT, ...opts.augment };
@@ -386,16 +562,53 @@ export function makeTransforms(opts: TransformOptions): Transform {
   const seed = opts.seed ?? 0;
   const stream = mulberry32(seed);
   const maxPixel = opts.maxPixelValue ?? 255;
+  const [oh, ow] = opts.size;
+  const from = opts.cropFrom;
+  if (from !== undefined && (from < oh || from < ow)) {
+    throw new RangeError(`cropFrom ${from} is smaller than the output ${oh}x${ow}`);
+  }
+  const erasing = opts.train && opts.erasing ? { ...ERASING_DEFAULTS, ...opts.erasing } : null;
+  const view = opts.view;
+  if (view && opts.train) throw new Error("a TTA view is an evaluation transform (train: false)");
+  if (view && from === undefined && (view.top !== 0 || view.left !== 0)) {
+    throw new RangeError("a cropped TTA view needs cropFrom");
+  }
   return (x: tf.Tensor4D, key?: number[]) => {
     if (x.rank !== 4) throw new RangeError(`transform expects a [b,h,w,c] batch, got shape [${x.shape}]`);
-    let img = resizePixels(toPixels(x), opts.size[0], opts.size[1]);
+    const b = x.shape[0];
+    let img = from === undefined ? resizePixels(toPixels(x), oh, ow) : resizePixels(toPixels(x), from, from);
     if (opts.train) {
       const rand = key ? mulberry32(mixSeed(seed, ...key)) : stream;
-      const ps = Array.from({ length: x.shape[0] }, () => drawParams(rand, a));
+      const tops = new Int32Array(b);
+      const lefts = new Int32Array(b);
+      const ps = Array.from({ length: b }, (_, n) => {
+        if (from !== undefined) {
+          // torchvision RandomCrop: top = randint(0, h - th), left = randint(0, w - tw), inclusive
+          tops[n] = Math.floor(rand() * (from - oh + 1));
+          lefts[n] = Math.floor(rand() * (from - ow + 1));
+        }
+        const p = drawParams(rand, a);
+        return { ...p, erase: erasing ? drawErasing(rand, oh, ow, erasing) : null };
+      });
+      if (from !== undefined) img = cropPixels(img, oh, ow, tops, lefts);
       if (ps.some((p) => p.flip || p.affine)) {
         img = flipWarpPixels(img, ps.map((p) => p.flip), ps.map((p) => p.affine));
       }
       jitterPixels(img, ps.map((p) => p.jitter));
+      const out = normalizePixels(img, opts.channels, opts.mean, opts.std, maxPixel);
+      if (erasing) erasePixels(out, ps.map((p) => p.erase), erasing.value);
+      return fromPixels(out);
+    }
+    if (from !== undefined || view) {
+      const v = view ?? { top: centerOffset(from!, oh), left: centerOffset(from!, ow), flip: false };
+      img = cropPixels(
+        img,
+        oh,
+        ow,
+        new Int32Array(b).fill(v.top),
+        new Int32Array(b).fill(v.left),
+        new Array(b).fill(v.flip),
+      );
     }
     return fromPixels(normalizePixels(img, opts.channels, opts.mean, opts.std, maxPixel));
   };

@@ -7,6 +7,8 @@
  *   linear layer. Structurally this is timm `efficientnet_b3` with `drop_rate=0.3` (same `classifier` names).
  * - `convnext_tiny`: timm `convnext_tiny` (pretrained tag `convnext_tiny.fb_in22k`).
  * - `fer_cnn`, `fer_cnn_small`: the VGG-style FER-CNN at width 1 and 0.25, 48x48 grayscale, from scratch.
+ * - `vgg_fer`, `vgg_fer_half`: the compact VGG trunk with a pooled head (~4.7 M / ~1.2 M parameters), 44 px gray.
+ * - `resnet_fer`: a half-width ResNet-18 with a CIFAR-style stem (~2.8 M parameters), 44 px gray.
  *
  * Parameter counts are trainable parameters (what PyTorch/timm count; BN running statistics are buffers).
  */
@@ -16,6 +18,8 @@ import type * as tfl from "@tensorflow/tfjs-layers";
 import "./efficientnet.ts";
 import "./convnext.ts";
 import "./fer_cnn.ts";
+import "./vgg_fer.ts";
+import "./resnet_fer.ts";
 import { countTrainableParams } from "./layers.ts";
 import { type ModelConfig, type ModelOptions, registeredModels } from "./register.ts";
 import { loadPretrained } from "./weights/convert.ts";

@@ -20,6 +20,11 @@ export type HistoryRow = {
   lr: number;
   seconds: number;
   img_s: number;
+  /** Process CPU seconds of this epoch (training and validation). */
+  cpu_s?: number;
+  /** Run totals up to the end of this epoch over all sessions (wall and process CPU seconds). */
+  wall_total_s?: number;
+  cpu_total_s?: number;
 };
 
 /** test_report.json: the best model's result on the test split. */
@@ -34,6 +39,11 @@ export type TestReport = {
   test_loss: number;
   test_accuracy: number;
   sample_data: boolean;
+  /** Run totals over all sessions: wall and process CPU seconds, and the number of sessions (absent in runs
+   * made before cost accounting). */
+  wall_seconds?: number;
+  cpu_seconds?: number;
+  sessions?: number;
   report: ClassificationReport;
   confusion_matrix: number[][];
 };
@@ -76,6 +86,9 @@ const HISTORY_COLUMNS: (keyof HistoryRow)[] = [
   "lr",
   "seconds",
   "img_s",
+  "cpu_s",
+  "wall_total_s",
+  "cpu_total_s",
 ];
 
 /** Writes history.json and history.csv. */
@@ -83,7 +96,7 @@ export function writeHistory(paths: RunPaths, history: HistoryRow[]): void {
   writeAtomicSync(paths.historyJson, json(history));
   const lines = [
     HISTORY_COLUMNS.join(","),
-    ...history.map((r) => HISTORY_COLUMNS.map((k) => r[k]).join(",")),
+    ...history.map((r) => HISTORY_COLUMNS.map((k) => r[k] ?? "").join(",")),
   ];
   writeAtomicSync(paths.historyCsv, lines.join("\n") + "\n");
 }

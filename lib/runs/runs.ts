@@ -6,7 +6,7 @@
  * | ------------ | ------------------------------------------------------------------------------------- |
  * | `paths.ts`   | the runs folder, run names (none escapes it), the run folder a CLI names, file names  |
  * | `files.ts`   | config.json, history.json/.csv, test_report.json/.txt I/O, prediction rows             |
- * | `state.ts`   | resume state (`last.safetensors`: weights, AdamW moments, loop state), temp clean-up  |
+ * | `state.ts`   | resume state (`last.safetensors`: weights, optimizer state, loop state), temp clean-up|
  * | `data.ts`    | the recorded dataset root, the run's splits, the data fingerprint check                |
  * | `predict.ts` | a run's best model and class names, predicting its test / validation split             |
  * | `discover.ts`| finding finished runs by experiment                                                   |

@@ -1,7 +1,9 @@
 /**
  * Resume state: `last.safetensors` holds, after each complete epoch, all model weights (trainable and
- * BatchNorm statistics), the AdamW moments and the loop state (JSON metadata), in one file written atomically,
- * so a kill can never pair one epoch's weights with another's moments. Also the clean-up of temporary files
+ * BatchNorm statistics), the optimizer state and the loop state (JSON metadata), in one file written
+ * atomically, so a kill can never pair one epoch's weights with another's moments. The optimizer's slots are
+ * `<stateName>_<slot>.<i>` (AdamW: `adam_m.<i>` / `adam_v.<i>`; SGD: `sgd_buf.<i>`; i: the index among the
+ * trainable weights) with its step count in the metadata `<stateName>_step`. Also the clean-up of temporary files
  * that killed writes leave in a run folder.
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -15,7 +17,7 @@ import {
   toFloat32,
   writeSafetensors,
 } from "../models/weights/safetensors.ts";
-import type { AdamW } from "../train/optim.ts";
+import type { Optimizer } from "../train/optim.ts";
 import { removeTempsIn } from "../util/fs.ts";
 import type { HistoryRow } from "./files.ts";
 import { RunError, type RunPaths } from "./paths.ts";
@@ -32,11 +34,13 @@ export type LoopState = {
   badEpochs: number;
   /** Early-stopped: no epoch is left to run. */
   done: boolean;
+  /** Sessions (first start + resumes) that trained this run so far (absent in states saved before). */
+  sessions?: number;
 };
 
 /** The state before the first epoch. */
 export function initialState(): LoopState {
-  return { nextEpoch: 0, history: [], bestValAcc: -1, bestEpoch: -1, badEpochs: 0, done: false };
+  return { nextEpoch: 0, history: [], bestValAcc: -1, bestEpoch: -1, badEpochs: 0, done: false, sessions: 1 };
 }
 
 const FORMAT = "fer-deno-weights-v1";
@@ -107,21 +111,27 @@ export async function loadWeights(path: string, model: tfl.LayersModel): Promise
   return file.metadata ?? {};
 }
 
-/** Writes weights + AdamW moments + loop state to `paths.last`, atomically. */
+/** Writes weights + optimizer state + loop state to `paths.last`, atomically. */
 export async function saveState(
   paths: RunPaths,
   model: tfl.LayersModel,
-  opt: AdamW,
+  opt: Optimizer,
   state: LoopState,
 ): Promise<void> {
-  const s = await opt.readState();
+  const slots = await opt.readSlots();
   const extra = new Map<string, TensorToWrite>();
   model.trainableWeights.forEach((w, i) => {
     const name = (w.read() as tf.Variable).name;
-    extra.set(`adam_m.${i}`, { dtype: "F32", shape: w.shape as number[], data: s.m[name] });
-    extra.set(`adam_v.${i}`, { dtype: "F32", shape: w.shape as number[], data: s.v[name] });
+    for (const [slot, values] of Object.entries(slots)) {
+      extra.set(`${opt.stateName}_${slot}.${i}`, {
+        dtype: "F32",
+        shape: w.shape as number[],
+        data: values[name],
+      });
+    }
   });
-  await saveWeights(paths.last, model, { state: JSON.stringify(state), adam_step: String(s.step) }, extra);
+  const metadata = { state: JSON.stringify(state), [`${opt.stateName}_step`]: String(opt.stepCount) };
+  await saveWeights(paths.last, model, metadata, extra);
 }
 
 function isInt(v: unknown): v is number {
@@ -146,8 +156,10 @@ function parseState(path: string, metadata: Record<string, string> | null): Loop
     Array.isArray(s.history) && typeof s.bestValAcc === "number" && isInt(s.bestEpoch) &&
     isInt(s.badEpochs) && typeof s.done === "boolean";
   if (!ok) throw new RunError(`${path}: the loop state has missing or malformed fields: ${metadata.state}`);
-  if (!/^\d+$/.test(metadata.adam_step ?? "")) {
-    throw new RunError(`${path}: missing or malformed optimizer step "adam_step"`);
+  const steps = Object.keys(metadata).filter((k) => k.endsWith("_step"));
+  if (steps.length !== 1 || !/^\d+$/.test(metadata[steps[0]])) {
+    const found = steps.map((k) => `"${k}"`).join(", ") || "none";
+    throw new RunError(`${path}: missing or malformed optimizer step "<optimizer>_step" (found: ${found})`);
   }
   return s;
 }
@@ -158,23 +170,34 @@ export async function readState(paths: RunPaths): Promise<LoopState> {
   return parseState(paths.last, file.metadata);
 }
 
-/** Restores what {@link saveState} wrote into `model` and `opt`; returns the loop state. */
-export async function loadState(paths: RunPaths, model: tfl.LayersModel, opt: AdamW): Promise<LoopState> {
+/**
+ * Restores what {@link saveState} wrote into `model` and `opt`; returns the loop state. A state saved by
+ * another optimizer than `opt` is refused with an error that says so.
+ */
+export async function loadState(paths: RunPaths, model: tfl.LayersModel, opt: Optimizer): Promise<LoopState> {
   const path = paths.last;
   const state = await readState(paths);
   const meta = await loadWeights(path, model);
-  const file = await readFile(path, (n) => n.startsWith("adam_"));
-  const m: Record<string, Float32Array> = {};
-  const v: Record<string, Float32Array> = {};
+  const prefix = `${opt.stateName}_`;
+  if (meta[`${prefix}step`] === undefined) {
+    throw new RunError(
+      `${path}: no ${opt.stateName} optimizer state (was the run trained with another optimizer?)`,
+    );
+  }
+  const file = await readFile(path, (n) => n.startsWith(prefix));
+  const slots: Record<string, Record<string, Float32Array>> = {};
   model.trainableWeights.forEach((w, i) => {
     const name = (w.read() as tf.Variable).name;
-    const tm = file.tensors.get(`adam_m.${i}`);
-    const tv = file.tensors.get(`adam_v.${i}`);
-    if (!tm || !tv) throw new RunError(`${path}: no optimizer state for weight ${i} (${w.originalName})`);
-    m[name] = floatValues(path, tm, `adam_m.${i}`);
-    v[name] = floatValues(path, tv, `adam_v.${i}`);
+    const found = [...file.tensors.keys()].filter((k) => k.endsWith(`.${i}`));
+    if (found.length === 0) {
+      throw new RunError(`${path}: no optimizer state for weight ${i} (${w.originalName})`);
+    }
+    for (const k of found) {
+      const slot = k.slice(prefix.length, k.lastIndexOf("."));
+      (slots[slot] ??= {})[name] = floatValues(path, file.tensors.get(k)!, k);
+    }
   });
-  opt.importState({ step: Number(meta.adam_step), m, v });
+  opt.importSlots(Number(meta[`${prefix}step`]), slots);
   return state;
 }
 

@@ -4,6 +4,7 @@
  */
 import {
   type AugmentOptions,
+  type ErasingOptions,
   IMAGENET_MEAN,
   IMAGENET_STD,
   makeTransforms,
@@ -38,10 +39,21 @@ export type TrainConfig = {
   batchSize: number;
   /** Maximum number of epochs. */
   epochs: number;
-  /** AdamW. */
+  /** Optimizer: "adamw" (torch AdamW, decoupled decay; default) or "sgd" (torch SGD, coupled L2 decay). */
+  optimizer?: "adamw" | "sgd";
+  /** Base learning rate and weight decay of the optimizer. */
   lr: number;
   weightDecay: number;
-  /** CosineAnnealingLR stepped once per epoch (tMax in epochs); `tMax: 0` keeps the lr constant. */
+  /** SGD momentum (default 0.9) and Nesterov (default true); ignored by AdamW. */
+  momentum?: number;
+  nesterov?: boolean;
+  /**
+   * "cosine" (default): CosineAnnealingLR stepped once per epoch (tMax in epochs; `tMax: 0` keeps the lr
+   * constant). "warmup_cosine": per step, linear warm-up over `warmupEpochs` from 1 % of `lr`, then cosine to
+   * `etaMin` at the end of epoch `tMax` (lib/train/optim.ts warmupCosineLr).
+   */
+  schedule?: "cosine" | "warmup_cosine";
+  warmupEpochs?: number;
   tMax: number;
   etaMin: number;
   /** Early stopping: epochs without a better validation accuracy before stopping. */
@@ -55,6 +67,15 @@ export type TrainConfig = {
   seed: number;
   /** Augmentation settings (lib/data/augment.ts; study defaults), or false for none. */
   augment: AugmentOptions | false;
+  /**
+   * Crop-based training (lib/data/augment.ts): images are resized to `cropFrom` and `inputSize` crops taken
+   * (random in training, the centre in evaluation); null: resize to `inputSize` (the study's pipeline).
+   */
+  cropFrom?: number | null;
+  /** torchvision RandomErasing in training (after Normalize), or false. */
+  erasing?: ErasingOptions | false;
+  /** Mixup (Zhang et al. 2018) with Beta(α, α) mixing weights per batch; 0 = off. */
+  mixupAlpha?: number;
   /** Cap on training images (seeded random subset), for smoke runs; null for all. */
   maxTrainImages: number | null;
   /** Cap on validation and test images, for smoke runs; null for all. */
@@ -102,18 +123,19 @@ export const DEFAULT_CONFIG: TrainConfig = {
 };
 
 /**
- * The transform a config describes (lib/data/augment.ts): evaluation (resize, channels, normalize) or, with
- * `train`, the training transform with the config's augmentation (none when `augment` is false), seeded with
- * `seed` (default the config's). Training, evaluation and prediction all build their transforms here.
+ * The transform a config describes (lib/data/augment.ts): evaluation (resize — or resize to `cropFrom` and
+ * centre crop —, channels, normalize) or, with `train`, the training transform with the config's augmentation
+ * and random erasing (none when `augment` is false), seeded with `seed` (default the config's). Training, evaluation and prediction all build their transforms here.
  */
 export function runTransform(cfg: TrainConfig, train = false, seed = cfg.seed): Transform {
   const augmented = train && cfg.augment !== false;
   return makeTransforms({
     size: [cfg.inputSize, cfg.inputSize],
     channels: cfg.channels,
+    ...(cfg.cropFrom ? { cropFrom: cfg.cropFrom } : {}),
     mean: cfg.mean,
     std: cfg.std,
     train: augmented,
-    ...(augmented ? { augment: cfg.augment || {}, seed } : {}),
+    ...(augmented ? { augment: cfg.augment || {}, seed, erasing: cfg.erasing ?? false } : {}),
   });
 }

@@ -11,9 +11,15 @@
  * lib/util/rng.ts), each a pure function of (seed, epoch): the weight initialisation, the batch order, the
  * augmentation (`transform(x, [epoch, step])`) and the draws tfjs makes internally (dropout masks, through
  * `Math.random`, which `withRandom` replaces for the duration of an epoch's training steps). The learning rate
- * is a pure function of the epoch. After each epoch the weights (including BatchNorm statistics), the AdamW
- * state and the loop state are written atomically to `last.safetensors` (lib/runs/state.ts); a resumed run
- * loads them and continues with the next epoch exactly as an uninterrupted run would.
+ * is a pure function of the epoch (or, with the warm-up + cosine schedule, of the step), and the mixup draws
+ * come from (seed, epoch, step) too. After each epoch the weights (including BatchNorm statistics), the
+ * optimizer state and the loop state are written atomically to `last.safetensors` (lib/runs/state.ts); a
+ * resumed run loads them and continues with the next epoch exactly as an uninterrupted run would.
+ *
+ * Cost accounting: every history row carries the epoch's process CPU seconds (`cpu_s`) and the run's running
+ * totals of wall and CPU seconds over all sessions so far (`wall_total_s`, `cpu_total_s`, including data
+ * loading and model building; a resumed session adds its own time to the totals of the last saved epoch; time
+ * spent on an epoch that a kill interrupted is not counted). test_report.json records the final totals.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type * as tfl from "@tensorflow/tfjs-layers";
@@ -49,10 +55,12 @@ import {
   removeRunTemps,
   saveState,
 } from "../runs/state.ts";
+import { cpuSeconds } from "../util/cost.ts";
 import { RunRandom, withRandom } from "../util/rng.ts";
 import { DEFAULT_CONFIG, runTransform, type TrainConfig } from "./config.ts";
 import { inverseFrequencyWeights, type LossFn, makeLoss } from "./losses.ts";
-import { AdamW, cosineAnnealingLr } from "./optim.ts";
+import { mixBatch, mixupDraw } from "./mixup.ts";
+import { cosineAnnealingLr, makeOptimizer, type Optimizer, OptimizerError, warmupCosineLr } from "./optim.ts";
 import { Progress, type ProgressMode } from "./progress.ts";
 
 /** The type of `train`'s config, owned by lib/train/config.ts (re-exported as part of `train`'s signature). */
@@ -97,6 +105,7 @@ export class TrainError extends Error {
 /** Trains a model as `cfg` says and evaluates the best checkpoint on the test split once. */
 export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}): Promise<TrainResult> {
   const log = deps.log ?? ((s: string) => console.log(s));
+  const session = { wall0: performance.now(), cpu0: cpuSeconds() };
 
   // ---- run folder and config ------------------------------------------------------------------------------
   const outDir = config.outDir ?? DEFAULT_CONFIG.outDir;
@@ -169,7 +178,13 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
       : undefined,
   });
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const opt = new AdamW(vars, { lr: cfg.lr, weightDecay: cfg.weightDecay });
+  let opt: Optimizer;
+  try {
+    opt = makeOptimizer(cfg, vars);
+  } catch (e) {
+    model.dispose();
+    throw e instanceof OptimizerError ? new TrainError(e.message) : e;
+  }
 
   // the run folder is created once data and model are known to work
   mkdirSync(paths.dir, { recursive: true });
@@ -178,8 +193,11 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
 
   // ---- loop state (restored on resume) -----------------------------------------------------------------------
   let state = initialState();
+  const lastRow = resumeState?.history.at(-1);
+  const totalsBase = { wall: lastRow?.wall_total_s ?? 0, cpu: lastRow?.cpu_total_s ?? 0 };
   if (resumeState) {
-    state = await loadState(paths, model, opt);
+    const loaded = await loadState(paths, model, opt);
+    state = { ...loaded, sessions: (loaded.sessions ?? 1) + 1 };
     writeHistory(paths, state.history); // a kill may have come between the state and the history write
     log(`resumed ${run} after epoch ${state.nextEpoch} (best val_acc ${state.bestValAcc.toFixed(4)})`);
   }
@@ -187,13 +205,40 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
   let message = "";
 
   // ---- epochs ----------------------------------------------------------------------------------------------
+  const stepsPerEpoch = Math.ceil(trainSet.labels.length / cfg.batchSize);
+  const lrAt = (epoch: number, step: number): number => {
+    if (cfg.schedule === "warmup_cosine") {
+      return warmupCosineLr(epoch * stepsPerEpoch + step, {
+        baseLr: cfg.lr,
+        total: cfg.tMax * stepsPerEpoch,
+        warmup: Math.round((cfg.warmupEpochs ?? 0) * stepsPerEpoch),
+        etaMin: cfg.etaMin,
+      });
+    }
+    return cfg.tMax > 0 ? cosineAnnealingLr(epoch, cfg.lr, cfg.tMax, cfg.etaMin) : cfg.lr;
+  };
+  const sessionTotals = () => ({
+    wall: totalsBase.wall + (performance.now() - session.wall0) / 1000,
+    cpu: totalsBase.cpu + cpuSeconds() - session.cpu0,
+  });
   try {
     for (let epoch = state.nextEpoch; epoch < cfg.epochs && !state.done; epoch++) {
-      const lr = cfg.tMax > 0 ? cosineAnnealingLr(epoch, cfg.lr, cfg.tMax, cfg.etaMin) : cfg.lr;
+      const lr = lrAt(epoch, 0);
       opt.lr = lr;
       const t0 = performance.now();
+      const cpu0 = cpuSeconds();
       const bar = new Progress(`epoch ${epoch + 1}/${cfg.epochs}`, trainSet.labels.length, deps.progress);
-      const step = { model, vars, opt, lossFn, transform: trainTf, bar };
+      const step: StepContext = {
+        model,
+        vars,
+        opt,
+        lossFn,
+        transform: trainTf,
+        bar,
+        lrAt: cfg.schedule === "warmup_cosine" ? lrAt : null,
+        mixup: cfg.mixupAlpha ?? 0,
+        rng,
+      };
       const { lossSum, correct, seen } = await withRandom(
         rng.steps(epoch),
         () => trainEpoch(trainSet, epoch, { batchSize: cfg.batchSize, seed: rng.orderSeed(epoch) }, step),
@@ -211,6 +256,9 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
         lr,
         seconds: (performance.now() - t0) / 1000,
         img_s: seen / trainSeconds,
+        cpu_s: cpuSeconds() - cpu0,
+        wall_total_s: sessionTotals().wall,
+        cpu_total_s: sessionTotals().cpu,
       };
       state.history.push(row);
 
@@ -268,6 +316,9 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
     test_loss: test.loss,
     test_accuracy: report.accuracy,
     sample_data: data.sample ?? false,
+    wall_seconds: sessionTotals().wall,
+    cpu_seconds: sessionTotals().cpu,
+    sessions: state.sessions ?? 1,
     report,
     confusion_matrix: confusionMatrix(testSet.labels, test.preds!, classes.length),
   }, text);
@@ -297,10 +348,15 @@ class Diverged extends Error {}
 type StepContext = {
   model: tfl.LayersModel;
   vars: tf.Variable[];
-  opt: AdamW;
+  opt: Optimizer;
   lossFn: LossFn;
   transform: Transform;
   bar: Progress;
+  /** The per-step learning rate (warm-up + cosine), or null when the rate is set once per epoch. */
+  lrAt: ((epoch: number, step: number) => number) | null;
+  /** Mixup's α (0: off); the draws come from `rng`'s mixup stream. */
+  mixup: number;
+  rng: RunRandom;
 };
 
 /**
@@ -311,26 +367,40 @@ async function trainEpoch(
   split: Split,
   epoch: number,
   order: { batchSize: number; seed: number },
-  { model, vars, opt, lossFn, transform, bar }: StepContext,
+  { model, vars, opt, lossFn, transform, bar, lrAt, mixup, rng }: StepContext,
 ): Promise<{ lossSum: number; correct: number; seen: number }> {
   let lossSum = 0;
   let correct = 0;
   let seen = 0;
   let step = 0;
   for (const { x, y } of batches(split, { ...order, shuffle: true })) {
-    const xa = transform(x, [epoch, step]);
+    if (lrAt) opt.lr = lrAt(epoch, step);
+    let xa = transform(x, [epoch, step]);
     const b = y.shape[0];
+    const mix = mixup > 0 ? mixupDraw(b, mixup, rng.mixupSeed(epoch, step)) : null;
+    let y2: tf.Tensor | null = null;
+    if (mix) {
+      const mixed = mixBatch(xa, mix);
+      xa.dispose();
+      xa = mixed;
+      y2 = tf.gather(y, mix.perm);
+    }
     const kept: { correct?: tf.Tensor } = {};
     const { value, grads } = tf.variableGrads(() => {
       const logits = model.apply(xa, { training: true }) as tf.Tensor;
       kept.correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), "int32")));
-      return lossFn(logits, y);
+      if (!mix) return lossFn(logits, y);
+      // mixup loss: λ·L(ŷ, y) + (1 − λ)·L(ŷ, y[perm])
+      return tf.add(
+        tf.mul(lossFn(logits, y), mix.lambda),
+        tf.mul(lossFn(logits, y2!), 1 - mix.lambda),
+      ) as tf.Scalar;
     }, vars);
     // the batch's metrics are the only values read back per step (asynchronously: GPU backends cannot read
     // synchronously under Deno)
     const loss = (await value.data())[0];
     const ok = (await kept.correct!.data())[0];
-    tf.dispose([x, y, xa, value, kept.correct!]);
+    tf.dispose([x, y, xa, value, kept.correct!, ...(y2 ? [y2] : [])]);
     if (!Number.isFinite(loss)) {
       tf.dispose(Object.values(grads));
       throw new Diverged(`non-finite training loss (${loss}) at epoch ${epoch + 1}, step ${step + 1}`);

@@ -1,6 +1,7 @@
 /**
- * AdamW and CosineAnnealingLR with PyTorch's exact semantics (torch.optim.AdamW, single-tensor path, amsgrad
- * off; torch.optim.lr_scheduler.CosineAnnealingLR).
+ * AdamW, SGD (momentum, Nesterov) and CosineAnnealingLR with PyTorch's exact semantics (torch.optim.AdamW and
+ * torch.optim.SGD, single-tensor path, amsgrad off; torch.optim.lr_scheduler.CosineAnnealingLR), and a per-step
+ * linear warm-up + cosine schedule for training from scratch.
  *
  * Hand-written instead of tf.train.adam because tfjs has no AdamW (no decoupled weight decay), its Adam folds
  * the bias correction into a different epsilon placement than PyTorch, and its state is not exportable for a
@@ -41,11 +42,29 @@ export type AdamWState = {
 };
 
 /**
+ * What the training loop needs of an optimizer: a settable learning rate, a step, and its state as named
+ * per-variable buffers ("slots") for the resume file.
+ */
+export interface Optimizer {
+  lr: number;
+  readonly stepCount: number;
+  step(grads: tf.NamedTensorMap): void;
+  /** Prefix of the state's tensor names in the resume file (`adam`, `sgd`). */
+  readonly stateName: string;
+  /** Slot name -> variable name -> values (copies), read asynchronously (device-resident state). */
+  readSlots(): Promise<Record<string, Record<string, Float32Array>>>;
+  /** Restores {@link exportSlots} output and the step count. */
+  importSlots(step: number, slots: Record<string, Record<string, Float32Array>>): void;
+  dispose(): void;
+}
+
+/**
  * AdamW over a fixed list of variables. `step(grads)` takes gradients keyed by variable name (as returned by
  * `tf.variableGrads`) and updates the variables in place; variables without a gradient are left untouched and
  * their moments are not advanced (like a PyTorch parameter whose `.grad` is None).
  */
-export class AdamW {
+export class AdamW implements Optimizer {
+  readonly stateName = "adam";
   /** Learning rate used by the next `step` (set it from a scheduler). */
   lr: number;
   readonly beta1: number;
@@ -235,6 +254,17 @@ export class AdamW {
     this.stepCount = state.step;
   }
 
+  /** The moments as slots `m` and `v` (the resume file names them `adam_m.<i>`, `adam_v.<i>`). */
+  async readSlots(): Promise<Record<string, Record<string, Float32Array>>> {
+    const s = await this.readState();
+    return { m: s.m, v: s.v };
+  }
+
+  /** Restores {@link exportSlots}. */
+  importSlots(step: number, slots: Record<string, Record<string, Float32Array>>): void {
+    this.importState({ step, m: slots.m ?? {}, v: slots.v ?? {} });
+  }
+
   /** Frees the moment buffers (not the parameters). */
   dispose(): void {
     this.m.clear();
@@ -243,6 +273,147 @@ export class AdamW {
     this.mT.clear();
     this.vT.clear();
   }
+}
+
+/** Hyper-parameters of {@link SGD} (PyTorch's names and defaults, except that lr has a default). */
+export type SGDOptions = {
+  lr?: number;
+  momentum?: number;
+  dampening?: number;
+  /** L2 penalty added to the gradient (coupled, as torch.optim.SGD). */
+  weightDecay?: number;
+  nesterov?: boolean;
+};
+
+/**
+ * torch.optim.SGD (torch 1.13 `_single_tensor_sgd`): `g += wd·p`; with momentum, the buffer starts as a copy of
+ * `g` on the first step and is `buf = momentum·buf + (1 - dampening)·g` afterwards; Nesterov uses
+ * `g + momentum·buf`, plain momentum `buf`; then `p -= lr·g`. Float32 arithmetic in torch's order. Hand-written
+ * for the same reasons as {@link AdamW} (tfjs' momentum optimizer has no weight decay and a different update).
+ * The update is a host loop over the values, so it runs on backends whose tensors live in JS memory (cpu,
+ * native, wasm); lib/train/loop.ts refuses it elsewhere.
+ */
+export class SGD implements Optimizer {
+  readonly stateName = "sgd";
+  lr: number;
+  readonly momentum: number;
+  readonly dampening: number;
+  readonly weightDecay: number;
+  readonly nesterov: boolean;
+  stepCount = 0;
+  private readonly vars: tf.Variable[];
+  private readonly buf = new Map<string, Float32Array>();
+
+  constructor(vars: tf.Variable[], opts: SGDOptions = {}) {
+    this.vars = vars;
+    this.lr = opts.lr ?? 1e-2;
+    this.momentum = opts.momentum ?? 0;
+    this.dampening = opts.dampening ?? 0;
+    this.weightDecay = opts.weightDecay ?? 0;
+    this.nesterov = opts.nesterov ?? false;
+    if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) {
+      throw new Error("SGD: Nesterov momentum requires a momentum and zero dampening (as torch.optim.SGD)");
+    }
+    for (const x of vars) {
+      if (this.buf.has(x.name)) throw new Error(`SGD: duplicate variable name ${x.name}`);
+      this.buf.set(x.name, new Float32Array(x.size));
+    }
+  }
+
+  /** Applies one update with the current `lr`. Does not dispose `grads`. */
+  step(grads: tf.NamedTensorMap): void {
+    const f = Math.fround;
+    const first = this.stepCount === 0;
+    this.stepCount++;
+    const lr = f(this.lr);
+    const wd = f(this.weightDecay);
+    const mom = f(this.momentum);
+    const keep = f(1 - this.dampening);
+    for (const p of this.vars) {
+      const gt = grads[p.name];
+      if (!gt) continue;
+      const g = gt.dataSync() as Float32Array;
+      const w = p.dataSync() as Float32Array;
+      const b = this.buf.get(p.name)!;
+      const out = new Float32Array(w.length);
+      for (let i = 0; i < w.length; i++) {
+        // d_p = d_p.add(param, alpha=weight_decay)
+        let d = wd !== 0 ? f(g[i] + f(w[i] * wd)) : g[i];
+        if (mom !== 0) {
+          // buf = clone(d_p) on the first step, else buf.mul_(momentum).add_(d_p, alpha=1 - dampening)
+          const bi = first ? d : f(f(b[i] * mom) + f(d * keep));
+          b[i] = bi;
+          // nesterov: d_p = d_p.add(buf, alpha=momentum); else d_p = buf
+          d = this.nesterov ? f(d + f(bi * mom)) : bi;
+        }
+        // param.add_(d_p, alpha=-lr)
+        out[i] = f(w[i] + f(d * -lr));
+      }
+      const t = tf.tensor(out, p.shape, "float32");
+      p.assign(t);
+      t.dispose();
+    }
+  }
+
+  /** The momentum buffers as slot `buf` (the resume file names them `sgd_buf.<i>`). */
+  exportSlots(): Record<string, Record<string, Float32Array>> {
+    return this.copySlots();
+  }
+
+  /** {@link exportSlots} for the {@link Optimizer} interface. */
+  readSlots(): Promise<Record<string, Record<string, Float32Array>>> {
+    return Promise.resolve(this.copySlots());
+  }
+
+  private copySlots(): Record<string, Record<string, Float32Array>> {
+    const buf: Record<string, Float32Array> = {};
+    for (const p of this.vars) buf[p.name] = this.buf.get(p.name)!.slice();
+    return { buf };
+  }
+
+  /** Restores {@link exportSlots}; every variable must be present with a matching size. */
+  importSlots(step: number, slots: Record<string, Record<string, Float32Array>>): void {
+    for (const p of this.vars) {
+      const vals = slots.buf?.[p.name];
+      if (!vals) throw new Error(`SGD state: no momentum buffer for variable ${p.name}`);
+      if (vals.length !== p.size) {
+        throw new Error(`SGD state: buffer of ${p.name} has ${vals.length} values, expected ${p.size}`);
+      }
+      this.buf.get(p.name)!.set(vals);
+    }
+    this.stepCount = step;
+  }
+
+  dispose(): void {
+    this.buf.clear();
+  }
+}
+
+/**
+ * Linear warm-up then cosine decay, evaluated per optimizer step (`t` = steps taken so far, 0-based):
+ * for `t < warmup` the rate rises linearly from `baseLr·startFactor` to `baseLr` (torch LinearLR's
+ * `start_factor + (1 - start_factor)·t/warmup`); afterwards `etaMin + (baseLr - etaMin)(1 + cos(π·(t -
+ * warmup)/(total - warmup)))/2`, reaching `etaMin` at `t = total` (and staying there). The rate is a pure
+ * function of the step, so a resumed run needs no scheduler state. With `warmup = 0` this is the closed form
+ * of CosineAnnealingLR over `total` steps.
+ */
+export function warmupCosineLr(
+  t: number,
+  { baseLr, total, warmup, etaMin = 0, startFactor = 0.01 }: {
+    baseLr: number;
+    total: number;
+    warmup: number;
+    etaMin?: number;
+    startFactor?: number;
+  },
+): number {
+  if (!(t >= 0)) throw new RangeError(`step must be >= 0, got ${t}`);
+  if (!(total > 0) || !(warmup >= 0) || warmup >= total) {
+    throw new RangeError(`warm-up (${warmup} steps) must be shorter than the schedule (${total} steps)`);
+  }
+  if (t < warmup) return baseLr * (startFactor + (1 - startFactor) * t / warmup);
+  const p = Math.min(1, (t - warmup) / (total - warmup));
+  return etaMin + (baseLr - etaMin) * (1 + Math.cos(Math.PI * p)) / 2;
 }
 
 /**
@@ -266,4 +437,39 @@ export function cosineAnnealingLr(epoch: number, baseLr: number, tMax: number, e
     }
   }
   return lr;
+}
+
+/** Error for an optimizer a config cannot have (unknown kind, or SGD on a device backend). */
+export class OptimizerError extends Error {
+  override name = "OptimizerError";
+}
+
+/** What {@link makeOptimizer} reads from a training config (lib/train/config.ts). */
+export type OptimizerConfig = {
+  optimizer?: "adamw" | "sgd";
+  lr: number;
+  weightDecay: number;
+  momentum?: number;
+  nesterov?: boolean;
+};
+
+/** The optimizer a config names (AdamW by default) over `vars`. SGD runs only on host backends. */
+export function makeOptimizer(cfg: OptimizerConfig, vars: tf.Variable[]): Optimizer {
+  const kind = cfg.optimizer ?? "adamw";
+  if (kind === "adamw") return new AdamW(vars, { lr: cfg.lr, weightDecay: cfg.weightDecay });
+  if (kind === "sgd") {
+    if (!hostBackend()) {
+      throw new OptimizerError(
+        `optimizer "sgd" runs on the cpu, native and wasm backends (tensors in JS memory); this is ` +
+          `"${tf.getBackend()}": use optimizer "adamw" or FER_BACKEND=native`,
+      );
+    }
+    return new SGD(vars, {
+      lr: cfg.lr,
+      weightDecay: cfg.weightDecay,
+      momentum: cfg.momentum ?? 0.9,
+      nesterov: cfg.nesterov ?? true,
+    });
+  }
+  throw new OptimizerError(`unknown optimizer "${kind}" (adamw, sgd)`);
 }

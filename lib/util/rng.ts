@@ -58,6 +58,10 @@ export class RunRandom {
   steps(epoch: number): () => number {
     return mulberry32(mixSeed(this.seed, epoch, 0x64726f70));
   }
+  /** The seed of a training step's mixup draw (lib/train/mixup.ts). */
+  mixupSeed(epoch: number, step: number): number {
+    return mixSeed(this.seed, epoch, step, 0x6d6978);
+  }
 }
 
 /**

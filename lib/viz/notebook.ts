@@ -39,6 +39,26 @@ export function notebookPreset(wanted: Preset = "cpu"): Preset {
 }
 
 /**
+ * The preset of the study's notebooks (02–04): `smoke` under FER_SMOKE=1; with timm's ImageNet weights
+ * available (Hugging Face cache or a download), `fineTune` (default `cpu`); without them the `scratch` preset —
+ * an honest from-scratch recipe for the same architecture rather than a fine-tuning recipe on random weights
+ * (lib/train/experiments.ts, docs/RECIPES.md).
+ */
+export async function studyPreset(experiment: string, fineTune: Preset = "cpu"): Promise<Preset> {
+  if (defaultPreset() === "smoke") return "smoke";
+  const tag = defaultConfig(experimentConfig(experiment, "paper").model).pretrained;
+  if (!tag) return "scratch";
+  try {
+    await resolveWeights(tag, { progress: true });
+    return fineTune;
+  } catch (e) {
+    if (!(e instanceof WeightsNotFoundError)) throw e;
+    await print(`ImageNet weights ${tag} are not available here: the scratch preset (random initialisation)`);
+    return "scratch";
+  }
+}
+
+/**
  * A path as shown in notebook outputs: relative to the project when inside it, `$FER2013_DIR[/...]` for the
  * data folder given by the environment, else `…/<last two parts>` — never the machine's absolute path.
  */

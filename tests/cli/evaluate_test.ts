@@ -159,6 +159,16 @@ Deno.test("evaluate: errors name the file and what is wrong, with exit status 1"
     );
     await expectError(["my_run", "--split", "train"], /--split must be test or val/);
     await expectError(["--predictions", headerOnly, "my_run"], /either --predictions FILE or a run name/);
+    await expectError(
+      ["my_run", "--tta", "3crop"],
+      /--tta must be one of none, hflip, 5crop, 10crop, got "3crop"/,
+    );
+    await expectError(
+      ["my_run", "--tta", "hflip", "--tta-average", "max"],
+      /--tta-average must be prob or logit/,
+    );
+    await expectError(["--ensemble", "my_run"], /--ensemble needs at least two runs/);
+    await expectError(["--ensemble", "run_a", "run_b"], /checkpoints\/run_a\/config\.json not found/);
   } finally {
     rmSync(dir, { recursive: true });
   }

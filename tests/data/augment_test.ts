@@ -2,7 +2,12 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import assert from "node:assert/strict";
 import {
+  centerOffset,
   colorJitter,
+  cropPixels,
+  drawErasing,
+  erasePixels,
+  ERASING_DEFAULTS,
   horizontalFlip,
   IMAGENET_MEAN,
   IMAGENET_STD,
@@ -12,6 +17,7 @@ import {
   resize,
   shiftScaleRotate,
   toChannels,
+  ttaViews,
 } from "../../lib/data/augment.ts";
 import { mulberry32 } from "../../lib/util/rng.ts";
 
@@ -203,4 +209,185 @@ Deno.test("resize and flip agree with tfjs' own kernels", () => {
   const r = tf.reverse(x, 2);
   assert.equal(maxAbsDiff(f, r), 0);
   tf.dispose([x, f, r]);
+});
+
+// ---- crops, random erasing, TTA views -------------------------------------------------------------------
+
+/** A [1,h,w,1] image holding 0, 1, 2, ... row by row. */
+function arange(h: number, w: number): tf.Tensor4D {
+  return tf.tensor4d(Array.from({ length: h * w }, (_, i) => i), [1, h, w, 1]);
+}
+
+Deno.test("the study's training pipeline draws exactly as before crops and erasing existed", () => {
+  // fingerprint of makeTransforms(train, seed 42, key [3, 7]) computed with the code of main before this change
+  const r = mulberry32(1);
+  const x = tf.tensor4d(Array.from({ length: 8 * 12 * 12 }, () => Math.floor(r() * 256)), [8, 12, 12, 1]);
+  const t = makeTransforms({ size: [12, 12], channels: 1, mean: [0.5], std: [0.5], train: true, seed: 42 });
+  const y = t(x, [3, 7]);
+  const v = y.dataSync();
+  let h = 0;
+  for (let i = 0; i < v.length; i++) h = (h * 31 + Math.round(v[i] * 1e5)) % 1000000007;
+  assert.equal(h, -66862577);
+  assert.equal(v[5], 0.23971234261989594);
+  tf.dispose([x, y]);
+});
+
+Deno.test("centerOffset is torchvision's int(round((n - size) / 2)), half to even", () => {
+  assert.deepEqual(
+    [[48, 44], [48, 40], [48, 43], [48, 41], [5, 2], [7, 2], [3, 2], [6, 6]].map(([n, s]) =>
+      centerOffset(n, s)
+    ),
+    [2, 4, 2, 4, 2, 2, 0, 0],
+  );
+});
+
+Deno.test("cropPixels: exact pixels, per-image offsets, mirrored crops; out-of-image crops are refused", () => {
+  const img = { data: Float32Array.from({ length: 2 * 4 * 5 }, (_, i) => i), b: 2, h: 4, w: 5, c: 1 };
+  const out = cropPixels(img, 2, 3, [1, 2], [2, 0], [false, true]);
+  // image 0 rows 1-2, columns 2-4: [7 8 9 / 12 13 14]; image 1 (offset 20) rows 2-3, columns 0-2, mirrored
+  assert.deepEqual(Array.from(out.data), [7, 8, 9, 12, 13, 14, 32, 31, 30, 37, 36, 35]);
+  assert.throws(() => cropPixels(img, 2, 3, [3, 0], [0, 0]), /outside a 4x5 image/);
+});
+
+Deno.test("ttaViews: torchvision's five_crop / ten_crop pixels on a 3×3 image", () => {
+  const x = arange(3, 3); // 0 1 2 / 3 4 5 / 6 7 8
+  const pix = (mode: "none" | "hflip" | "5crop" | "10crop") =>
+    ttaViews(mode, 3, 2).map((v) => {
+      const t = makeTransforms({
+        size: [2, 2],
+        channels: 1,
+        mean: [0],
+        std: [1 / 255],
+        train: false,
+        cropFrom: 3,
+        view: v,
+      });
+      const y = t(x);
+      const out = Array.from(y.dataSync());
+      y.dispose();
+      return out;
+    });
+  // five_crop: tl, tr, bl, br, centre (offset round(0.5) = 0)
+  const five = [[0, 1, 3, 4], [1, 2, 4, 5], [3, 4, 6, 7], [4, 5, 7, 8], [0, 1, 3, 4]];
+  // ten_crop's second half: five_crop of the mirrored image 2 1 0 / 5 4 3 / 8 7 6
+  const mirrored = [[2, 1, 5, 4], [1, 0, 4, 3], [5, 4, 8, 7], [4, 3, 7, 6], [2, 1, 5, 4]];
+  assert.deepEqual(pix("5crop"), five);
+  assert.deepEqual(pix("10crop"), [...five, ...mirrored]);
+  assert.deepEqual(pix("none"), [five[4]]);
+  assert.deepEqual(pix("hflip"), [five[4], mirrored[4]]);
+  assert.throws(() => ttaViews("5crop", 48, 48), /needs crops smaller than the image/);
+  assert.deepEqual(ttaViews("hflip", 48, 48), [{ top: 0, left: 0, flip: false }, {
+    top: 0,
+    left: 0,
+    flip: true,
+  }]);
+  x.dispose();
+});
+
+Deno.test("crop pipeline: eval is the centre crop, training crops stay inside and follow (seed, key)", () => {
+  const x = tf.concat([arange(6, 6), tf.add(arange(6, 6), 100) as tf.Tensor4D]) as tf.Tensor4D;
+  const base = {
+    size: [4, 4] as [number, number],
+    channels: 1 as const,
+    mean: [0],
+    std: [1 / 255],
+    cropFrom: 6,
+  };
+  const ev = makeTransforms({ ...base, train: false })(x);
+  assert.deepEqual(Array.from(ev.dataSync()).slice(0, 16), [
+    7,
+    8,
+    9,
+    10,
+    13,
+    14,
+    15,
+    16,
+    19,
+    20,
+    21,
+    22,
+    25,
+    26,
+    27,
+    28,
+  ]);
+  const off = { hflipP: 0, ssrP: 0, jitterP: 0 };
+  const tr = makeTransforms({ ...base, train: true, seed: 3, augment: off });
+  const seen = new Set<string>();
+  for (let k = 0; k < 20; k++) {
+    const y = tr(x, [0, k]);
+    const v = y.dataSync();
+    for (let n = 0; n < 2; n++) {
+      // a crop of arange(6, 6) is identified by its first pixel: top * 6 + left, with top, left in 0..2
+      const first = v[n * 16] - 100 * n;
+      const top = Math.floor(first / 6);
+      const left = first % 6;
+      assert.ok(top <= 2 && left <= 2, `crop at (${top}, ${left})`);
+      for (let i = 0; i < 4; i++) {
+        for (let j = 0; j < 4; j++) assert.equal(v[n * 16 + i * 4 + j], 100 * n + (top + i) * 6 + left + j);
+      }
+      seen.add(`${top},${left}`);
+    }
+    y.dispose();
+  }
+  assert.equal(seen.size, 9, "all nine offsets of a 4-crop from 6 occur");
+  const a = tr(x, [1, 2]);
+  const b = makeTransforms({ ...base, train: true, seed: 3, augment: off })(x, [1, 2]);
+  assert.equal(maxAbsDiff(a, b), 0);
+  tf.dispose([x, ev, a, b]);
+});
+
+Deno.test("random erasing: torchvision's rectangle draw, exact fill, p 0 and impossible areas erase nothing", () => {
+  const seq = (vals: number[]) => {
+    let i = 0;
+    return () => vals[i++];
+  };
+  const e = {
+    ...ERASING_DEFAULTS,
+    p: 1,
+    scale: [0.1, 0.3] as [number, number],
+    ratio: [1, 1] as [number, number],
+  };
+  // area 100 * 0.2 = 20, aspect 1 -> 4×4 (round(sqrt(20)) = 4); top = floor(0.5 * 7) = 3, left = floor(0.99 * 7) = 6
+  assert.deepEqual(drawErasing(seq([0, 0.5, 0.5, 0.5, 0.99]), 10, 10, e), { top: 3, left: 6, h: 4, w: 4 });
+  // aspect exp(log 0.25 + (log 4 - log 0.25) * 0.9999999) ≈ 4: area 20 -> sqrt(80) ≈ 8.9 -> 9 rows, 2 columns
+  const e2 = { ...e, scale: [0.2, 0.2] as [number, number], ratio: [0.25, 4] as [number, number] };
+  assert.deepEqual(drawErasing(seq([0, 0, 0.9999999, 0, 0]), 10, 10, e2), { top: 0, left: 0, h: 9, w: 2 });
+  assert.equal(drawErasing(mulberry32(1), 10, 10, { ...e, p: 0 }), null);
+  assert.equal(
+    drawErasing(mulberry32(1), 10, 10, { ...e, scale: [0.99, 0.99] }),
+    null,
+    "never fits -> no erase",
+  );
+  const img = { data: new Float32Array(2 * 3 * 4).fill(1), b: 2, h: 3, w: 4, c: 1 };
+  erasePixels(img, [{ top: 1, left: 1, h: 2, w: 2 }, null], -5);
+  assert.deepEqual(Array.from(img.data.slice(0, 12)), [1, 1, 1, 1, 1, -5, -5, 1, 1, -5, -5, 1]);
+  assert.ok(img.data.slice(12).every((v) => v === 1));
+});
+
+Deno.test("erasing in the training pipeline writes the value after Normalize; the other pixels are untouched", () => {
+  const x = tf.fill([16, 8, 8, 1], 200) as tf.Tensor4D;
+  const off = { hflipP: 0, ssrP: 0, jitterP: 0 };
+  const t = makeTransforms({
+    size: [8, 8],
+    channels: 1,
+    mean: [0.5],
+    std: [0.5],
+    train: true,
+    seed: 1,
+    augment: off,
+    erasing: { p: 1, value: 0 },
+  });
+  const y = t(x, [0, 0]);
+  const v = y.dataSync();
+  const normal = (200 / 255 - 0.5) / 0.5;
+  let erasedImages = 0;
+  for (let n = 0; n < 16; n++) {
+    const img = Array.from(v.slice(n * 64, (n + 1) * 64));
+    assert.ok(img.every((p) => p === 0 || Math.abs(p - normal) < 1e-6));
+    if (img.some((p) => p === 0)) erasedImages++;
+  }
+  assert.ok(erasedImages >= 14, `p = 1 erased ${erasedImages} of 16 (a draw may fail all 10 attempts)`);
+  tf.dispose([x, y]);
 });

@@ -187,7 +187,7 @@ Deno.test({
     assert.ok(existsSync(join(out, "webgpu", "best")));
     const keys: (keyof HistoryRow)[] = ["train_loss", "val_loss"];
     for (const k of keys) {
-      const [g, c] = [gpu.history[0][k], cpu.history[0][k]];
+      const [g, c] = [gpu.history[0][k] as number, cpu.history[0][k] as number]; // the keys above are always set
       assert.ok(Math.abs(g - c) <= TOL * Math.abs(c), `${k}: webgpu ${g}, cpu ${c}`);
     }
     assert.ok(Math.abs(gpu.test!.loss - cpu.test!.loss) <= TOL * Math.abs(cpu.test!.loss));

@@ -55,3 +55,53 @@ Deno.test("runMarkdown: config line, history, report text and totals; missing fi
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("historyTable and runMarkdown show cumulative CPU-hours and the run's cost over its sessions", async () => {
+  const rows = [
+    { ...row(1, 0.4), cpu_s: 3000, wall_total_s: 1800, cpu_total_s: 3600 },
+    { ...row(2, 0.5), cpu_s: 3000, wall_total_s: 5400, cpu_total_s: 9000 },
+  ];
+  const t = historyTable(rows).split("\n");
+  assert.match(t[0], /\| CPU-h \(total\) \|$/);
+  assert.equal(t[3], "| 2 | 1.5000 | 0.4000 | 1.2500 | 0.5000 | 1.00e-3 | 90 | 287 | 2.50 |");
+  const dir = await Deno.makeTempDir({ prefix: "fer-report-cost-" });
+  try {
+    Deno.writeTextFileSync(
+      join(dir, "config.json"),
+      JSON.stringify({
+        experiment: "vgg_fer",
+        model: "vgg_fer",
+        preset: "cpu",
+        inputSize: 44,
+        channels: 1,
+        batchSize: 64,
+        cropFrom: 48,
+        optimizer: "sgd",
+        schedule: "warmup_cosine",
+        warmupEpochs: 2,
+        tMax: 40,
+        erasing: { p: 0.5 },
+      }),
+    );
+    Deno.writeTextFileSync(join(dir, "history.json"), JSON.stringify(rows));
+    Deno.writeTextFileSync(
+      join(dir, "test_report.json"),
+      JSON.stringify({
+        best_epoch: 2,
+        stopped: "completed",
+        test_accuracy: 0.7,
+        report: { macro_avg: { f1: 0.6 } },
+        wall_seconds: 5600,
+        cpu_seconds: 9360,
+        sessions: 3,
+      }),
+    );
+    const md = runMarkdown(dir);
+    assert.match(md, /44×44×1 crops of 48, batch 64, SGD Nesterov momentum 0\.9 lr /);
+    assert.match(md, /warm-up 2 epochs \+ per-step cosine over 40 epochs/);
+    assert.match(md, /random erasing p 0\.5/);
+    assert.match(md, /cost: wall time 1\.56 h, CPU time 2\.60 CPU-hours over 3 sessions/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -41,6 +41,7 @@ Deno.test("paper presets reproduce the study's settings", () => {
 Deno.test("every experiment has complete configs in every preset; cpu and smoke are cheaper", () => {
   for (const name of Object.keys(EXPERIMENTS)) {
     for (const p of PRESETS) {
+      if (!EXPERIMENTS[name].presets[p]) continue;
       const c = experimentConfig(name, p);
       for (const k of Object.keys(DEFAULT_CONFIG)) {
         assert.ok((c as Record<string, unknown>)[k] !== undefined, `${name}/${p}: ${k}`);
@@ -48,7 +49,7 @@ Deno.test("every experiment has complete configs in every preset; cpu and smoke 
       assert.equal(c.experiment, name);
       assert.ok(c.tMax <= c.epochs || p === "smoke", `${name}/${p}: the cosine should anneal within the run`);
     }
-    const [paper, cpu, smoke] = PRESETS.map((p) => experimentConfig(name, p));
+    const [paper, cpu, smoke] = (["paper", "cpu", "smoke"] as const).map((p) => experimentConfig(name, p));
     assert.ok(cpu.inputSize ** 2 * cpu.epochs < paper.inputSize ** 2 * paper.epochs, name);
     assert.equal(smoke.epochs, 1);
     assert.ok(smoke.maxTrainImages! <= 256 && smoke.maxEvalImages! <= 256);
@@ -73,10 +74,66 @@ Deno.test("FER_SMOKE=1 selects the smoke preset; unknown names are clear errors"
 Deno.test("every experiment names a registered model whose normalization matches", () => {
   for (const name of Object.keys(EXPERIMENTS)) {
     for (const p of PRESETS) {
+      if (!EXPERIMENTS[name].presets[p]) continue;
       const c = experimentConfig(name, p);
       const m = defaultConfig(c.model);
       assert.equal(m.input[2], c.channels, `${name}/${p}`);
       assert.deepEqual([m.normalization.mean, m.normalization.std], [c.mean, c.std], `${name}/${p}`);
     }
   }
+});
+
+const STUDY_ARCHS = ["efficientnet_b3", "efficientnet_b3_label_smoothing", "convnext_tiny"];
+
+Deno.test("scratch presets: the study's architectures from random init on the full data, a schedule that completes", () => {
+  for (const name of STUDY_ARCHS) {
+    const c = experimentConfig(name, "scratch");
+    const paper = experimentConfig(name, "paper");
+    assert.equal(c.model, paper.model, `${name}: the study's architecture`);
+    assert.equal(c.pretrained, false, name);
+    assert.equal(c.maxTrainImages, null, `${name}: full training set`);
+    assert.equal(c.maxEvalImages, null, name);
+    assert.deepEqual(c.augment, {}, `${name}: the study's augmentation`);
+    assert.equal(c.schedule, "warmup_cosine", name);
+    assert.ok(c.warmupEpochs! >= 1, `${name}: warm-up from scratch`);
+    assert.equal(c.tMax, c.epochs, `${name}: the cosine reaches its end at the last epoch`);
+    assert.ok(c.patience < c.epochs / 2, `${name}: early stopping can act within the run`);
+    assert.ok(c.lr > paper.lr, `${name}: a from-scratch learning rate, above the fine-tuning one`);
+  }
+  // the rerun's one difference from the baseline, as in the paper preset
+  const b = experimentConfig("efficientnet_b3", "scratch");
+  const ls = experimentConfig("efficientnet_b3_label_smoothing", "scratch");
+  const pb = experimentConfig("efficientnet_b3", "paper");
+  const pls = experimentConfig("efficientnet_b3_label_smoothing", "paper");
+  const diff = (x: Record<string, unknown>, y: Record<string, unknown>) =>
+    Object.keys(x).filter((k) => JSON.stringify(x[k]) !== JSON.stringify(y[k]) && k !== "experiment").sort();
+  assert.deepEqual(diff(b, ls), diff(pb, pls));
+  assert.deepEqual(diff(b, ls), ["labelSmoothing", "loss", "lr", "model", "patience"]);
+  assert.ok(Math.abs(ls.lr / b.lr - pls.lr / pb.lr) < 1e-12, "same learning-rate ratio as the paper");
+  assert.ok(ls.patience > b.patience);
+  assert.throws(
+    () => experimentConfig("fer_cnn", "scratch"),
+    /has no scratch preset \(it has paper, cpu, smoke\)/,
+  );
+});
+
+Deno.test("crop recipes: 44 px crops of 48, erasing, SGD Nesterov, per-step warm-up + cosine over the run", () => {
+  for (const name of ["vgg_fer", "vgg_fer_half", "resnet_fer"]) {
+    const c = experimentConfig(name, "cpu");
+    assert.deepEqual([c.inputSize, c.cropFrom, c.channels], [44, 48, 1], name);
+    assert.deepEqual([c.optimizer, c.momentum, c.nesterov], ["sgd", 0.9, true], name);
+    assert.equal(c.schedule, "warmup_cosine");
+    assert.equal(c.tMax, c.epochs);
+    assert.ok(c.erasing && c.erasing.p === 0.5);
+    assert.equal(c.pretrained, false);
+  }
+  // fer_cnn (deno task start) keeps the study-style pipeline and AdamW
+  const f = experimentConfig("fer_cnn", "cpu");
+  assert.deepEqual([f.optimizer, f.schedule, f.cropFrom, f.erasing, f.mixupAlpha], [
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+  ]);
 });

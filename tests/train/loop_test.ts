@@ -9,6 +9,8 @@ import { bar, formatDuration, progressLine } from "../../lib/train/progress.ts";
 import { loadCheckpoint } from "../../lib/models/checkpoint.ts";
 import type { TrainConfig } from "../../lib/train/config.ts";
 import { type RunData, train, type TrainDeps } from "../../lib/train/loop.ts";
+import { mixBatch, mixupDraw } from "../../lib/train/mixup.ts";
+import type { HistoryRow } from "../../lib/runs/files.ts";
 import { readSafetensors, toFloat32 } from "../../lib/models/weights/safetensors.ts";
 import { nativeAvailable } from "../../lib/engine/init.ts";
 import { registerNative } from "../../lib/engine/native.ts";
@@ -74,8 +76,9 @@ const killedAfter = (n: number): TrainDeps => ({
   },
 });
 
-const strip = (h: { seconds: number; img_s: number }[]) =>
-  h.map(({ seconds: _s, img_s: _i, ...rest }) => rest);
+/** History rows without their timings (which differ between runs). */
+const strip = (h: HistoryRow[]) =>
+  h.map(({ seconds: _s, img_s: _i, cpu_s: _c, wall_total_s: _w, cpu_total_s: _t, ...rest }) => rest);
 
 Deno.test("train: a run writes its folder, and a killed + resumed run equals an uninterrupted one", async () => {
   const out = await Deno.makeTempDir({ prefix: "fer-train-" });
@@ -99,7 +102,10 @@ Deno.test("train: a run writes its folder, and a killed + resumed run equals an 
     const probs = csv[1].split(",").slice(3).map(Number);
     assert.ok(Math.abs(probs.reduce((a, b) => a + b) - 1) < 1e-4);
     const hist = Deno.readTextFileSync(join(out, "straight", "history.csv")).trim().split("\n");
-    assert.equal(hist[0], "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,img_s");
+    assert.equal(
+      hist[0],
+      "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,img_s,cpu_s,wall_total_s,cpu_total_s",
+    );
     assert.equal(hist.length, 4);
     // the cosine schedule: epoch 1 at the base lr, epoch 3 = T_max=2 at eta_min
     assert.equal(straight.history[0].lr, 1e-2);
@@ -132,6 +138,86 @@ Deno.test("train: a run writes its folder, and a killed + resumed run equals an 
   } finally {
     await Deno.remove(out, { recursive: true });
   }
+});
+
+Deno.test("train: the from-scratch recipe (SGD Nesterov, warm-up + cosine per step, crops, erasing, mixup, label smoothing) resumes exactly", async () => {
+  const out = await Deno.makeTempDir({ prefix: "fer-train-recipe-" });
+  const recipe = (run: string) =>
+    config(out, run, {
+      inputSize: 6,
+      cropFrom: S,
+      erasing: { p: 0.5 },
+      optimizer: "sgd",
+      momentum: 0.9,
+      nesterov: true,
+      weightDecay: 5e-4,
+      lr: 0.05,
+      schedule: "warmup_cosine",
+      warmupEpochs: 1,
+      tMax: 3,
+      epochs: 3,
+      mixupAlpha: 1,
+      loss: "label_smoothing",
+      labelSmoothing: 0.1,
+    });
+  try {
+    const straight = await train(recipe("straight"), quiet);
+    // warm-up: epoch 1 starts at 1 % of the base rate; epoch 2 starts the cosine at the base rate
+    assert.ok(Math.abs(straight.history[0].lr - 0.05 * 0.01) < 1e-12);
+    assert.ok(Math.abs(straight.history[1].lr - 0.05) < 1e-12);
+    assert.ok(straight.history[2].lr < 0.05 && straight.history[2].lr > 0);
+    const last = await readSafetensors(join(out, "straight", "last.safetensors"));
+    assert.ok([...last.tensors.keys()].some((k) => k.startsWith("sgd_buf.")));
+    assert.equal(last.metadata!.sgd_step, String(3 * Math.ceil(63 / 16)));
+
+    await assert.rejects(train(recipe("killed"), killedAfter(0)), /killed/);
+    const resumed = await train(recipe("killed"), { ...quiet, resume: true });
+    assert.deepEqual(strip(resumed.history), strip(straight.history));
+    assert.deepEqual(
+      await weightsOf(join(out, "killed", "last.safetensors")),
+      await weightsOf(join(out, "straight", "last.safetensors")),
+    );
+    assert.deepEqual(resumed.test, straight.test);
+
+    // wall time and CPU time add up across the two sessions
+    const h = resumed.history;
+    for (const r of h) assert.ok(r.cpu_s! >= 0 && r.wall_total_s! > 0 && r.cpu_total_s! > 0);
+    assert.ok(h[1].wall_total_s! > h[0].wall_total_s! + h[1].seconds * 0.99);
+    assert.ok(h[2].cpu_total_s! >= h[1].cpu_total_s!);
+    const rep = JSON.parse(Deno.readTextFileSync(join(out, "killed", "test_report.json")));
+    assert.equal(rep.sessions, 2);
+    assert.ok(rep.wall_seconds >= h[2].wall_total_s! && rep.cpu_seconds >= h[2].cpu_total_s!);
+    const once = JSON.parse(Deno.readTextFileSync(join(out, "straight", "test_report.json")));
+    assert.equal(once.sessions, 1);
+
+    // the same recipe with AdamW refuses to resume from an SGD state
+    const cfg = JSON.parse(Deno.readTextFileSync(join(out, "killed", "config.json")));
+    Deno.writeTextFileSync(
+      join(out, "killed", "config.json"),
+      JSON.stringify({ ...cfg, optimizer: "adamw" }),
+    );
+    await assert.rejects(train(recipe("killed"), { ...quiet, resume: true }), /no adam optimizer state/);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("mixup: λ from Beta(α, α) and a permutation, both from the seed; the batch is the convex mix", () => {
+  const a = mixupDraw(5, 1, 123);
+  const b = mixupDraw(5, 1, 123);
+  assert.deepEqual(a, b);
+  assert.notDeepEqual(mixupDraw(5, 1, 124), a);
+  assert.ok(a.lambda > 0 && a.lambda < 1);
+  assert.deepEqual([...a.perm].sort(), [0, 1, 2, 3, 4]);
+  const lams = Array.from({ length: 2000 }, (_, i) => mixupDraw(2, 0.2, i).lambda);
+  // Beta(0.2, 0.2) is U-shaped: most mass near 0 and 1, mean 0.5
+  const mean = lams.reduce((s, v) => s + v, 0) / lams.length;
+  assert.ok(Math.abs(mean - 0.5) < 0.03, `mean ${mean}`);
+  assert.ok(lams.filter((v) => v < 0.1 || v > 0.9).length > 1000);
+  const x = tf.tensor4d([0, 10, 20], [3, 1, 1, 1]);
+  const m = mixBatch(x, { lambda: 0.25, perm: Int32Array.from([2, 0, 1]) });
+  assert.deepEqual(Array.from(m.dataSync()), [15, 2.5, 12.5]);
+  tf.dispose([x, m]);
 });
 
 Deno.test("train: a NaN loss stops the run with a clear message and keeps the best checkpoint", async () => {

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import assert from "node:assert/strict";
-import { AdamW, cosineAnnealingLr } from "../../lib/train/optim.ts";
+import { AdamW, cosineAnnealingLr, SGD, warmupCosineLr } from "../../lib/train/optim.ts";
 import { mulberry32 } from "../../lib/util/rng.ts";
 
 await tf.setBackend("cpu");
@@ -207,3 +207,112 @@ for (const [name, c] of Object.entries(cosine)) {
     close(ours, c.closed_form, 1e-9, `${name} closed form`);
   });
 }
+
+// ---- SGD (momentum, Nesterov) and the warm-up + cosine schedule -------------------------------------------
+
+type SgdCase = {
+  lr: number;
+  momentum: number;
+  dampening: number;
+  weight_decay: number;
+  nesterov: boolean;
+  lr_schedule: number[] | null;
+  shapes: Record<string, number[]>;
+  init: Record<string, number[]>;
+  grads: Record<string, number[]>[];
+  after: Record<string, number[]>[];
+  momentum_buffer: Record<string, number[] | null>;
+};
+const sgdFile = JSON.parse(Deno.readTextFileSync(new URL("sgd.json", dir)));
+const sgd = sgdFile.cases as Record<string, SgdCase>;
+
+for (const [name, c] of Object.entries(sgd)) {
+  Deno.test(`SGD matches torch.optim.SGD (${name})`, () => {
+    const before = tf.memory().numTensors;
+    const vars = makeVars(c as unknown as Case, `sgd_${name}`);
+    const keys = Object.keys(c.shapes);
+    const opt = new SGD(vars, {
+      lr: c.lr,
+      momentum: c.momentum,
+      dampening: c.dampening,
+      weightDecay: c.weight_decay,
+      nesterov: c.nesterov,
+    });
+    c.grads.forEach((g, t) => {
+      if (c.lr_schedule) opt.lr = c.lr_schedule[t];
+      const grads = Object.fromEntries(keys.map((k, i) => [vars[i].name, tf.tensor(g[k], c.shapes[k])]));
+      opt.step(grads);
+      tf.dispose(Object.values(grads));
+      keys.forEach((k, i) => close(vars[i].dataSync(), c.after[t][k], 1e-6, `${name} step ${t + 1} ${k}`));
+    });
+    const { buf } = opt.exportSlots();
+    keys.forEach((k, i) => {
+      if (c.momentum_buffer[k]) close(buf[vars[i].name], c.momentum_buffer[k]!, 1e-6, `momentum_buffer ${k}`);
+    });
+    opt.dispose();
+    tf.dispose(vars);
+    assert.equal(tf.memory().numTensors, before, "SGD leaked tensors");
+  });
+}
+
+Deno.test("SGD state export/import resumes identically; Nesterov without momentum is refused", () => {
+  const c = sgd.nesterov_wd;
+  const keys = Object.keys(c.shapes);
+  const run = (split: boolean) => {
+    const vars = makeVars(c as unknown as Case, `sgd_resume_${split}`);
+    const mk = () => new SGD(vars, { lr: c.lr, momentum: 0.9, weightDecay: c.weight_decay, nesterov: true });
+    let opt = mk();
+    c.grads.forEach((g, t) => {
+      if (split && t === 3) {
+        const slots = opt.exportSlots();
+        const step = opt.stepCount;
+        opt.dispose();
+        opt = mk();
+        opt.importSlots(step, slots);
+      }
+      const grads = Object.fromEntries(keys.map((k, i) => [vars[i].name, tf.tensor(g[k], c.shapes[k])]));
+      opt.step(grads);
+      tf.dispose(Object.values(grads));
+    });
+    const out = vars.map((v) => Array.from(v.dataSync()));
+    tf.dispose(vars);
+    return out;
+  };
+  assert.deepEqual(run(true), run(false));
+  assert.throws(() => new SGD([], { nesterov: true }), /Nesterov momentum requires a momentum/);
+});
+
+for (
+  const [name, c] of Object.entries(
+    sgdFile.warmup_cosine as Record<string, {
+      base_lr: number;
+      warmup: number;
+      total: number;
+      eta_min: number;
+      start_factor: number;
+      lrs: number[];
+    }>,
+  )
+) {
+  Deno.test(`warmupCosineLr matches torch LinearLR + CosineAnnealingLR per step (${name})`, () => {
+    const got = c.lrs.map((_, t) =>
+      warmupCosineLr(t, {
+        baseLr: c.base_lr,
+        total: c.total,
+        warmup: c.warmup,
+        etaMin: c.eta_min,
+        startFactor: c.start_factor,
+      })
+    );
+    close(got, c.lrs, 1e-12, name);
+  });
+}
+
+Deno.test("warmupCosineLr: no warm-up is the cosine closed form; past the end it stays at eta_min; bad spans throw", () => {
+  for (let t = 0; t <= 10; t++) {
+    const want = 0.5 * 0.1 * (1 + Math.cos(Math.PI * t / 10));
+    assert.ok(Math.abs(warmupCosineLr(t, { baseLr: 0.1, total: 10, warmup: 0 }) - want) < 1e-15);
+  }
+  assert.equal(warmupCosineLr(25, { baseLr: 0.1, total: 10, warmup: 2, etaMin: 1e-3 }), 1e-3);
+  assert.throws(() => warmupCosineLr(0, { baseLr: 0.1, total: 5, warmup: 5 }), /must be shorter/);
+});

@@ -1,0 +1,138 @@
+/**
+ * Ensembles of trained runs: the members' class probabilities (each with its own test-time augmentation) are
+ * averaged image by image — matched by path, labels checked — and the ensemble is reported like a run, in its
+ * own folder (`checkpoints/ensemble-<name>/`: config.json naming the members, predictions.csv or
+ * predictions_val.csv, test_report.json / .txt). Members and TTA are chosen on the validation split
+ * (`--split val`); the test split is evaluated once for the chosen ensemble.
+ */
+import { mkdirSync } from "node:fs";
+import { classificationReport, confusionMatrix, formatReport } from "./metrics.ts";
+import { type PredictionRow, writePredictionsCsv } from "./predictions.ts";
+import { describeTta, predictRunTta, type TtaSpec } from "./tta.ts";
+import { runDirFor, runPaths, RUNS_DIR } from "../runs/paths.ts";
+import { writeAtomicSync } from "../util/fs.ts";
+
+/** A member's predictions. */
+export type Member = { name: string; rows: PredictionRow[] };
+
+/**
+ * The mean of the members' probability vectors per image (rows in the first member's order; `pred` = argmax,
+ * first on ties). Every member must predict the same images with the same labels and have probabilities.
+ */
+export function averageMembers(members: Member[]): PredictionRow[] {
+  if (members.length === 0) throw new RangeError("an ensemble needs at least one member");
+  const [first, ...rest] = members;
+  const maps = rest.map((m) => ({ name: m.name, byPath: new Map(m.rows.map((r) => [r.path, r])) }));
+  for (const m of members) {
+    if (m.rows.length !== first.rows.length) {
+      throw new RangeError(
+        `${m.name} predicts ${m.rows.length} images, ${first.name} ${first.rows.length}: members must share a split`,
+      );
+    }
+  }
+  return first.rows.map((r) => {
+    if (!r.probs) throw new RangeError(`${first.name}: no probabilities for ${r.path}`);
+    const sum = r.probs.slice();
+    for (const m of maps) {
+      const o = m.byPath.get(r.path);
+      if (!o) throw new RangeError(`${m.name} has no prediction for ${r.path}`);
+      if (o.label !== r.label) {
+        throw new RangeError(`${m.name} labels ${r.path} differently from ${first.name}`);
+      }
+      if (!o.probs || o.probs.length !== sum.length) {
+        throw new RangeError(`${m.name}: no (or a different number of) probabilities for ${r.path}`);
+      }
+      for (let k = 0; k < sum.length; k++) sum[k] += o.probs[k];
+    }
+    const probs = sum.map((v) => v / members.length);
+    let pred = 0;
+    for (let k = 1; k < probs.length; k++) if (probs[k] > probs[pred]) pred = k;
+    return { path: r.path, label: r.label, pred, probs };
+  });
+}
+
+/** What {@link evaluateEnsemble} wrote and computed. */
+export type EnsembleResult = {
+  dir: string;
+  rows: PredictionRow[];
+  classes: string[];
+  accuracy: number;
+  macroF1: number;
+};
+
+/**
+ * Predicts `split` with every member run (TTA as `tta` says), averages the probabilities and writes the
+ * ensemble folder `<outDir>/ensemble-<name>/`. The name defaults to the members' names joined by `+`.
+ */
+export async function evaluateEnsemble(
+  runs: string[],
+  opts: { split?: "test" | "val"; tta: TtaSpec; name?: string; outDir?: string; log?: (s: string) => void },
+): Promise<EnsembleResult> {
+  if (runs.length < 2) throw new RangeError(`an ensemble needs at least two runs, got ${runs.length}`);
+  const split = opts.split ?? "test";
+  const log = opts.log ?? (() => {});
+  const members: Member[] = [];
+  let classes: string[] = [];
+  const memberInfo: Record<string, unknown>[] = [];
+  for (const run of runs) {
+    const r = await predictRunTta(run, split, opts.tta);
+    const name = r.runDir.split("/").pop()!;
+    if (classes.length && r.classes.join() !== classes.join()) {
+      throw new RangeError(
+        `${name} has classes ${r.classes.join(", ")}, the first member ${classes.join(", ")}`,
+      );
+    }
+    classes = r.classes;
+    members.push({ name, rows: r.rows });
+    memberInfo.push({ run: name, dir: r.runDir, experiment: r.cfg.experiment, model: r.cfg.model });
+    log(`member ${name}: ${(accuracyOf(r.rows) * 100).toFixed(2)} % on ${split} (${describeTta(opts.tta)})`);
+  }
+  const rows = averageMembers(members);
+  const name = opts.name ?? members.map((m) => m.name).join("+");
+  const dir = runDirFor(opts.outDir ?? RUNS_DIR, `ensemble-${name}`);
+  const paths = runPaths(dir);
+  mkdirSync(dir, { recursive: true });
+  const y = rows.map((r) => r.label);
+  const p = rows.map((r) => r.pred);
+  const report = classificationReport(y, p, classes);
+  const config = {
+    experiment: `ensemble-${name}`,
+    model: "ensemble",
+    preset: null,
+    kind: "ensemble",
+    members: memberInfo,
+    tta: opts.tta,
+    tta_description: describeTta(opts.tta),
+    averaging: "mean of the members' class probabilities",
+    split,
+  };
+  writeAtomicSync(paths.config, JSON.stringify(config, null, 2) + "\n");
+  writePredictionsCsv(split === "test" ? paths.predictions : paths.predictionsVal, rows, classes);
+  const title = `ensemble ${name} (${members.length} members: ${members.map((m) => m.name).join(", ")}; ` +
+    `TTA ${describeTta(opts.tta)}; member probabilities averaged), ${split} split`;
+  const summary = {
+    run: `ensemble-${name}`,
+    experiment: config.experiment,
+    model: "ensemble",
+    members: members.map((m) => m.name),
+    tta: opts.tta,
+    split,
+    test_accuracy: report.accuracy,
+    report,
+    confusion_matrix: confusionMatrix(y, p, classes.length),
+  };
+  // the validation report sits beside the test report's names (test_report.* stays the test split's)
+  const json = split === "test"
+    ? paths.testReportJson
+    : paths.testReportJson.replace(/test_report/, "val_report");
+  const txt = split === "test"
+    ? paths.testReportTxt
+    : paths.testReportTxt.replace(/test_report/, "val_report");
+  writeAtomicSync(json, JSON.stringify(summary, null, 2) + "\n");
+  writeAtomicSync(txt, `${title}\n\n${formatReport(report, { digits: 4 })}\n`);
+  return { dir, rows, classes, accuracy: report.accuracy, macroF1: report.macro_avg.f1 };
+}
+
+function accuracyOf(rows: PredictionRow[]): number {
+  return rows.filter((r) => r.pred === r.label).length / rows.length;
+}

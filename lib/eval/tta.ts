@@ -1,0 +1,179 @@
+/**
+ * Test-time augmentation: a run's model applied to several deterministic views of each image (the centre crop
+ * and its mirror, torchvision's five_crop or ten_crop; lib/data/augment.ts `ttaViews`), the views' outputs
+ * averaged — softmax probabilities (`prob`, the default) or logits (`logit`, then one softmax). Used by
+ * `deno task evaluate|predict --tta`, the ensembles (lib/eval/ensemble.ts) and the notebooks.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type * as tfl from "@tensorflow/tfjs-layers";
+import { makeTransforms, type Transform, TTA_MODES, type TtaMode, ttaViews } from "../data/augment.ts";
+import { batches, type Split } from "../data/dataset.ts";
+import {
+  loadRunConfig,
+  loadRunModel,
+  predictionRows,
+  resolveRunDir,
+  type RunDataOptions,
+  RunError,
+  runPaths,
+  type RunPredictions,
+  runSplit,
+} from "../runs/runs.ts";
+import type { TrainConfig } from "../train/config.ts";
+
+/** How the views' outputs are combined. */
+export type TtaAverage = "prob" | "logit";
+
+/** TTA settings: the views and how their outputs are averaged. */
+export type TtaSpec = { mode: TtaMode; average: TtaAverage };
+
+/** No TTA: the run's own evaluation transform. */
+export const NO_TTA: TtaSpec = { mode: "none", average: "prob" };
+
+/** Parses `none|hflip|5crop|10crop` and `prob|logit`; a clear error otherwise. */
+export function parseTta(mode: string, average = "prob"): TtaSpec {
+  if (!(TTA_MODES as readonly string[]).includes(mode)) {
+    throw new RangeError(`--tta must be one of ${TTA_MODES.join(", ")}, got "${mode}"`);
+  }
+  if (average !== "prob" && average !== "logit") {
+    throw new RangeError(`--tta-average must be prob or logit, got "${average}"`);
+  }
+  return { mode: mode as TtaMode, average };
+}
+
+/** A short label for reports: `none`, or e.g. `10crop (probabilities averaged over 10 views)`. */
+export function describeTta(t: TtaSpec, views = ttaViewCount(t.mode)): string {
+  if (t.mode === "none") return "none (single centre view)";
+  return `${t.mode} (${t.average === "prob" ? "probabilities" : "logits"} averaged over ${views} views)`;
+}
+
+function ttaViewCount(mode: TtaMode): number {
+  return { none: 1, hflip: 2, "5crop": 5, "10crop": 10 }[mode];
+}
+
+/**
+ * One evaluation transform per view of `mode` for a run's config. Crop-trained runs (`cropFrom`) get crops of the
+ * `cropFrom` image; other runs only `none` and `hflip` (their input is the whole image, there is nothing to
+ * crop). `none` equals the run's plain evaluation transform.
+ */
+export function ttaTransforms(cfg: TrainConfig, mode: TtaMode): Transform[] {
+  const from = cfg.cropFrom ?? cfg.inputSize;
+  if (cfg.cropFrom == null && (mode === "5crop" || mode === "10crop")) {
+    throw new RangeError(
+      `${mode} TTA needs a run trained on crops (cropFrom in its config.json); this run sees whole ` +
+        `${cfg.inputSize} px images — use --tta hflip`,
+    );
+  }
+  return ttaViews(mode, from, cfg.inputSize).map((view) =>
+    makeTransforms({
+      size: [cfg.inputSize, cfg.inputSize],
+      channels: cfg.channels,
+      mean: cfg.mean,
+      std: cfg.std,
+      train: false,
+      ...(cfg.cropFrom != null ? { cropFrom: cfg.cropFrom } : {}),
+      view,
+    })
+  );
+}
+
+/**
+ * Combines per-view outputs `[views][n·c]` (logits) into probabilities `n·c`: the mean of the views'
+ * softmaxes (`prob`) or the softmax of the mean logits (`logit`). Plain arrays: the averaging is checked
+ * against hand-computed values in tests/eval/tta_test.ts.
+ */
+export function averageViews(logits: Float32Array[], c: number, average: TtaAverage): Float32Array {
+  if (logits.length === 0) throw new RangeError("no views to average");
+  const len = logits[0].length;
+  const out = new Float32Array(len);
+  const softmaxInto = (src: ArrayLike<number>, dst: Float64Array, at: number) => {
+    let m = -Infinity;
+    for (let k = 0; k < c; k++) m = Math.max(m, src[at + k]);
+    let s = 0;
+    for (let k = 0; k < c; k++) s += dst[k] = Math.exp(src[at + k] - m);
+    for (let k = 0; k < c; k++) dst[k] /= s;
+  };
+  const p = new Float64Array(c);
+  for (let at = 0; at < len; at += c) {
+    if (average === "logit") {
+      const mean = new Float64Array(c);
+      for (const v of logits) for (let k = 0; k < c; k++) mean[k] += v[at + k] / logits.length;
+      softmaxInto(mean, p, 0);
+      for (let k = 0; k < c; k++) out[at + k] = p[k];
+    } else {
+      const acc = new Float64Array(c);
+      for (const v of logits) {
+        softmaxInto(v, p, at);
+        for (let k = 0; k < c; k++) acc[k] += p[k] / logits.length;
+      }
+      for (let k = 0; k < c; k++) out[at + k] = acc[k];
+    }
+  }
+  return out;
+}
+
+/** Index of the largest value in each row of `n·c` probabilities (first on ties, as numpy's argmax). */
+export function argmaxRows(probs: Float32Array, c: number): Int32Array {
+  const n = probs.length / c;
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let k = 1; k < c; k++) if (probs[i * c + k] > probs[i * c + best]) best = k;
+    out[i] = best;
+  }
+  return out;
+}
+
+/** A model's TTA probabilities on a split (`n·c`, in split order), in eval mode, batch by batch. */
+export function predictWithTta(
+  model: tfl.LayersModel,
+  split: Split,
+  transforms: Transform[],
+  average: TtaAverage,
+  batchSize = 64,
+): Float32Array {
+  const c = model.outputs[0].shape[1] as number;
+  const n = split.labels.length;
+  const probs = new Float32Array(n * c);
+  let at = 0;
+  for (const { x, y } of batches(split, { batchSize, shuffle: false })) {
+    const views = transforms.map((t) =>
+      tf.tidy(() => (model.apply(t(x), { training: false }) as tf.Tensor).dataSync() as Float32Array)
+    );
+    probs.set(averageViews(views, c, average), at * c);
+    at += y.shape[0];
+    tf.dispose([x, y]);
+  }
+  return probs;
+}
+
+/**
+ * A run's predictions on a split with TTA (one row per image, probabilities averaged as `tta` says), on the data
+ * the run recorded (or `opts.data`, checked against the run's fingerprint), as lib/runs/predict.ts `predictRun`.
+ */
+export async function predictRunTta(
+  run: string,
+  which: "test" | "val",
+  tta: TtaSpec,
+  opts: RunDataOptions = {},
+): Promise<RunPredictions> {
+  const runDir = resolveRunDir(run);
+  const cfg = loadRunConfig(runDir);
+  const transforms = ttaTransforms(cfg, tta.mode);
+  const { split, root, classes: dataClasses, data } = await runSplit(runDir, which, opts);
+  const { model, classes } = await loadRunModel(runDir);
+  try {
+    if (dataClasses.join(",") !== classes.join(",")) {
+      throw new RunError(
+        `${root}: its classes [${dataClasses.join(", ")}] differ from the run's [${classes.join(", ")}] ` +
+          `(${runPaths(runDir).best}/model.json)`,
+      );
+    }
+    const probs = predictWithTta(model, split, transforms, tta.average, cfg.batchSize);
+    const c = classes.length;
+    const rows = predictionRows(split, argmaxRows(probs, c), probs, c);
+    return { runDir, cfg, classes, rows, root, data };
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * The steps of notebooks/06_from_scratch.ipynb, so its cells stay one or two lines: find (or, in smoke mode,
+ * train) the runs the parameter cell names, choose the test-time augmentation on validation, evaluate the
+ * chosen single model and the ensemble once on test, and put them beside the study's and the JavaScript
+ * models' numbers.
+ */
+import { existsSync } from "node:fs";
+import { CLASSES } from "../data/dataset.ts";
+import type { TtaMode } from "../data/augment.ts";
+import { classificationReport, confusionMatrix } from "../eval/metrics.ts";
+import type { RunSummary } from "../eval/compare.ts";
+import { STUDY_RESULTS } from "../eval/study.ts";
+import { evaluateEnsemble } from "../eval/ensemble.ts";
+import type { PredictionRow } from "../eval/predictions.ts";
+import { JS_MODEL_RESULTS } from "../eval/references.ts";
+import { predictRunTta, type TtaSpec } from "../eval/tta.ts";
+import { loadRunConfig, readHistory, runDirFor, runPaths, RUNS_DIR } from "../runs/runs.ts";
+import { experimentConfig } from "../train/experiments.ts";
+import { trainInNotebook } from "./notebook.ts";
+import { print } from "./display.ts";
+
+/** A run folder: a path, or a name under checkpoints/. */
+function runPath(run: string): string {
+  return /[\\/]/.test(run) || existsSync(runPaths(run).config) ? run : runDirFor(RUNS_DIR, run);
+}
+
+/** True when the run exists and has finished (its test report is written). */
+export function runFinished(run: string): boolean {
+  return existsSync(runPaths(runPath(run)).testReportJson);
+}
+
+/**
+ * The run folders for the notebook: each named run when it has finished; in smoke mode (CI), a fresh smoke run
+ * of each named experiment instead (the named long runs are not there). Missing runs are listed with the
+ * command that trains them; the result holds only the finished ones.
+ */
+export async function notebookRuns(
+  wanted: { run: string; experiment: string }[],
+  smoke: boolean,
+): Promise<string[]> {
+  if (smoke) {
+    const out: string[] = [];
+    for (const w of wanted) out.push((await trainInNotebook(experimentConfig(w.experiment, "smoke"))).runDir);
+    return out;
+  }
+  const found: string[] = [];
+  for (const w of wanted) {
+    if (runFinished(w.run)) found.push(runPath(w.run));
+    else {
+      await print(
+        `run ${w.run} has not finished: train it with \`deno task train ${w.experiment} --run ${w.run}\` ` +
+          `(resume with \`deno task train --resume ${w.run}\`)`,
+      );
+    }
+  }
+  return found;
+}
+
+/** The recipe of each run as table rows (the settings that differ between recipes). */
+export function recipeRows(runDirs: string[]): Record<string, string | number>[] {
+  return runDirs.map((d) => {
+    const c = loadRunConfig(d);
+    return {
+      run: d.split("/").pop()!,
+      model: c.model,
+      input: c.cropFrom ? `${c.inputSize} px crops of ${c.cropFrom}` : `${c.inputSize} px`,
+      optimizer: c.optimizer === "sgd" ? `SGD Nesterov lr ${c.lr}` : `AdamW lr ${c.lr}`,
+      schedule: c.schedule === "warmup_cosine"
+        ? `warm-up ${c.warmupEpochs} + cosine ${c.tMax} ep`
+        : `cosine ${c.tMax}`,
+      "weight decay": c.weightDecay,
+      loss: c.loss === "label_smoothing" ? `label smoothing ${c.labelSmoothing}` : c.loss,
+      erasing: c.erasing ? `p ${c.erasing.p ?? 0.5}` : "none",
+      mixup: c.mixupAlpha ? `α ${c.mixupAlpha}` : "none",
+    };
+  });
+}
+
+/** Validation accuracy against cumulative CPU-hours, epoch by epoch (the accuracy-per-CPU-hour curve). */
+export function cpuHoursRows(runDir: string): Record<string, string | number>[] {
+  const history = readHistory(runPaths(runDir));
+  return history.map((r) => ({
+    epoch: r.epoch,
+    "CPU-hours": r.cpu_total_s === undefined ? "–" : Number((r.cpu_total_s / 3600).toFixed(3)),
+    "wall hours": r.wall_total_s === undefined ? "–" : Number((r.wall_total_s / 3600).toFixed(3)),
+    "val accuracy": r.val_acc,
+  }));
+}
+
+/** Accuracy of prediction rows. */
+function accuracy(rows: PredictionRow[]): number {
+  return rows.filter((r) => r.pred === r.label).length / rows.length;
+}
+
+/**
+ * Validation accuracy of a run under each TTA mode (probabilities averaged), and the best mode — the choice is
+ * made on validation; the test split is not touched here.
+ */
+export async function chooseTta(
+  runDir: string,
+  modes: TtaMode[],
+): Promise<{ rows: { mode: TtaMode; "val accuracy": number }[]; best: TtaSpec }> {
+  const cfg = loadRunConfig(runDir);
+  const usable = modes.filter((m) => cfg.cropFrom || (m !== "5crop" && m !== "10crop"));
+  const rows = [];
+  for (const mode of usable) {
+    const r = await predictRunTta(runDir, "val", { mode, average: "prob" });
+    rows.push({ mode, "val accuracy": accuracy(r.rows) });
+  }
+  const best = rows.reduce((a, b) => (b["val accuracy"] > a["val accuracy"] ? b : a));
+  return { rows, best: { mode: best.mode, average: "prob" } };
+}
+
+/** A run's (or ensemble's) test predictions as a comparison summary (lib/eval/compare.ts). */
+export function summaryOf(name: string, runDir: string, rows: PredictionRow[]): RunSummary {
+  const y = rows.map((r) => r.label);
+  const p = rows.map((r) => r.pred);
+  return {
+    name,
+    runDir,
+    experiment: name,
+    preset: "",
+    rows,
+    report: classificationReport(y, p, [...CLASSES]),
+    confusion: confusionMatrix(y, p, CLASSES.length),
+  };
+}
+
+/** Test predictions of a run with the chosen TTA (one evaluation of the final model on test). */
+export async function testWithTta(runDir: string, tta: TtaSpec): Promise<PredictionRow[]> {
+  return (await predictRunTta(runDir, "test", tta)).rows;
+}
+
+/** The ensemble of the runs with the chosen TTA: validation first (the choice), then test once. */
+export async function ensembleValThenTest(
+  runDirs: string[],
+  tta: TtaSpec,
+  name: string,
+): Promise<{ val: number; test: PredictionRow[]; dir: string }> {
+  const val = await evaluateEnsemble(runDirs, { split: "val", tta, name });
+  const test = await evaluateEnsemble(runDirs, { split: "test", tta, name });
+  return { val: val.accuracy, test: test.rows, dir: test.dir };
+}
+
+/** Our models beside the study's published numbers and the JavaScript models measured elsewhere. */
+export function comparisonRows(ours: RunSummary[]): Record<string, string | number>[] {
+  return [
+    ...ours.map((s) => ({
+      model: s.name,
+      source: "this toolkit, trained from scratch here (test split)",
+      accuracy: s.report.accuracy,
+      "macro F1": s.report.macro_avg.f1,
+      "fear F1": s.report.per_class.fear.f1,
+      "sad F1": s.report.per_class.sad.f1,
+      "disgust F1": s.report.per_class.disgust.f1,
+    })),
+    ...STUDY_RESULTS.map((s) => ({
+      model: `study: ${s.title}`,
+      source: "published by the study (ImageNet weights, 224 px, early-stopped on test)",
+      accuracy: s.accuracy,
+      "macro F1": s.macroF1,
+      "fear F1": s.perClassF1?.fear ?? "–",
+      "sad F1": s.perClassF1?.sad ?? "–",
+      "disgust F1": s.perClassF1?.disgust ?? "–",
+    })),
+    ...JS_MODEL_RESULTS.map((j) => ({
+      model: j.model,
+      source: j.source,
+      accuracy: j.accuracy,
+      "macro F1": j.macroF1 ?? "–",
+      "fear F1": "–",
+      "sad F1": "–",
+      "disgust F1": "–",
+    })),
+  ];
+}
+
+/** The results paragraph, generated from the runs (no number is typed in the notebook). */
+export function resultsText(
+  single: { name: string; plain: RunSummary; tta: RunSummary; ttaLabel: string } | null,
+  ensemble: { name: string; summary: RunSummary; members: number } | null,
+): string {
+  if (!single) return "No finished run yet: train the runs named in the parameter cell, then re-execute.";
+  const pct = (v: number) => `${(100 * v).toFixed(2)} %`;
+  const best = JS_MODEL_RESULTS.reduce((a, b) => (b.accuracy > a.accuracy ? b : a));
+  const s = single.tta.report;
+  const lines = [
+    `Single model ${single.name}: test accuracy ${pct(single.plain.report.accuracy)} without TTA, ` +
+    `${pct(s.accuracy)} with ${single.ttaLabel} (macro-F1 ${s.macro_avg.f1.toFixed(4)}; F1 fear ` +
+    `${s.per_class.fear.f1.toFixed(3)}, sad ${s.per_class.sad.f1.toFixed(3)}, disgust ` +
+    `${s.per_class.disgust.f1.toFixed(3)}).`,
+    `The best JavaScript model measured elsewhere (${best.model}) reaches ${
+      pct(best.accuracy)
+    }: the single ` +
+    `model is ${s.accuracy > best.accuracy ? "above" : "below"} it by ` +
+    `${(100 * Math.abs(s.accuracy - best.accuracy)).toFixed(2)} points.`,
+  ];
+  if (ensemble) {
+    const e = ensemble.summary.report;
+    lines.push(
+      `Ensemble of ${ensemble.members} runs (${ensemble.name}): test accuracy ${pct(e.accuracy)}, macro-F1 ` +
+        `${e.macro_avg.f1.toFixed(4)}.`,
+    );
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import * as tfl from "@tensorflow/tfjs-layers";
+import { PROJECT_ROOT } from "../../lib/data/dataset.ts";
+import { averageMembers, evaluateEnsemble } from "../../lib/eval/ensemble.ts";
+import { readPredictionsCsv } from "../../lib/eval/predictions.ts";
+import { predictRunTta } from "../../lib/eval/tta.ts";
+import { train } from "../../lib/train/loop.ts";
+
+await tf.setBackend("cpu");
+
+Deno.test("averageMembers: per-image mean of probabilities matched by path, argmax, clear errors", () => {
+  const a = {
+    name: "a",
+    rows: [
+      { path: "x.png", label: 0, pred: 0, probs: [0.6, 0.4, 0] },
+      { path: "y.png", label: 2, pred: 1, probs: [0.1, 0.5, 0.4] },
+    ],
+  };
+  // b lists the images in the other order
+  const b = {
+    name: "b",
+    rows: [
+      { path: "y.png", label: 2, pred: 2, probs: [0.1, 0.2, 0.7] },
+      { path: "x.png", label: 0, pred: 1, probs: [0.2, 0.8, 0] },
+    ],
+  };
+  const m = averageMembers([a, b]);
+  assert.deepEqual(m.map((r) => [r.path, r.label, r.pred]), [["x.png", 0, 1], ["y.png", 2, 2]]);
+  const want = [[0.4, 0.6, 0], [0.1, 0.35, 0.55]];
+  m.forEach((r, i) => r.probs!.forEach((p, k) => assert.ok(Math.abs(p - want[i][k]) < 1e-12)));
+  assert.throws(() => averageMembers([a, { name: "c", rows: [b.rows[0]] }]), /c predicts 1 images, a 2/);
+  assert.throws(
+    () => averageMembers([a, { name: "d", rows: [{ ...b.rows[0], label: 1 }, b.rows[1]] }]),
+    /d labels y.png differently from a/,
+  );
+  assert.throws(
+    () => averageMembers([a, { name: "e", rows: [{ ...b.rows[0], path: "z.png" }, b.rows[1]] }]),
+    /e has no prediction for y.png/,
+  );
+  assert.throws(() => averageMembers([]), /at least one member/);
+});
+
+Deno.test("evaluateEnsemble: two runs with TTA -> a run-like folder naming its members; probabilities are the members' mean", async () => {
+  const outDir = mkdtempSync(join(tmpdir(), "fer-ens-"));
+  // same seed (the capped test subset depends on it), different learning rates -> different members
+  const trainRun = (run: string, lr: number) =>
+    train({
+      experiment: "t",
+      model: "tiny",
+      pretrained: false,
+      inputSize: 16,
+      channels: 1,
+      mean: [0.5],
+      std: [0.5],
+      batchSize: 16,
+      epochs: 1,
+      lr,
+      maxTrainImages: 32,
+      maxEvalImages: 20,
+      dataRoot: join(PROJECT_ROOT, "data", "sample"),
+      outDir,
+      run,
+    }, {
+      createModel: (cfg, n) =>
+        tfl.sequential({
+          layers: [
+            tfl.layers.averagePooling2d({ inputShape: [cfg.inputSize, cfg.inputSize, 1], poolSize: 4 }),
+            tfl.layers.flatten(),
+            tfl.layers.dense({ units: n }),
+          ],
+        }),
+      progress: "lines",
+      log: () => {},
+    });
+  try {
+    const r1 = await trainRun("m1", 1e-3);
+    const r2 = await trainRun("m2", 1e-2);
+    const tta = { mode: "hflip" as const, average: "prob" as const };
+    const res = await evaluateEnsemble([r1.runDir, r2.runDir], { tta, name: "pair", outDir });
+    assert.equal(res.dir, join(outDir, "ensemble-pair"));
+    for (const f of ["config.json", "predictions.csv", "test_report.json", "test_report.txt"]) {
+      assert.ok(existsSync(join(res.dir, f)), f);
+    }
+    const cfg = JSON.parse(readFileSync(join(res.dir, "config.json"), "utf8"));
+    assert.deepEqual(cfg.members.map((m: { run: string }) => m.run), ["m1", "m2"]);
+    assert.deepEqual(cfg.tta, tta);
+    assert.match(
+      readFileSync(join(res.dir, "test_report.txt"), "utf8"),
+      /2 members: m1, m2; TTA hflip \(probabilities averaged over 2 views\)/,
+    );
+    const p1 = (await predictRunTta(r1.runDir, "test", tta)).rows;
+    const p2 = (await predictRunTta(r2.runDir, "test", tta)).rows;
+    const csv = readPredictionsCsv(join(res.dir, "predictions.csv")).rows;
+    assert.equal(csv.length, 20);
+    csv.forEach((r, i) => {
+      assert.equal(r.path, p1[i].path);
+      r.probs!.forEach((p, k) => assert.ok(Math.abs(p - (p1[i].probs![k] + p2[i].probs![k]) / 2) < 1e-5));
+    });
+    const rep = JSON.parse(readFileSync(join(res.dir, "test_report.json"), "utf8"));
+    assert.equal(rep.test_accuracy, res.accuracy);
+    await assert.rejects(evaluateEnsemble([r1.runDir], { tta, outDir }), /at least two runs/);
+  } finally {
+    rmSync(outDir, { recursive: true, force: true });
+  }
+});

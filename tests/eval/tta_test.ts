@@ -1,0 +1,153 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import * as tfl from "@tensorflow/tfjs-layers";
+import { PROJECT_ROOT, type Split } from "../../lib/data/dataset.ts";
+import {
+  argmaxRows,
+  averageViews,
+  parseTta,
+  predictRunTta,
+  predictWithTta,
+  ttaTransforms,
+} from "../../lib/eval/tta.ts";
+import { predictRun, runTransform } from "../../lib/runs/runs.ts";
+import { DEFAULT_CONFIG, type TrainConfig } from "../../lib/train/config.ts";
+import { train } from "../../lib/train/loop.ts";
+import { mulberry32 } from "../../lib/util/rng.ts";
+
+await tf.setBackend("cpu");
+
+Deno.test("averageViews: mean of probabilities vs softmax of mean logits, by hand", () => {
+  // view 1: logits (0, ln 9) -> (0.1, 0.9); view 2: (0, 0) -> (0.5, 0.5)
+  const views = [Float32Array.from([0, Math.log(9)]), Float32Array.from([0, 0])];
+  const p = averageViews(views, 2, "prob");
+  assert.ok(Math.abs(p[0] - 0.3) < 1e-7 && Math.abs(p[1] - 0.7) < 1e-7, `${p}`);
+  // mean logits (0, ln 3) -> (0.25, 0.75)
+  const l = averageViews(views, 2, "logit");
+  assert.ok(Math.abs(l[0] - 0.25) < 1e-7 && Math.abs(l[1] - 0.75) < 1e-7, `${l}`);
+  // two images of three classes: rows are independent
+  const two = averageViews([Float32Array.from([0, 0, 0, 5, 0, 0])], 3, "prob");
+  assert.ok(Math.abs(two[0] - 1 / 3) < 1e-7 && two[3] > 0.98);
+  assert.deepEqual(Array.from(argmaxRows(Float32Array.from([0.2, 0.5, 0.3, 0.4, 0.4, 0.2]), 3)), [1, 0]);
+  assert.throws(() => averageViews([], 2, "prob"), /no views/);
+  assert.throws(() => parseTta("3crop"), /--tta must be one of none, hflip, 5crop, 10crop/);
+  assert.throws(() => parseTta("hflip", "median"), /--tta-average must be prob or logit/);
+});
+
+const cropCfg: TrainConfig = {
+  ...DEFAULT_CONFIG,
+  inputSize: 6,
+  cropFrom: 8,
+  channels: 1,
+  mean: [0.5],
+  std: [0.5],
+  dataSize: 8,
+};
+
+function split(n: number): Split {
+  const r = mulberry32(4);
+  return {
+    name: "test",
+    classes: ["a", "b", "c"],
+    paths: Array.from({ length: n }, (_, i) => `test/${i}.png`),
+    labels: Int32Array.from({ length: n }, (_, i) => i % 3),
+    images: Uint8Array.from({ length: n * 64 }, () => Math.floor(r() * 256)),
+    height: 8,
+    width: 8,
+    channels: 1,
+  };
+}
+
+Deno.test("ttaTransforms: `none` is the run's evaluation transform; corner crops need a crop-trained run", () => {
+  const x = tf.tensor4d(Array.from(split(2).images), [2, 8, 8, 1]);
+  for (const cfg of [cropCfg, { ...cropCfg, cropFrom: null, inputSize: 8 }]) {
+    const [t] = ttaTransforms(cfg, "none");
+    const a = t(x);
+    const b = runTransform(cfg)(x);
+    assert.deepEqual(a.dataSync(), b.dataSync());
+    tf.dispose([a, b]);
+  }
+  assert.equal(ttaTransforms(cropCfg, "10crop").length, 10);
+  assert.equal(ttaTransforms({ ...cropCfg, cropFrom: null }, "hflip").length, 2);
+  assert.throws(() => ttaTransforms({ ...cropCfg, cropFrom: null }, "5crop"), /needs a run trained on crops/);
+  x.dispose();
+});
+
+Deno.test("predictWithTta averages the views' softmax outputs batch by batch, without leaks", () => {
+  const model = tfl.sequential({
+    layers: [
+      tfl.layers.flatten({ inputShape: [6, 6, 1] }),
+      tfl.layers.dense({ units: 3, kernelInitializer: "glorotNormal" }),
+    ],
+  });
+  const s = split(5);
+  const ts = ttaTransforms(cropCfg, "10crop");
+  const before = tf.memory().numTensors;
+  const got = predictWithTta(model, s, ts, "prob", 2);
+  assert.equal(tf.memory().numTensors, before, "leaked tensors");
+  // reference: each view on the whole split at once, softmax, mean over the views (tensor ops)
+  const ref = tf.tidy(() => {
+    const x = tf.tensor4d(Array.from(s.images), [5, 8, 8, 1]);
+    const probs = ts.map((t) => tf.softmax(model.predict(t(x)) as tf.Tensor2D));
+    return tf.div(tf.addN(probs), ts.length).dataSync();
+  });
+  for (let i = 0; i < got.length; i++) {
+    assert.ok(Math.abs(got[i] - ref[i]) < 1e-6, `${i}: ${got[i]} vs ${ref[i]}`);
+  }
+  const none = predictWithTta(model, s, ttaTransforms(cropCfg, "none"), "prob", 2);
+  assert.ok(none.some((v, i) => Math.abs(v - got[i]) > 1e-4), "the views change the output");
+  model.dispose();
+});
+
+Deno.test("predictRunTta on a crop-trained run: `none` equals predictRun; 10crop predicts every image", async () => {
+  const outDir = mkdtempSync(join(tmpdir(), "fer-tta-"));
+  try {
+    const res = await train({
+      experiment: "t",
+      model: "tiny",
+      pretrained: false,
+      inputSize: 14,
+      cropFrom: 16,
+      dataSize: 16,
+      channels: 1,
+      mean: [0.5],
+      std: [0.5],
+      batchSize: 16,
+      epochs: 1,
+      maxTrainImages: 32,
+      maxEvalImages: 20,
+      dataRoot: join(PROJECT_ROOT, "data", "sample"),
+      outDir,
+      run: "crop",
+    }, {
+      createModel: (cfg, n) =>
+        tfl.sequential({
+          layers: [
+            tfl.layers.averagePooling2d({ inputShape: [cfg.inputSize, cfg.inputSize, 1], poolSize: 2 }),
+            tfl.layers.flatten(),
+            tfl.layers.dense({ units: n }),
+          ],
+        }),
+      progress: "lines",
+      log: () => {},
+    });
+    const plain = await predictRun(res.runDir, "test");
+    const none = await predictRunTta(res.runDir, "test", { mode: "none", average: "prob" });
+    assert.deepEqual(
+      none.rows.map((r) => [r.path, r.label, r.pred]),
+      plain.rows.map((r) => [r.path, r.label, r.pred]),
+    );
+    none.rows.forEach((r, i) =>
+      r.probs!.forEach((p, k) => assert.ok(Math.abs(p - plain.rows[i].probs![k]) < 1e-6))
+    );
+    const ten = await predictRunTta(res.runDir, "test", { mode: "10crop", average: "logit" });
+    assert.equal(ten.rows.length, 20);
+    for (const r of ten.rows) assert.ok(Math.abs(r.probs!.reduce((a, b) => a + b) - 1) < 1e-5);
+  } finally {
+    rmSync(outDir, { recursive: true, force: true });
+  }
+});
