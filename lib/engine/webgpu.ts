@@ -68,6 +68,38 @@ export function probeAdapter(): Promise<GpuAdapter | null> {
   return probed;
 }
 
+let probedIsolated: Promise<GpuAdapter | null> | null = null;
+
+/**
+ * {@link probeAdapter} in a child process: what the adapter is, without creating one in this process. The
+ * automatic engine choice uses it, because an adapter, once made, stays in the process — and Mesa's software
+ * GL adapter (llvmpipe, all that a machine without a GPU driver offers) crashed the process later in unrelated
+ * code (SIGSEGV in the wasm backend after a GC-heavy run; reproduced with tests/engine/init_test.ts,
+ * train_test.ts and wasm_test.ts in one `deno test`). Only a hardware adapter is then made in this process.
+ * Costs one short-lived `deno` start (~0.3 s) when `navigator.gpu` exists; probed once per process.
+ */
+export function probeAdapterIsolated(): Promise<GpuAdapter | null> {
+  probedIsolated ??= (async () => {
+    if (!(navigator as Navigator & { gpu?: GPU }).gpu) return null;
+    const code = `import { probeAdapter } from ${JSON.stringify(import.meta.url)};\n` +
+      "console.log(JSON.stringify(await probeAdapter()));";
+    try {
+      const o = await new Deno.Command(Deno.execPath(), {
+        args: ["eval", "--config", new URL("../../deno.json", import.meta.url).pathname, code],
+        stdout: "piped",
+        stderr: "null",
+        signal: AbortSignal.timeout(60_000),
+      }).output();
+      if (!o.success) return null;
+      const lines = new TextDecoder().decode(o.stdout).trim().split("\n");
+      return JSON.parse(lines[lines.length - 1]) as GpuAdapter | null;
+    } catch {
+      return null;
+    }
+  })();
+  return probedIsolated;
+}
+
 const mib = (n: number) => `${Math.round(n / 2 ** 20)} MiB`;
 
 /** One line naming the adapter, the API, whether it is a software fallback, and its key limits. */
@@ -88,6 +120,15 @@ export function describeAdapter(a: GpuAdapter): string {
 export async function setWebgpuBackend(
   { auto = false, warn = console.warn }: { auto?: boolean; warn?: (s: string) => void } = {},
 ): Promise<{ adapter: GpuAdapter | null; reason: string }> {
+  // automatic choice: look from a child process first, so that no software adapter is made in this one
+  const seen = auto ? await probeAdapterIsolated() : undefined;
+  if (seen === null) {
+    return {
+      adapter: null,
+      reason: "navigator.gpu offers no adapter (no GPU driver / Vulkan loader; see README, GPU engine)",
+    };
+  }
+  if (seen?.fallback) return { adapter: null, reason: `${seen.description} is a software adapter` };
   const adapter = await probeAdapter();
   if (!adapter) {
     return {

@@ -4,11 +4,11 @@ import { strict as assert } from "node:assert";
 import { describeEngine, engineSummary, initEngine, nativeAvailable } from "../../lib/engine/init.ts";
 import { blasCandidates, blasInstallHint } from "../../lib/engine/blas.ts";
 import { openDnnl } from "../../lib/engine/dnnl.ts";
-import { probeAdapter } from "../../lib/engine/webgpu.ts";
+import { probeAdapterIsolated } from "../../lib/engine/webgpu.ts";
 
 const NATIVE = nativeAvailable();
 /** A hardware GPU adapter takes precedence over native (a software one does not: tests/engine/webgpu_test.ts). */
-const GPU = await probeAdapter();
+const GPU = await probeAdapterIsolated();
 
 Deno.test("initEngine picks native when OpenBLAS is present, and describeEngine names the library", {
   ignore: !NATIVE.ok || Boolean(GPU && !GPU.fallback),
