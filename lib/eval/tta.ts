@@ -171,7 +171,7 @@ export async function predictRunTta(
     }
     const probs = predictWithTta(model, split, transforms, tta.average, cfg.batchSize);
     const c = classes.length;
-    const rows = predictionRows(split, argmaxRows(probs, c), probs, c);
+    const rows = predictionRows(split, argmaxRows(probs, c), probs, c, root);
     return { runDir, cfg, classes, rows, root, data };
   } finally {
     model.dispose();

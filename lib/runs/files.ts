@@ -3,6 +3,7 @@
  * predictions CSVs. Every write is atomic (lib/util/fs.ts); every read error names the file.
  */
 import { existsSync } from "node:fs";
+import { isAbsolute, relative, resolve, sep } from "node:path";
 import type { Split } from "../data/dataset.ts";
 import type { ClassificationReport } from "../eval/metrics.ts";
 import type { PredictionRow } from "../eval/predictions.ts";
@@ -117,15 +118,26 @@ export function readTestReport(paths: RunPaths): TestReport | null {
   return existsSync(paths.testReportJson) ? readJson<TestReport>(paths.testReportJson) : null;
 }
 
-/** Prediction rows of a split: path, label, predicted class and the `c` class probabilities of each image. */
+/**
+ * Prediction rows of a split: path (relative to the dataset `root` when given and inside it), label, predicted
+ * class and the `c` class probabilities of each image.
+ */
 export function predictionRows(
   split: Split,
   preds: Int32Array,
   probs: Float32Array,
   c: number,
+  root?: string,
 ): PredictionRow[] {
+  // paths relative to the dataset root (portable: committed run folders name no machine's folders)
+  const base = root ? resolve(root) : null;
+  const shown = (p: string) => {
+    if (!base) return p;
+    const rel = relative(base, resolve(p));
+    return rel.startsWith("..") || isAbsolute(rel) ? p : rel.split(sep).join("/");
+  };
   return Array.from(preds, (pred, i) => ({
-    path: split.paths[i],
+    path: shown(split.paths[i]),
     label: split.labels[i],
     pred,
     probs: Array.from(probs.subarray(i * c, (i + 1) * c)),

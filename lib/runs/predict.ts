@@ -113,7 +113,7 @@ export async function predictRun(
       runDir,
       cfg,
       classes,
-      rows: predictionRows(split, r.preds!, r.probs!, classes.length),
+      rows: predictionRows(split, r.preds!, r.probs!, classes.length, root),
       root,
       data,
     };

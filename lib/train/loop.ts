@@ -324,7 +324,7 @@ export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}):
   }, text);
   writePredictionsCsv(
     paths.predictions,
-    predictionRows(testSet, test.preds!, test.probs!, classes.length),
+    predictionRows(testSet, test.preds!, test.probs!, classes.length, data.root),
     classes,
   );
   log(text);

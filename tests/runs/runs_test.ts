@@ -54,7 +54,7 @@ Deno.test("a trained run reloads from disk and predicts the test split exactly a
     for (const r of p.rows) assert.ok(Math.abs(r.probs!.reduce((a, b) => a + b) - 1) < 1e-4);
     const val = await predictRun(res.runDir, "val");
     assert.ok(val.rows.length > 0 && val.rows.length <= 20);
-    assert.ok(val.rows.every((r) => r.path.includes("/train/")));
+    assert.ok(val.rows.every((r) => r.path.startsWith("train/")));
     const figs = await saveRunFigures(res.runDir);
     for (const k of ["accuracy", "loss", "confusion"]) {
       assert.ok(existsSync(join(res.runDir, `${k}.svg`)) && existsSync(join(res.runDir, `${k}.png`)), k);
