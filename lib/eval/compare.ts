@@ -41,7 +41,9 @@ export function loadRunSummary(runDir: string, name?: string): RunSummary {
       `${cfg.inputSize}px`,
       ...(cfg.maxTrainImages === null ? [] : [`${cfg.maxTrainImages} train imgs`]),
       // whether ImageNet weights were used, for the models the study fine-tuned (not for the FER CNN)
-      ...(typeof cfg.model !== "string" || cfg.model.startsWith("fer_cnn") ||
+      // a JS peer (lib/peers): weights as its authors trained them
+      ...(typeof cfg.model === "string" && cfg.model.startsWith("peer:") ? ["its authors' weights"] : []),
+      ...(typeof cfg.model !== "string" || cfg.model.startsWith("fer_cnn") || cfg.model.startsWith("peer:") ||
           typeof cfg.pretrained !== "boolean"
         ? []
         : [cfg.pretrained ? "ImageNet init" : "random init"]),
