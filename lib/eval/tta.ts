@@ -9,13 +9,12 @@ import type * as tfl from "@tensorflow/tfjs-layers";
 import { makeTransforms, type Transform, TTA_MODES, type TtaMode, ttaViews } from "../data/augment.ts";
 import { batches, type Split } from "../data/dataset.ts";
 import {
+  checkRunClasses,
   loadRunConfig,
   loadRunModel,
   predictionRows,
   resolveRunDir,
   type RunDataOptions,
-  RunError,
-  runPaths,
   type RunPredictions,
   runSplit,
 } from "../runs/runs.ts";
@@ -163,12 +162,7 @@ export async function predictRunTta(
   const { split, root, classes: dataClasses, data } = await runSplit(runDir, which, opts);
   const { model, classes } = await loadRunModel(runDir);
   try {
-    if (dataClasses.join(",") !== classes.join(",")) {
-      throw new RunError(
-        `${root}: its classes [${dataClasses.join(", ")}] differ from the run's [${classes.join(", ")}] ` +
-          `(${runPaths(runDir).best}/model.json)`,
-      );
-    }
+    checkRunClasses(runDir, root, dataClasses, classes);
     const probs = predictWithTta(model, split, transforms, tta.average, cfg.batchSize);
     const c = classes.length;
     const rows = predictionRows(split, argmaxRows(probs, c), probs, c, root);

@@ -92,6 +92,21 @@ export type RunPredictions = {
  * Predicts a split with a run's best model: one row per image (label, prediction, probabilities). The data are
  * checked against the run's fingerprint, and the class names are the run's.
  */
+/** Refuses data whose class folders differ from the classes the run's model was trained on. */
+export function checkRunClasses(
+  runDir: string,
+  root: string,
+  dataClasses: string[],
+  classes: string[],
+): void {
+  if (dataClasses.join(",") !== classes.join(",")) {
+    throw new RunError(
+      `${root}: its classes [${dataClasses.join(", ")}] differ from the run's [${classes.join(", ")}] ` +
+        `(${runPaths(runDir).best}/model.json)`,
+    );
+  }
+}
+
 export async function predictRun(
   run: string,
   which: "test" | "val" = "test",
@@ -102,12 +117,7 @@ export async function predictRun(
   const { split, root, classes: dataClasses, data } = await runSplit(runDir, which, opts);
   const { model, classes } = await loadRunModel(runDir);
   try {
-    if (dataClasses.join(",") !== classes.join(",")) {
-      throw new RunError(
-        `${root}: its classes [${dataClasses.join(", ")}] differ from the run's [${classes.join(", ")}] ` +
-          `(${runPaths(runDir).best}/model.json)`,
-      );
-    }
+    checkRunClasses(runDir, root, dataClasses, classes);
     const r = await evaluate(model, split, runTransform(cfg), makeLoss({ kind: "ce" }), cfg.batchSize, true);
     return {
       runDir,

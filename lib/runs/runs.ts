@@ -49,6 +49,7 @@ export {
   splitsFingerprint,
 } from "./data.ts";
 export {
+  checkRunClasses,
   loadRunConfig,
   loadRunModel,
   predictRun,
