@@ -7,17 +7,20 @@ import { runPaths, RUNS_DIR } from "./paths.ts";
 /**
  * Run folders under `outDir` (default checkpoints/) whose config names `experiment` and that have a test report,
  * oldest first (by when the report was written). Smoke-preset runs are left out unless in smoke mode or
- * `includeSmoke`. Folders with an unreadable config are skipped.
+ * `includeSmoke`. Folders with an unreadable config are skipped. `withWeights`: only runs whose best model is
+ * present (committed run folders carry no weights; a fresh clone has their reports, not their models).
  */
 export function findRuns(
   experiment?: string,
   outDir = RUNS_DIR,
   includeSmoke = defaultPreset() === "smoke",
+  withWeights = false,
 ): string[] {
   if (!existsSync(outDir)) return [];
   return readdirSync(outDir).map((d) => join(outDir, d)).filter((d) => {
     const p = runPaths(d);
     if (!existsSync(p.testReportJson) || !existsSync(p.config)) return false;
+    if (withWeights && !existsSync(join(p.best, "model.json"))) return false;
     let cfg: { preset?: string; experiment?: string };
     try {
       cfg = JSON.parse(Deno.readTextFileSync(p.config));

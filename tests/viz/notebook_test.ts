@@ -32,6 +32,11 @@ Deno.test("findRuns: by experiment, completed runs only, oldest report first, sm
     assert.deepEqual(names(findRuns("fer_cnn", out, true)), ["b-cpu", "a-cpu-later", "c-smoke"]);
     assert.deepEqual(names(findRuns(undefined, out, false)), ["e-other", "b-cpu", "a-cpu-later"]);
     assert.deepEqual(findRuns("fer_cnn", join(out, "missing")), []);
+    // withWeights: a committed run folder has its reports but not its model
+    assert.deepEqual(names(findRuns("fer_cnn", out, false, true)), []);
+    Deno.mkdirSync(join(out, "b-cpu", "best"));
+    Deno.writeTextFileSync(join(out, "b-cpu", "best", "model.json"), "{}");
+    assert.deepEqual(names(findRuns("fer_cnn", out, false, true)), ["b-cpu"]);
   } finally {
     await Deno.remove(out, { recursive: true });
   }
