@@ -5,7 +5,6 @@ import { join } from "node:path";
 import sharp from "sharp";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import * as tfl from "@tensorflow/tfjs-layers";
 import {
   ArgsError,
   type CommandSpec,
@@ -16,9 +15,9 @@ import {
   userPath,
 } from "../../lib/cli/args.ts";
 import { PROJECT_ROOT } from "../../lib/data/dataset.ts";
-import type { TrainConfig } from "../../lib/train/config.ts";
 import { train } from "../../lib/train/loop.ts";
 import { experimentConfig, withEpochs } from "../../lib/train/experiments.ts";
+import { tinyModel } from "../helpers/tiny_model.ts";
 
 const SPEC: CommandSpec = {
   name: "demo",
@@ -163,16 +162,6 @@ Deno.test("predict, report and models: --help; models prints no tfjs Node.js ban
   assert.doesNotMatch(m.stdout + m.stderr, /Hi, looks like you are running TensorFlow\.js in Node\.js/);
 });
 
-function tiny(cfg: TrainConfig, numClasses: number): tfl.LayersModel {
-  return tfl.sequential({
-    layers: [
-      tfl.layers.averagePooling2d({ inputShape: [cfg.inputSize, cfg.inputSize, cfg.channels], poolSize: 4 }),
-      tfl.layers.flatten(),
-      tfl.layers.dense({ units: numClasses }),
-    ],
-  });
-}
-
 Deno.test("relative paths given from a subfolder: predict images, --data and --predictions", async () => {
   await tf.setBackend("cpu");
   const caller = mkdtempSync(join(tmpdir(), "fer-subdir-"));
@@ -193,7 +182,7 @@ Deno.test("relative paths given from a subfolder: predict images, --data and --p
       dataRoot: join(PROJECT_ROOT, "data", "sample"),
       outDir: caller,
       run: "r",
-    }, { createModel: tiny, progress: "lines", log: () => {} });
+    }, { createModel: tinyModel, progress: "lines", log: () => {} });
     mkdirSync(join(caller, "faces"));
     await sharp(new Uint8Array(48 * 48).fill(100), { raw: { width: 48, height: 48, channels: 1 } }).png()
       .toFile(join(caller, "faces", "face.png"));

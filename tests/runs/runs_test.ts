@@ -4,24 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import * as tfl from "@tensorflow/tfjs-layers";
 import { PROJECT_ROOT } from "../../lib/data/dataset.ts";
 import { readPredictionsCsv } from "../../lib/eval/predictions.ts";
 import { predictRun, resolveRunDir, RunError, saveRunFigures } from "../../lib/runs/runs.ts";
-import type { TrainConfig } from "../../lib/train/config.ts";
 import { train } from "../../lib/train/loop.ts";
+import { tinyModel } from "../helpers/tiny_model.ts";
 
 await tf.setBackend("cpu");
-
-function tiny(cfg: TrainConfig, numClasses: number): tfl.LayersModel {
-  return tfl.sequential({
-    layers: [
-      tfl.layers.averagePooling2d({ inputShape: [cfg.inputSize, cfg.inputSize, cfg.channels], poolSize: 4 }),
-      tfl.layers.flatten(),
-      tfl.layers.dense({ units: numClasses }),
-    ],
-  });
-}
 
 Deno.test("a trained run reloads from disk and predicts the test split exactly as training did", async () => {
   const outDir = mkdtempSync(join(tmpdir(), "fer-runs-"));
@@ -42,7 +31,7 @@ Deno.test("a trained run reloads from disk and predicts the test split exactly a
       dataRoot: join(PROJECT_ROOT, "data", "sample"),
       outDir,
       run: "r1",
-    }, { createModel: tiny, progress: "lines", log: () => {} });
+    }, { createModel: tinyModel, progress: "lines", log: () => {} });
     assert.equal(resolveRunDir(join(outDir, "r1")), res.runDir);
     const p = await predictRun(res.runDir, "test");
     assert.equal(p.rows.length, 20);

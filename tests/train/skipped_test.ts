@@ -4,22 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import * as tfl from "@tensorflow/tfjs-layers";
 import { PROJECT_ROOT, SKIPPED_FILE } from "../../lib/data/dataset.ts";
-import type { TrainConfig } from "../../lib/train/config.ts";
 import { train } from "../../lib/train/loop.ts";
+import { tinyModel } from "../helpers/tiny_model.ts";
 
 await tf.setBackend("cpu");
-
-function tiny(cfg: TrainConfig, numClasses: number): tfl.LayersModel {
-  return tfl.sequential({
-    layers: [
-      tfl.layers.averagePooling2d({ inputShape: [cfg.inputSize, cfg.inputSize, cfg.channels], poolSize: 4 }),
-      tfl.layers.flatten(),
-      tfl.layers.dense({ units: numClasses }),
-    ],
-  });
-}
 
 Deno.test("a run records the files the data loader skipped (skipped.json in the run folder)", async () => {
   const tmp = mkdtempSync(join(tmpdir(), "fer-skipped-"));
@@ -44,7 +33,7 @@ Deno.test("a run records the files the data loader skipped (skipped.json in the 
       dataRoot: root,
       outDir: join(tmp, "runs"),
       run: "r",
-    }, { createModel: tiny, progress: "lines", log: () => {} });
+    }, { createModel: tinyModel, progress: "lines", log: () => {} });
     const j = JSON.parse(readFileSync(join(res.runDir, SKIPPED_FILE), "utf8"));
     assert.equal(j.root, root);
     assert.deepEqual(j.files.map((f: { path: string }) => f.path), [
