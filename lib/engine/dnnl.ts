@@ -13,7 +13,8 @@
  * layout oneDNN picks (`any`) on each call, which is cheap next to the convolution.
  *
  * Split by primitive: the ABI (`dnnl/abi.ts`), the shared context (`dnnl/core.ts`), convolutions
- * (`dnnl/conv.ts`), element-wise ops (`dnnl/eltwise.ts`) and batch norm (`dnnl/batchnorm.ts`); this module
+ * (`dnnl/conv.ts`), element-wise ops (`dnnl/eltwise.ts`), batch norm (`dnnl/batchnorm.ts`) and max pooling
+ * (`dnnl/pooling.ts`); this module
  * opens the library and hands out the handle.
  */
 import { type Lib, SYMBOLS } from "./dnnl/abi.ts";
@@ -21,6 +22,7 @@ import { batchNormPrimitives } from "./dnnl/batchnorm.ts";
 import { convolutions } from "./dnnl/conv.ts";
 import { createCore } from "./dnnl/core.ts";
 import { eltwisePrimitives } from "./dnnl/eltwise.ts";
+import { poolingPrimitives } from "./dnnl/pooling.ts";
 
 export { type DnnlGeom, ELTWISE, type EltwiseAlg } from "./dnnl/abi.ts";
 
@@ -48,10 +50,13 @@ export type Dnnl =
     version: string;
     /** Implementation oneDNN chose for each primitive created so far (e.g. `brg:avx512_core`). */
     impls(): string[];
+    /** Cache keys (kind and geometry) of the primitives created so far. */
+    primitives(): string[];
   }
   & ReturnType<typeof convolutions>
   & ReturnType<typeof eltwisePrimitives>
-  & ReturnType<typeof batchNormPrimitives>;
+  & ReturnType<typeof batchNormPrimitives>
+  & ReturnType<typeof poolingPrimitives>;
 
 let cached: Dnnl | null | undefined;
 let lastError = "";
@@ -77,7 +82,8 @@ export function dnnlError(): string {
 
 /**
  * Open oneDNN once (cached); null when unavailable or `FER_DNNL=0`. `threads` (else `FER_THREADS`) sets
- * OMP_NUM_THREADS before the library loads (its OpenMP runtime reads it once).
+ * OMP_NUM_THREADS (and, unless set, OMP_WAIT_POLICY=PASSIVE) before the library loads (its OpenMP runtime reads
+ * them once).
  */
 export function openDnnl(threads?: number): Dnnl | null {
   if (cached !== undefined) return cached;
@@ -87,6 +93,12 @@ export function openDnnl(threads?: number): Dnnl | null {
   }
   const t = threads ?? Number(Deno.env.get("FER_THREADS") ?? 0);
   if (t > 0 && !Deno.env.get("OMP_NUM_THREADS")) Deno.env.set("OMP_NUM_THREADS", String(t));
+  // Idle OpenMP workers sleep instead of spinning: between oneDNN calls the cores are needed by JS kernels and
+  // OpenBLAS's own threads, and spinning workers stalled them (ConvNeXt-style net inference, 2 cores:
+  // 0.3–0.5 s per batch of 256 with spinning, 0.09–0.12 s passive; tests/bench/overhead.ts).
+  if (!Deno.env.get("OMP_WAIT_POLICY") && !Deno.env.get("GOMP_SPINCOUNT")) {
+    Deno.env.set("OMP_WAIT_POLICY", "PASSIVE");
+  }
   const errors: string[] = [];
   for (const path of dnnlCandidates()) {
     if (path.startsWith("/")) {
@@ -120,6 +132,8 @@ function create(s: Lib, path: string): Dnnl {
     ...convolutions(core),
     ...eltwisePrimitives(core),
     ...batchNormPrimitives(core),
+    ...poolingPrimitives(core),
     impls: core.impls,
+    primitives: core.primitives,
   };
 }

@@ -16,6 +16,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { type Blas, openBlas } from "./blas.ts";
 import { activeDnnl, type Dnnl, type DnnlGeom, openDnnl, setDnnlEnabled } from "./dnnl.ts";
+import type { Alloc } from "./dnnl/core.ts";
 import type { Gemm } from "./kernels/gemm.ts";
 import { extraKernels } from "./kernels/elementwise.ts";
 import { layoutKernels } from "./kernels/layout.ts";
@@ -34,12 +35,52 @@ import {
   depthwiseConv2d,
 } from "./kernels/conv.ts";
 import { type KernelFn } from "./kernels/types.ts";
+import { BufferPool, outArray, zeroArray } from "./pool.ts";
 
 /** Name the backend is registered under. */
 export const NATIVE = "native";
 
-/** Backend class: the cpu backend unchanged (the speed lives in the kernels). */
-export class NativeBackend extends MathBackendCPU {}
+/**
+ * Backend class: the cpu backend's storage and kernels, plus a {@link BufferPool} from which the native kernels
+ * take their outputs; the arrays of disposed tensors go back to it, and any array user code reads (`dataSync`,
+ * `data`, `bufferSync`) leaves it for good (see pool.ts).
+ */
+export class NativeBackend extends MathBackendCPU {
+  readonly pool = new BufferPool();
+
+  override write(values: tf.backend_util.BackendValues, shape: number[], dtype: tf.DataType): tf.DataId {
+    this.pool.held(values);
+    return super.write(values, shape, dtype);
+  }
+
+  override move(
+    dataId: tf.DataId,
+    values: tf.backend_util.BackendValues,
+    shape: number[],
+    dtype: tf.DataType,
+    refCount: number,
+  ): void {
+    this.pool.held(values);
+    super.move(dataId, values, shape, dtype, refCount);
+  }
+
+  override readSync(dataId: tf.DataId): tf.backend_util.BackendValues {
+    this.pool.escape(this.data.get(dataId)?.values);
+    return super.readSync(dataId);
+  }
+
+  override disposeData(dataId: tf.DataId, force = false): boolean {
+    const values = this.data.get(dataId)?.values;
+    const gone = super.disposeData(dataId, force);
+    if (gone && values && !this.data.has(dataId)) this.pool.release(values);
+    return gone;
+  }
+
+  override dispose(): void {
+    this.pool.clear();
+    super.dispose();
+  }
+}
 
 /** Float32 values of a tensor held by a cpu-family backend, or null when not float32. */
 export function f32(backend: MathBackendCPU, t: tf.TensorInfo): Float32Array | null {
@@ -113,9 +154,21 @@ function geom(
 
 /** The compute functions of one convolution family; `mult` is the depthwise channel multiplier. */
 type ConvOps = {
-  forward(x: Float32Array, w: Float32Array, g: ConvGeom & DnnlGeom, mult: number): Float32Array;
-  backInput(dy: Float32Array, w: Float32Array, g: ConvGeom & DnnlGeom, mult: number): Float32Array;
-  backFilter(x: Float32Array, dy: Float32Array, g: ConvGeom & DnnlGeom, mult: number): Float32Array;
+  forward(x: Float32Array, w: Float32Array, g: ConvGeom & DnnlGeom, mult: number, alloc: Alloc): Float32Array;
+  backInput(
+    dy: Float32Array,
+    w: Float32Array,
+    g: ConvGeom & DnnlGeom,
+    mult: number,
+    alloc: Alloc,
+  ): Float32Array;
+  backFilter(
+    x: Float32Array,
+    dy: Float32Array,
+    g: ConvGeom & DnnlGeom,
+    mult: number,
+    alloc: Alloc,
+  ): Float32Array;
 };
 
 /**
@@ -130,13 +183,14 @@ function convFamily(
   orig: (name: string) => KernelFn,
 ): Record<string, KernelFn> {
   const outShape = (g: ConvGeom) => [g.batchSize, g.outHeight, g.outWidth, g.outChannels];
+  const allocOn = (b: unknown): Alloc => (n) => outArray(b, n);
   const forward: KernelFn = (args) => {
     const { x, filter } = args.inputs;
     const b = args.backend;
     const g = geom(x.shape, filter.shape, args.attrs ?? {}, depthwise);
     const xv = f32(b, x), wv = f32(b, filter);
     if (!g || !xv || !wv) return orig(names.forward)(args);
-    return b.makeTensorInfo(outShape(g), "float32", ops.forward(xv, wv, g, filter.shape[3]));
+    return b.makeTensorInfo(outShape(g), "float32", ops.forward(xv, wv, g, filter.shape[3], allocOn(b)));
   };
   const fused: KernelFn = (args) => {
     const { x, filter, bias } = args.inputs;
@@ -146,7 +200,7 @@ function convFamily(
     const xv = f32(b, x), wv = f32(b, filter), bv = bias ? f32(b, bias) : null;
     const act = attrs.activation as string | undefined;
     if (!g || !xv || !wv || (bias && !bv) || !FUSABLE.includes(act)) return orig(names.fused)(args);
-    const y = ops.forward(xv, wv, g, filter.shape[3]);
+    const y = ops.forward(xv, wv, g, filter.shape[3], allocOn(b));
     if (!applyBiasActivation(y, g.outChannels, bv, act, attrs.leakyreluAlpha as number)) {
       return orig(names.fused)(args);
     }
@@ -160,7 +214,7 @@ function convFamily(
     const g = geom(inputShape, filter.shape, attrs, depthwise);
     const dyv = f32(b, dy), wv = f32(b, filter);
     if (!g || !dyv || !wv) return orig(names.backInput)(args);
-    return b.makeTensorInfo(inputShape, "float32", ops.backInput(dyv, wv, g, filter.shape[3]));
+    return b.makeTensorInfo(inputShape, "float32", ops.backInput(dyv, wv, g, filter.shape[3], allocOn(b)));
   };
   const backFilter: KernelFn = (args) => {
     const { x, dy } = args.inputs;
@@ -170,7 +224,7 @@ function convFamily(
     const g = geom(x.shape, filterShape, attrs, depthwise);
     const xv = f32(b, x), dyv = f32(b, dy);
     if (!g || !xv || !dyv) return orig(names.backFilter)(args);
-    return b.makeTensorInfo(filterShape, "float32", ops.backFilter(xv, dyv, g, filterShape[3]));
+    return b.makeTensorInfo(filterShape, "float32", ops.backFilter(xv, dyv, g, filterShape[3], allocOn(b)));
   };
   return {
     [names.forward]: forward,
@@ -197,9 +251,11 @@ export function convKernels(
     backInput: tf.Conv2DBackpropInput,
     backFilter: tf.Conv2DBackpropFilter,
   }, {
-    forward: (x, w, g) => dnnlOf()?.forward(x, w, g, 1) ?? conv2d(x, w, g, gemm),
-    backInput: (dy, w, g) => dnnlOf()?.backwardData(dy, w, g, 1) ?? conv2dBackpropInput(dy, w, g, gemm),
-    backFilter: (x, dy, g) => dnnlOf()?.backwardWeights(x, dy, g, 1) ?? conv2dBackpropFilter(x, dy, g, gemm),
+    forward: (x, w, g, _m, alloc) => dnnlOf()?.forward(x, w, g, 1, alloc) ?? conv2d(x, w, g, gemm),
+    backInput: (dy, w, g, _m, alloc) =>
+      dnnlOf()?.backwardData(dy, w, g, 1, alloc) ?? conv2dBackpropInput(dy, w, g, gemm),
+    backFilter: (x, dy, g, _m, alloc) =>
+      dnnlOf()?.backwardWeights(x, dy, g, 1, alloc) ?? conv2dBackpropFilter(x, dy, g, gemm),
   }, orig);
   // Depthwise = grouped with one group per input channel.
   const depthwise = convFamily(true, {
@@ -208,11 +264,12 @@ export function convKernels(
     backInput: tf.DepthwiseConv2dNativeBackpropInput,
     backFilter: tf.DepthwiseConv2dNativeBackpropFilter,
   }, {
-    forward: (x, w, g, m) => dnnlOf()?.forward(x, w, g, g.inChannels) ?? depthwiseConv2d(x, w, g, m),
-    backInput: (dy, w, g, m) =>
-      dnnlOf()?.backwardData(dy, w, g, g.inChannels) ?? depthwiseBackpropInput(dy, w, g, m),
-    backFilter: (x, dy, g, m) =>
-      dnnlOf()?.backwardWeights(x, dy, g, g.inChannels) ?? depthwiseBackpropFilter(x, dy, g, m),
+    forward: (x, w, g, m, alloc) =>
+      dnnlOf()?.forward(x, w, g, g.inChannels, alloc) ?? depthwiseConv2d(x, w, g, m),
+    backInput: (dy, w, g, m, alloc) =>
+      dnnlOf()?.backwardData(dy, w, g, g.inChannels, alloc) ?? depthwiseBackpropInput(dy, w, g, m),
+    backFilter: (x, dy, g, m, alloc) =>
+      dnnlOf()?.backwardWeights(x, dy, g, g.inChannels, alloc) ?? depthwiseBackpropFilter(x, dy, g, m),
   }, orig);
   return { ...dense, ...depthwise };
 }
@@ -244,7 +301,8 @@ function batchMatMul(
   }
   const nOut = outBatch.reduce((p, q) => p * q, 1);
   if (!((na === nOut || na === 1) && (nb === nOut || nb === 1))) return null;
-  const out = new Float32Array(nOut * m * n);
+  // every element is written (beta 0), except with k = 0, where a GEMM may leave C untouched
+  const out = k === 0 ? zeroArray(b, nOut * m * n) : outArray(b, nOut * m * n);
   const lda = a.shape[ra - 1], ldb = bt.shape[rb - 1];
   for (let i = 0; i < nOut; i++) {
     const ao = na === 1 ? 0 : i * m * k, bo = nb === 1 ? 0 : i * k * n;

@@ -3,7 +3,7 @@
  * README's two commands are all the set-up: without them the toolkit falls back to wasm, ~20x slower.
  *
  * Routes, first that applies:
- * - root (or password-less sudo) with apt-get: `apt-get install libopenblas0-pthread libdnnl2` (an
+ * - root (or password-less sudo) with apt-get: `apt-get install libopenblas0-openmp libdnnl2` (an
  *   `apt-get update` first when the package lists are missing); with dnf: `dnf install openblas-pthreads`
  *   (Fedora's oneDNN is 3.x, another ABI);
  * - a user with apt-get but no root: the distribution's packages and the dependencies not installed are
@@ -74,7 +74,7 @@ export type ProvisionResult = {
 };
 
 /** Debian/Ubuntu packages of the two libraries. */
-export const APT_PACKAGES = { blas: "libopenblas0-pthread", dnnl: "libdnnl2" } as const;
+export const APT_PACKAGES = { blas: "libopenblas0-openmp", dnnl: "libdnnl2" } as const;
 
 const MANIFEST = "manifest.json";
 type Manifest = { blas: string | null; dnnl: string | null; preload: string[]; packages: string[] };
@@ -284,7 +284,7 @@ async function aptUserSpace(d: ProvisionDeps, pkgs: string[], what: string): Pro
   const libs = sharedLibraries(root);
   const find = (re: RegExp) => libs.find((p) => re.test(p)) ?? null;
   const manifest: Manifest = {
-    blas: find(/\/openblas-pthread\/libopenblas\.so\.0$/) ?? find(/\/libopenblas\.so\.0$/),
+    blas: find(/\/openblas-(openmp|pthread)\/libopenblas\.so\.0$/) ?? find(/\/libopenblas\.so\.0$/),
     dnnl: find(/\/libdnnl\.so\.2$/),
     preload: libs.filter((p) => !/openblas|libdnnl|libblas|liblapack/.test(p)),
     packages: fetch,

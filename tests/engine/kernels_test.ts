@@ -2,7 +2,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import assert from "node:assert/strict";
-import { agree, NATIVE, rand } from "./helpers.ts";
+import { agree, assertClose, NATIVE, rand, runOn } from "./helpers.ts";
 import { nativeDnnl, useDnnl } from "../../lib/engine/native.ts";
 import { dnnlError } from "../../lib/engine/dnnl.ts";
 
@@ -207,19 +207,49 @@ Deno.test({ name: "native element-wise broadcasting ops, reductions, tile", igno
   );
 });
 
-Deno.test({
-  name: "native maxPool / maxPoolGrad (ties, same/valid, strides) and batchNorm / moments grads",
-  ignore,
-}, async () => {
-  for (const [k, s, pad] of [[2, 2, "valid"], [3, 2, "same"], [3, 1, "same"], [2, 1, "valid"]] as const) {
-    const x = () => tf.relu(T([2, 7, 9, 5], k * 10 + s)) as tf.Tensor4D; // many ties at 0
-    await agree("native", () => tf.maxPool(x(), k, s, pad), `maxPool ${k} ${s} ${pad}`);
-    await agree(
-      "native",
-      () => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(v as tf.Tensor4D, k, s, pad), 1.5)))(x()),
-      `maxPoolGrad ${k} ${s} ${pad}`,
-    );
-  }
+const POOLS = [[2, 2, "valid"], [3, 2, "same"], [3, 1, "same"], [2, 1, "valid"], [2, 2, "same"]] as const;
+/** Max pooling and its gradient on ReLU outputs (many ties at 0: the gradient must go where TF.js sends it). */
+const maxPoolCase = (k: number, s: number, pad: "same" | "valid") => () => {
+  const x = () => tf.relu(T([2, 7, 9, 5], k * 10 + s)) as tf.Tensor4D;
+  const y = tf.maxPool(x(), k, s, pad);
+  const w = T(y.shape, 99);
+  return [y, tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(v as tf.Tensor4D, k, s, pad), w)))(x())];
+};
+
+for (const cp of CONV_PATHS) {
+  Deno.test({
+    name: `native maxPool / maxPoolGrad (${cp.path}): ties, same/valid, strides`,
+    ignore: cp.ignore,
+  }, async () => {
+    useDnnl(cp.dnnl);
+    for (const [k, s, pad] of POOLS) {
+      await agree("native", maxPoolCase(k, s, pad), `maxPool ${k} ${s} ${pad}`);
+    }
+    useDnnl(true);
+  });
+}
+
+Deno.test(
+  { name: "native maxPool on oneDNN: bit for bit the JS kernel's results", ignore: !HAS_DNNL },
+  async () => {
+    for (const [k, s, pad] of POOLS) {
+      useDnnl(false);
+      const js = await runOn("native", maxPoolCase(k, s, pad));
+      useDnnl(true);
+      const dnnl = await runOn("native", maxPoolCase(k, s, pad));
+      assert.deepStrictEqual(dnnl[0], js[0], `forward ${k} ${s} ${pad}`);
+      // Overlapping windows sum several dy into one dx in another order: equal within rounding.
+      if (k <= s) assert.deepStrictEqual(dnnl[1], js[1], `gradient ${k} ${s} ${pad}`);
+      else assertClose([dnnl[1]], [js[1]], 1e-6, `gradient ${k} ${s} ${pad}`);
+      assert.ok(
+        nativeDnnl()!.primitives().some((key) => key.startsWith(`maxpool|true|`)),
+        "oneDNN pooling ran",
+      );
+    }
+  },
+);
+
+Deno.test({ name: "native batchNorm / moments grads", ignore }, async () => {
   const x = () => T([3, 5, 4, 6], 400) as tf.Tensor4D;
   const bn = (v: tf.Tensor, m: tf.Tensor, va: tf.Tensor, off: tf.Tensor, sc: tf.Tensor) =>
     tf.batchNorm(v, m, va, off, sc, 1e-3);

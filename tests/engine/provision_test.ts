@@ -19,7 +19,7 @@ import {
 } from "../../lib/engine/provision.ts";
 
 const ARCH = Deno.build.arch === "aarch64" ? "aarch64-linux-gnu" : "x86_64-linux-gnu";
-const SYS_BLAS = `/usr/lib/${ARCH}/openblas-pthread/libopenblas.so.0`;
+const SYS_BLAS = `/usr/lib/${ARCH}/openblas-openmp/libopenblas.so.0`;
 const SYS_GFORTRAN = `/usr/lib/${ARCH}/libgfortran.so.5`;
 
 const ok = (stdout = ""): CommandResult => ({ code: 0, stdout, stderr: "" });
@@ -81,12 +81,12 @@ Deno.test("provision as root: apt-get install (update first when the lists lack 
   const r = await provisionNative(f.deps);
   assert.equal(r.action, "installed");
   assert.deepEqual(f.calls.filter((c) => !c.includes("--version")).map((c) => c.replace(/ -o \S+/g, "")), [
-    "apt-get install -y -qq --no-install-recommends libopenblas0-pthread libdnnl2",
+    "apt-get install -y -qq --no-install-recommends libopenblas0-openmp libdnnl2",
     "apt-get update -qq",
-    "apt-get install -y -qq --no-install-recommends libopenblas0-pthread libdnnl2",
+    "apt-get install -y -qq --no-install-recommends libopenblas0-openmp libdnnl2",
   ]);
   assert.deepEqual(f.lines, [
-    "native engine: OpenBLAS and oneDNN missing; installed libopenblas0-pthread libdnnl2 with apt-get (as root)",
+    "native engine: OpenBLAS and oneDNN missing; installed libopenblas0-openmp libdnnl2 with apt-get (as root)",
   ]);
 });
 
@@ -139,8 +139,8 @@ Deno.test({
       const repo = join(tmp, "repo");
       mkdirSync(repo);
       const debs: Record<string, string> = {
-        "libopenblas0-pthread": await buildDeb(repo, "libopenblas0-pthread", {
-          [`usr/lib/${ARCH}/openblas-pthread/libopenblas.so.0`]: SYS_BLAS,
+        "libopenblas0-openmp": await buildDeb(repo, "libopenblas0-openmp", {
+          [`usr/lib/${ARCH}/openblas-openmp/libopenblas.so.0`]: SYS_BLAS,
         }),
         "libgfortran5": await buildDeb(repo, "libgfortran5", {
           [`usr/lib/${ARCH}/libgfortran.so.5`]: SYS_GFORTRAN,
@@ -149,8 +149,8 @@ Deno.test({
       const f = fake(async (cmd, args) => {
         if (cmd === "apt-get" && args[0] === "--version") return ok("apt 2.6");
         if (cmd === "sudo") return fail("sudo: a password is required", 1);
-        if (cmd === "apt-cache") return ok("libopenblas0-pthread\nlibc6\nlibgfortran5\n<libopencl1>\n");
-        if (cmd === "dpkg-query") return ok("libc6 ii \nlibopenblas0-pthread un \n");
+        if (cmd === "apt-cache") return ok("libopenblas0-openmp\nlibc6\nlibgfortran5\n<libopencl1>\n");
+        if (cmd === "dpkg-query") return ok("libc6 ii \nlibopenblas0-openmp un \n");
         if (cmd === "apt-get" && args.includes("download")) {
           const pkgs = args.slice(args.indexOf("download") + 1);
           const cwd = join(f.deps.cacheDir!, "debs");
@@ -170,18 +170,18 @@ Deno.test({
       f.env.set("FER_DNNL", "0"); // OpenBLAS only in this test
       const r = await provisionNative(f.deps);
       assert.equal(r.action, "unpacked", f.lines.join("\n"));
-      const blas = join(tmp, "native", "root", "usr", "lib", ARCH, "openblas-pthread", "libopenblas.so.0");
+      const blas = join(tmp, "native", "root", "usr", "lib", ARCH, "openblas-openmp", "libopenblas.so.0");
       assert.equal(r.blas, blas);
       assert.equal(f.env.get("FER_BLAS_LIB"), blas);
       assert.deepEqual(loaded, [join(tmp, "native", "root", "usr", "lib", ARCH, "libgfortran.so.5")]);
       assert.ok(
-        f.calls.some((c) => /^apt-get .*download libopenblas0-pthread libgfortran5$/.test(c)),
+        f.calls.some((c) => /^apt-get .*download libopenblas0-openmp libgfortran5$/.test(c)),
         f.calls.join("\n"),
       );
       assert.equal(f.lines.length, 1); // one line says what was done
       assert.match(
         f.lines[0],
-        /^native engine: OpenBLAS missing and no root; downloaded libopenblas0-pthread \(\+1 dependency\) with apt-get download and unpacked them into \S*native$/,
+        /^native engine: OpenBLAS missing and no root; downloaded libopenblas0-openmp \(\+1 dependency\) with apt-get download and unpacked them into \S*native$/,
       );
       assert.ok(!existsSync(join(tmp, "native", "debs")), "downloaded .debs are removed");
       // the unpacked library is a working BLAS

@@ -12,11 +12,12 @@ export type DnnlGeom = Omit<ConvGeom, "padInfo"> & {
 // dnnl_types.h (oneDNN 2.x)
 export const F32 = 3;
 export const TAG_ANY = 1, TAG_NHWC = 20, TAG_HWIO = 30, TAG_HWIGO = 33;
-export const FORWARD_TRAINING = 64;
+export const FORWARD_TRAINING = 64, FORWARD_INFERENCE = 96;
 export const CONV_DIRECT = 1;
-export const Q_IMPL_INFO = 8, Q_WEIGHTS = 131, Q_DIFF_WEIGHTS = 132;
+export const Q_IMPL_INFO = 8, Q_WEIGHTS = 131, Q_DIFF_WEIGHTS = 132, Q_WORKSPACE = 135;
 export const ARG_SRC = 1, ARG_DST = 17, ARG_WEIGHTS = 33, ARG_DIFF_SRC = 129, ARG_DIFF_DST = 145;
-export const ARG_DIFF_WEIGHTS = 161, ARG_FROM = 1, ARG_TO = 17;
+export const ARG_DIFF_WEIGHTS = 161, ARG_FROM = 1, ARG_TO = 17, ARG_WORKSPACE = 64;
+export const POOLING_MAX = 0x1ff;
 export const ENGINE_CPU = 1, STREAM_DEFAULT = 1;
 export const TAG_A = 2, TAG_AB = 3;
 export const BACKWARD = 128;
@@ -60,6 +61,8 @@ export const SYMBOLS = {
   dnnl_eltwise_backward_desc_init: { parameters: [B, "i32", B, B, "f32", "f32"], result: "i32" },
   dnnl_batch_normalization_forward_desc_init: { parameters: [B, "i32", B, "f32", "u32"], result: "i32" },
   dnnl_batch_normalization_backward_desc_init: { parameters: [B, "i32", B, B, "f32", "u32"], result: "i32" },
+  dnnl_pooling_forward_desc_init: { parameters: [B, "i32", "i32", B, B, B, B, B, B], result: "i32" },
+  dnnl_pooling_backward_desc_init: { parameters: [B, "i32", B, B, B, B, B, B], result: "i32" },
   dnnl_primitive_desc_create: { parameters: [B, B, P, P, P], result: "i32" },
   dnnl_primitive_desc_query: { parameters: [P, "i32", "i32", B], result: "i32" },
   dnnl_primitive_desc_query_md: { parameters: [P, "i32", "i32"], result: P },

@@ -17,7 +17,7 @@ import {
   TAG_AB,
   TAG_NHWC,
 } from "./abi.ts";
-import type { DnnlCore } from "./core.ts";
+import { type Alloc, type DnnlCore, fresh } from "./core.ts";
 
 /** The batch-norm methods of the engine's oneDNN handle (each null when oneDNN refuses the case). */
 export function batchNormPrimitives(core: DnnlCore) {
@@ -43,6 +43,7 @@ export function batchNormPrimitives(core: DnnlCore) {
       gamma: Float32Array,
       beta: Float32Array,
       eps: number,
+      alloc: Alloc = fresh,
     ): { y: Float32Array; mean: Float32Array; variance: Float32Array } | null {
       const c = shape[shape.length - 1];
       const p = plain(`bn|${shape}|${eps}`, () => {
@@ -56,7 +57,7 @@ export function batchNormPrimitives(core: DnnlCore) {
         };
       });
       if (!p) return null;
-      const y = new Float32Array(x.length), mean = new Float32Array(c), variance = new Float32Array(c);
+      const y = alloc(x.length), mean = new Float32Array(c), variance = new Float32Array(c);
       run(
         p,
         new Map([[ARG_SRC, x], [ARG_DST, y], [ARG_MEAN, mean], [ARG_VARIANCE, variance], [ARG_SCALE, gamma], [
@@ -75,6 +76,7 @@ export function batchNormPrimitives(core: DnnlCore) {
       variance: Float32Array,
       gamma: Float32Array,
       eps: number,
+      alloc: Alloc = fresh,
     ): { dx: Float32Array; dgamma: Float32Array; dbeta: Float32Array } | null {
       const c = shape[shape.length - 1];
       const p = plain(`bn_bwd|${shape}|${eps}`, () => {
@@ -96,7 +98,7 @@ export function batchNormPrimitives(core: DnnlCore) {
         };
       });
       if (!p) return null;
-      const dx = new Float32Array(x.length), dgamma = new Float32Array(c), dbeta = new Float32Array(c);
+      const dx = alloc(x.length), dgamma = new Float32Array(c), dbeta = new Float32Array(c);
       run(
         p,
         new Map([

@@ -20,7 +20,7 @@ import {
   TAG_HWIO,
   TAG_NHWC,
 } from "./abi.ts";
-import type { DnnlCore } from "./core.ts";
+import { type Alloc, type DnnlCore, fresh } from "./core.ts";
 
 /** The convolution methods of the engine's oneDNN handle (each null when oneDNN refuses the case). */
 export function convolutions(core: DnnlCore) {
@@ -139,30 +139,52 @@ export function convolutions(core: DnnlCore) {
     inputs: [number, Float32Array][],
     outArg: number,
     outLen: number,
+    alloc: Alloc,
   ): Float32Array | null => {
     const p = build(kind, g, groups);
     if (!p) return null;
-    const out = new Float32Array(outLen);
+    const out = alloc(outLen);
     const wArg = kind === "bwd_weights" ? ARG_DIFF_WEIGHTS : ARG_WEIGHTS;
     run(p, new Map([...inputs, [outArg, out]]), wArg, kind !== "bwd_weights");
     return out;
   };
 
   return {
-    /** NHWC forward: y[N,OH,OW,O] from x[N,H,W,C] and w (TF.js layout [kh, kw, C/groups, O]). */
-    forward(x: Float32Array, w: Float32Array, g: DnnlGeom, groups: number): Float32Array | null {
+    /**
+     * NHWC forward: y[N,OH,OW,O] from x[N,H,W,C] and w (TF.js layout [kh, kw, C/groups, O]); each method takes
+     * its output from `alloc` (every element is written).
+     */
+    forward(
+      x: Float32Array,
+      w: Float32Array,
+      g: DnnlGeom,
+      groups: number,
+      alloc = fresh,
+    ): Float32Array | null {
       const n = size([g.batchSize, g.outHeight, g.outWidth, g.outChannels]);
-      return direction("fwd", g, groups, [[ARG_SRC, x], [ARG_WEIGHTS, w]], ARG_DST, n);
+      return direction("fwd", g, groups, [[ARG_SRC, x], [ARG_WEIGHTS, w]], ARG_DST, n, alloc);
     },
     /** dx[N,H,W,C] from dy and w. */
-    backwardData(dy: Float32Array, w: Float32Array, g: DnnlGeom, groups: number): Float32Array | null {
+    backwardData(
+      dy: Float32Array,
+      w: Float32Array,
+      g: DnnlGeom,
+      groups: number,
+      alloc = fresh,
+    ): Float32Array | null {
       const n = size([g.batchSize, g.inHeight, g.inWidth, g.inChannels]);
-      return direction("bwd_data", g, groups, [[ARG_DIFF_DST, dy], [ARG_WEIGHTS, w]], ARG_DIFF_SRC, n);
+      return direction("bwd_data", g, groups, [[ARG_DIFF_DST, dy], [ARG_WEIGHTS, w]], ARG_DIFF_SRC, n, alloc);
     },
     /** dw (TF.js layout) from x and dy. */
-    backwardWeights(x: Float32Array, dy: Float32Array, g: DnnlGeom, groups: number): Float32Array | null {
+    backwardWeights(
+      x: Float32Array,
+      dy: Float32Array,
+      g: DnnlGeom,
+      groups: number,
+      alloc = fresh,
+    ): Float32Array | null {
       const inputs: [number, Float32Array][] = [[ARG_SRC, x], [ARG_DIFF_DST, dy]];
-      return direction("bwd_weights", g, groups, inputs, ARG_DIFF_WEIGHTS, wSize(g, groups));
+      return direction("bwd_weights", g, groups, inputs, ARG_DIFF_WEIGHTS, wSize(g, groups), alloc);
     },
   };
 }

@@ -18,6 +18,11 @@ import {
   TAG_A,
 } from "./abi.ts";
 
+/** Where a primitive's output array comes from (the native backend's pool, or a fresh array). */
+export type Alloc = (n: number) => Float32Array;
+/** A fresh zeroed array (the default {@link Alloc}). */
+export const fresh: Alloc = (n) => new Float32Array(n);
+
 /** What {@link createCore} returns: the library, its version and the helpers the primitive modules use. */
 export type DnnlCore = ReturnType<typeof createCore>;
 
@@ -155,6 +160,8 @@ export function createCore(s: Lib) {
   const zerosCache = new Map<number, Float32Array>();
   const zeros = (n: number) => zerosCache.get(n) ?? zerosCache.set(n, new Float32Array(n)).get(n)!;
 
+  /** Cache keys of the primitives created so far (kind and geometry, e.g. `maxpool|true|{...}`). */
+  const primitives = () => [...cache].filter(([, p]) => p !== null).map(([k]) => k);
   /** Implementation oneDNN chose for each primitive created so far. */
   const impls =
     () => [...new Set([...cache.values()].filter((p): p is Prim => p !== null).map((p) => p.impl))];
@@ -179,5 +186,6 @@ export function createCore(s: Lib) {
     size,
     zeros,
     impls,
+    primitives,
   };
 }

@@ -8,7 +8,7 @@ import {
   type EltwiseAlg,
   FORWARD_TRAINING,
 } from "./abi.ts";
-import type { DnnlCore } from "./core.ts";
+import { type Alloc, type DnnlCore, fresh } from "./core.ts";
 
 /** The element-wise methods of the engine's oneDNN handle (each null when oneDNN refuses the case). */
 export function eltwisePrimitives(core: DnnlCore) {
@@ -18,19 +18,24 @@ export function eltwisePrimitives(core: DnnlCore) {
 
   return {
     /** Element-wise forward over a flat array (multi-threaded, vectorized). */
-    eltwise(alg: EltwiseAlg, x: Float32Array): Float32Array | null {
+    eltwise(alg: EltwiseAlg, x: Float32Array, alloc: Alloc = fresh): Float32Array | null {
       const n = x.length;
       const p = plain(`eltwise|${alg}|${n}`, () => {
         const d = flat(n);
         return { init: eltwiseFwd(alg, d), args: [[ARG_SRC, d], [ARG_DST, d]] };
       });
       if (!p) return null;
-      const y = new Float32Array(n);
+      const y = alloc(n);
       run(p, new Map([[ARG_SRC, x], [ARG_DST, y]]));
       return y;
     },
     /** Element-wise backward: dx from x and dy. */
-    eltwiseBackward(alg: EltwiseAlg, x: Float32Array, dy: Float32Array): Float32Array | null {
+    eltwiseBackward(
+      alg: EltwiseAlg,
+      x: Float32Array,
+      dy: Float32Array,
+      alloc: Alloc = fresh,
+    ): Float32Array | null {
       const n = x.length;
       const p = plain(`eltwise_bwd|${alg}|${n}`, () => {
         const d = flat(n);
@@ -41,7 +46,7 @@ export function eltwisePrimitives(core: DnnlCore) {
         };
       });
       if (!p) return null;
-      const dx = new Float32Array(n);
+      const dx = alloc(n);
       run(p, new Map([[ARG_SRC, x], [ARG_DIFF_DST, dy], [ARG_DIFF_SRC, dx]]));
       return dx;
     },

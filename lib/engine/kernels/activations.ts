@@ -12,6 +12,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { activeDnnl, type EltwiseAlg } from "../dnnl.ts";
 import { type KernelArgs, registerKernels, runKernel, values } from "./types.ts";
+import { outArray } from "../pool.ts";
 
 /** Fused SiLU (swish) kernel name. */
 export const SILU = "FerNativeSilu";
@@ -31,9 +32,10 @@ function erf(x: number): number {
 function unary(alg: EltwiseAlg, f: (x: Float32Array, y: Float32Array) => void) {
   return ({ inputs, backend }: KernelArgs): tf.TensorInfo => {
     const x = values(backend, inputs.x);
-    const fast = activeDnnl()?.eltwise(alg, x);
+    const alloc = (n: number) => outArray(backend, n);
+    const fast = activeDnnl()?.eltwise(alg, x, alloc);
     if (fast) return backend.makeTensorInfo(inputs.x.shape, "float32", fast);
-    const y = new Float32Array(x.length);
+    const y = alloc(x.length);
     f(x, y);
     return backend.makeTensorInfo(inputs.x.shape, "float32", y);
   };
@@ -42,9 +44,10 @@ function unary(alg: EltwiseAlg, f: (x: Float32Array, y: Float32Array) => void) {
 function grad(alg: EltwiseAlg, f: (x: Float32Array, dy: Float32Array, dx: Float32Array) => void) {
   return ({ inputs, backend }: KernelArgs): tf.TensorInfo => {
     const x = values(backend, inputs.x), dy = values(backend, inputs.dy);
-    const fast = activeDnnl()?.eltwiseBackward(alg, x, dy);
+    const alloc = (n: number) => outArray(backend, n);
+    const fast = activeDnnl()?.eltwiseBackward(alg, x, dy, alloc);
     if (fast) return backend.makeTensorInfo(inputs.x.shape, "float32", fast);
-    const dx = new Float32Array(x.length);
+    const dx = alloc(x.length);
     f(x, dy, dx);
     return backend.makeTensorInfo(inputs.x.shape, "float32", dx);
   };

@@ -20,6 +20,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { activeDnnl } from "../dnnl.ts";
 import { type KernelArgs, ParamGrads, registerKernels, runKernel, values } from "./types.ts";
+import { outArray } from "../pool.ts";
 
 /** Fused training batch-norm kernel name (outputs y, batch mean, batch variance). */
 export const BN_TRAIN = "FerNativeBatchNormTrain";
@@ -46,7 +47,8 @@ function bnTrain({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
   const xv = values(backend, x), g = values(backend, gamma), b = values(backend, beta);
   const c = x.shape[x.shape.length - 1];
   const eps = attrs!.varianceEpsilon as number;
-  const fast = activeDnnl()?.batchNorm(xv, x.shape, g, b, eps);
+  const alloc = (n: number) => outArray(backend, n);
+  const fast = activeDnnl()?.batchNorm(xv, x.shape, g, b, eps, alloc);
   if (fast) {
     return [
       backend.makeTensorInfo(x.shape, "float32", fast.y),
@@ -60,7 +62,7 @@ function bnTrain({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
     f[k] = g[k] / Math.sqrt(variance[k] + eps);
     o[k] = b[k] - mean[k] * f[k];
   }
-  const y = new Float32Array(xv.length);
+  const y = alloc(xv.length);
   for (let i = 0; i < xv.length; i += c) for (let k = 0; k < c; k++) y[i + k] = xv[i + k] * f[k] + o[k];
   return [
     backend.makeTensorInfo(x.shape, "float32", y),
@@ -81,7 +83,7 @@ function bnTrainGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const which = attrs!.which as number;
   const stored = paramGrads.take(backend, x, dy, which);
   if (stored) return stored;
-  const fast = activeDnnl()?.batchNormBackward(xv, x.shape, dyv, mv, vv, g, eps);
+  const fast = activeDnnl()?.batchNormBackward(xv, x.shape, dyv, mv, vv, g, eps, (n) => outArray(backend, n));
   if (fast) return paramGrads.give(backend, x, dy, which, fast);
   const inv = new Float64Array(c);
   for (let k = 0; k < c; k++) inv[k] = 1 / Math.sqrt(vv[k] + eps);
@@ -105,7 +107,7 @@ function bnTrainGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
     bb[k] = bk;
     d[k] = -ak * sdy[k] / m - bk * mv[k];
   }
-  const dx = new Float32Array(xv.length);
+  const dx = outArray(backend, xv.length);
   for (let i = 0; i < xv.length; i += c) {
     for (let k = 0; k < c; k++) dx[i + k] = a[k] * dyv[i + k] + bb[k] * xv[i + k] + d[k];
   }

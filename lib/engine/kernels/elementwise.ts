@@ -11,6 +11,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { activeDnnl, type EltwiseAlg } from "../dnnl.ts";
 import { type KernelFn } from "./types.ts";
+import { outArray, zeroArray } from "../pool.ts";
 
 function vals(b: MathBackendCPU, t: tf.TensorInfo): Float32Array | null {
   if (t.dtype !== "float32") return null;
@@ -72,12 +73,20 @@ function broadcastPlan(
 type BinOp = (x: number, y: number) => number;
 
 /** Broadcasting binary op with the innermost merged dim as a unit-or-zero-stride loop. */
-function binary(a: Float32Array, sa: number[], b: Float32Array, sb: number[], op: BinOp, code: number) {
+function binary(
+  a: Float32Array,
+  sa: number[],
+  b: Float32Array,
+  sb: number[],
+  op: BinOp,
+  code: number,
+  backend: unknown,
+) {
   const plan = broadcastPlan(sa, sb);
   if (!plan) return null;
   const { out, dims, stA, stB } = plan;
   const size = out.reduce((p, q) => p * q, 1);
-  const y = new Float32Array(size);
+  const y = outArray(backend, size);
   const nd = dims.length;
   const inner = dims[nd - 1], ia = stA[nd - 1], ib = stB[nd - 1];
   const idx = new Array(nd - 1).fill(0);
@@ -121,7 +130,7 @@ function binaryKernel(name: string, op: BinOp, code: number, orig: (n: string) =
     const { a, b } = args.inputs;
     const av = vals(args.backend, a), bv = vals(args.backend, b);
     if (!av || !bv) return orig(name)(args);
-    const r = binary(av, a.shape, bv, b.shape, op, code);
+    const r = binary(av, a.shape, bv, b.shape, op, code, args.backend);
     if (!r) return orig(name)(args);
     return args.backend.makeTensorInfo(r.shape, "float32", r.values);
   };
@@ -194,7 +203,7 @@ function tileKernel(orig: (n: string) => KernelFn): KernelFn {
       if (reps[k] === 1) continue;
       const outer = curShape.slice(0, k).reduce((p, q) => p * q, 1);
       const block = curShape.slice(k).reduce((p, q) => p * q, 1);
-      const next = new Float32Array(outer * block * reps[k]);
+      const next = outArray(args.backend, outer * block * reps[k]);
       const rk = reps[k];
       if (block >= 64) {
         for (let o = 0; o < outer; o++) {
@@ -238,11 +247,12 @@ function maxPool(
   x: Float32Array,
   info: ReturnType<typeof poolInfo>,
   argmax: Int32Array | null,
+  backend: unknown = null,
 ): Float32Array {
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
   const { top, left } = info.padInfo;
-  const y = new Float32Array(n * oh * ow * c).fill(-Infinity);
+  const y = outArray(backend, n * oh * ow * c).fill(-Infinity);
   const pos = argmax ?? new Int32Array(0);
   if (argmax) argmax.fill(-1);
   for (let b = 0; b < n; b++) {
@@ -281,7 +291,10 @@ function maxPoolKernels(orig: (n: string) => KernelFn): Record<string, KernelFn>
     const xv = vals(args.backend, x);
     if (!xv || x.shape.length !== 4) return orig(tf.MaxPool)(args);
     const info = poolInfo(x, args.attrs ?? {});
-    const y = maxPool(xv, info, null);
+    const fast = info.dilationHeight === 1 && info.dilationWidth === 1
+      ? activeDnnl()?.maxPool(xv, info, (n) => outArray(args.backend, n))
+      : null;
+    const y = fast ?? maxPool(xv, info, null, args.backend);
     return args.backend.makeTensorInfo(info.outShape, "float32", y);
   };
   const grad: KernelFn = (args) => {
@@ -289,9 +302,14 @@ function maxPoolKernels(orig: (n: string) => KernelFn): Record<string, KernelFn>
     const xv = vals(args.backend, input), dyv = vals(args.backend, dy);
     if (!xv || !dyv || input.shape.length !== 4) return orig(tf.MaxPoolGrad)(args);
     const info = poolInfo(input, args.attrs ?? {});
+    const fast = info.dilationHeight === 1 && info.dilationWidth === 1
+      ? activeDnnl()?.maxPoolBackward(xv, dyv, info, (n) => outArray(args.backend, n))
+      : null;
+    if (fast) return args.backend.makeTensorInfo(input.shape, "float32", fast);
     const pos = new Int32Array(dyv.length);
-    maxPool(xv, info, pos);
-    const dx = new Float32Array(xv.length);
+    const scratch = maxPool(xv, info, pos, args.backend);
+    (args.backend as { pool?: { recycle(a: Float32Array): void } }).pool?.recycle(scratch);
+    const dx = zeroArray(args.backend, xv.length);
     for (let i = 0; i < pos.length; i++) if (pos[i] >= 0) dx[pos[i]] += dyv[i];
     return args.backend.makeTensorInfo(input.shape, "float32", dx);
   };
@@ -308,9 +326,10 @@ function unaryKernel(
     const { x } = args.inputs;
     const xv = vals(args.backend, x);
     if (!xv) return orig(name)(args);
-    const yf = fast ? activeDnnl()?.eltwise(fast, xv) : undefined;
+    const alloc = (n: number) => outArray(args.backend, n);
+    const yf = fast ? activeDnnl()?.eltwise(fast, xv, alloc) : undefined;
     if (yf) return args.backend.makeTensorInfo(x.shape, "float32", yf);
-    const y = new Float32Array(xv.length);
+    const y = alloc(xv.length);
     f(xv, y, args.attrs ?? {});
     return args.backend.makeTensorInfo(x.shape, "float32", y);
   };
@@ -341,7 +360,7 @@ function batchNormKernel(orig: (n: string) => KernelFn): KernelFn {
       f[i] = at(sv, i) / Math.sqrt(at(vv, i) + eps);
       o[i] = at(ov, i);
     }
-    const y = new Float32Array(xv.length);
+    const y = outArray(b, xv.length);
     for (let i = 0; i < xv.length; i += L) {
       for (let c = 0; c < L; c++) y[i + c] = o[c] + (xv[i + c] - m[c]) * f[c];
     }

@@ -14,6 +14,7 @@ import { activeDnnl } from "../dnnl.ts";
 // registry) on import. Imported here so the gradients exist before they are wrapped below.
 import "@tensorflow/tfjs-layers";
 import { type KernelArgs, registerKernels, runKernel, values } from "./types.ts";
+import { outArray } from "../pool.ts";
 
 const BN_GRAD = "FerNativeBatchNormGrad";
 const RELU_GRAD = "FerNativeReluGrad";
@@ -44,7 +45,7 @@ function bnGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   }
   const n = xv.length;
   if (which === 0) {
-    const dx = new Float32Array(n);
+    const dx = outArray(backend, n);
     const f = new Float32Array(c);
     for (let k = 0; k < c; k++) f[k] = inv[k] * sc[k];
     for (let i = 0; i < n; i += c) for (let k = 0; k < c; k++) dx[i + k] = dyv[i + k] * f[k];
@@ -69,9 +70,9 @@ function bnGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
 function reluGrad({ inputs, backend }: KernelArgs): tf.TensorInfo {
   const { dy, x } = inputs;
   const dyv = values(backend, dy), xv = values(backend, x);
-  const fast = activeDnnl()?.eltwiseBackward("relu", xv, dyv);
+  const fast = activeDnnl()?.eltwiseBackward("relu", xv, dyv, (n) => outArray(backend, n));
   if (fast) return backend.makeTensorInfo(x.shape, "float32", fast);
-  const out = new Float32Array(xv.length);
+  const out = outArray(backend, xv.length);
   for (let i = 0; i < xv.length; i++) out[i] = xv[i] > 0 ? dyv[i] : Number.isNaN(xv[i]) ? NaN * dyv[i] : 0;
   return backend.makeTensorInfo(x.shape, "float32", out);
 }
@@ -126,7 +127,7 @@ function broadcastScale({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const shape = attrs!.shape as number[];
   const scale = attrs!.scale as number;
   const xv = values(backend, x);
-  const y = new Float32Array(shape.reduce((p, q) => p * q, 1));
+  const y = outArray(backend, shape.reduce((p, q) => p * q, 1));
   const st = bstrides(x.shape, shape);
   forEachBroadcast(shape, st, st, (o, ia, _ib, inner, sa) => {
     for (let i = 0; i < inner; i++) y[o + i] = xv[ia + i * sa] * scale;
@@ -138,7 +139,7 @@ function broadcastScale({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
 function sqdiffGrad({ inputs, backend }: KernelArgs): tf.TensorInfo {
   const { dy, a, b } = inputs;
   const dyv = values(backend, dy), av = values(backend, a), bv = values(backend, b);
-  const y = new Float32Array(dyv.length);
+  const y = outArray(backend, dyv.length);
   forEachBroadcast(
     dy.shape,
     bstrides(a.shape, dy.shape),

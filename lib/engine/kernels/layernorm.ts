@@ -15,6 +15,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { type KernelArgs, ParamGrads, registerKernels, runKernel, values } from "./types.ts";
+import { outArray } from "../pool.ts";
 
 /** Fused layer-norm kernel name. */
 export const LN = "FerNativeLayerNorm";
@@ -37,7 +38,7 @@ function layerNorm({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { x, gamma, beta } = inputs;
   const xv = values(backend, x), g = values(backend, gamma), b = values(backend, beta);
   const c = g.length, eps = attrs!.epsilon as number;
-  const y = new Float32Array(xv.length);
+  const y = outArray(backend, xv.length);
   for (let o = 0; o < xv.length; o += c) {
     const [m, r] = rowStats(xv, o, c, eps);
     for (let j = 0; j < c; j++) y[o + j] = (xv[o + j] - m) * r * g[j] + b[j];
@@ -56,7 +57,7 @@ function layerNormGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   if (stored) return stored;
   const xv = values(backend, x), dyv = values(backend, dy), g = values(backend, gamma);
   const eps = attrs!.epsilon as number;
-  const dx = new Float32Array(xv.length);
+  const dx = outArray(backend, xv.length);
   const dg = new Float64Array(c), db = new Float64Array(c);
   for (let o = 0; o < xv.length; o += c) {
     const [m, r] = rowStats(xv, o, c, eps);

@@ -9,6 +9,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { type KernelFn } from "./types.ts";
+import { outArray, zeroArray } from "../pool.ts";
 
 type Numeric = Float32Array | Int32Array | Uint8Array;
 
@@ -66,9 +67,10 @@ function numeric(b: MathBackendCPU, t: tf.TensorInfo): Numeric | null {
   return v instanceof Float32Array || v instanceof Int32Array || v instanceof Uint8Array ? v : null;
 }
 
-function like(v: Numeric, n: number): Numeric {
+/** An output array of `v`'s type; float32 ones come from `backend`'s pool (zeroed when `zero`). */
+function like(v: Numeric, n: number, backend: unknown = null, zero = false): Numeric {
   return v instanceof Float32Array
-    ? new Float32Array(n)
+    ? (zero ? zeroArray(backend, n) : outArray(backend, n))
     : v instanceof Int32Array
     ? new Int32Array(n)
     : new Uint8Array(n);
@@ -86,7 +88,7 @@ function sliceKernel(orig: (n: string) => KernelFn): KernelFn {
       args.attrs!.size as number[],
     );
     const n = size.reduce((p, q) => p * q, 1);
-    const out = like(xv, n);
+    const out = like(xv, n, args.backend);
     copyBox(xv, x.shape, begin, out, size, new Array(size.length).fill(0), size);
     return args.backend.makeTensorInfo(size, x.dtype, out);
   };
@@ -101,8 +103,8 @@ function padKernel(orig: (n: string) => KernelFn): KernelFn {
     const paddings = args.attrs!.paddings as [number, number][];
     const value = (args.attrs!.constantValue as number) ?? 0;
     const shape = x.shape.map((s, i) => paddings[i][0] + s + paddings[i][1]);
-    const out = like(xv, shape.reduce((p, q) => p * q, 1));
-    if (value !== 0) out.fill(value);
+    const n = shape.reduce((p, q) => p * q, 1);
+    const out = value !== 0 ? like(xv, n, args.backend).fill(value) : like(xv, n, args.backend, true);
     copyBox(xv, x.shape, new Array(x.shape.length).fill(0), out, shape, paddings.map((p) => p[0]), x.shape);
     return args.backend.makeTensorInfo(shape, x.dtype, out);
   };
@@ -112,9 +114,9 @@ function padKernel(orig: (n: string) => KernelFn): KernelFn {
  * Permute `x` (shape `shape`) by `perm` into a new array: dims the permutation keeps adjacent are merged
  * first, then the output is walked in order with the source offset advanced by per-dim strides.
  */
-export function transpose(x: Numeric, shape: number[], perm: number[]): Numeric {
+export function transpose(x: Numeric, shape: number[], perm: number[], backend: unknown = null): Numeric {
   const n = x.length;
-  const out = like(x, n);
+  const out = like(x, n, backend);
   // Merge runs of output dims that are consecutive in the input too.
   const dims: number[] = [], src: number[] = [];
   for (let i = 0; i < perm.length; i++) {
@@ -158,7 +160,7 @@ function transposeKernel(orig: (n: string) => KernelFn): KernelFn {
     if (!xv) return orig(tf.Transpose)(args);
     const perm = args.attrs!.perm as number[];
     const shape = perm.map((p) => x.shape[p]);
-    return args.backend.makeTensorInfo(shape, x.dtype, transpose(xv, x.shape, perm));
+    return args.backend.makeTensorInfo(shape, x.dtype, transpose(xv, x.shape, perm, args.backend));
   };
 }
 
