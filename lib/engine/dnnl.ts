@@ -13,18 +13,19 @@
  * layout oneDNN picks (`any`) on each call, which is cheap next to the convolution.
  *
  * Split by primitive: the ABI (`dnnl/abi.ts`), the shared context (`dnnl/core.ts`), convolutions
- * (`dnnl/conv.ts`), element-wise ops (`dnnl/eltwise.ts`), batch norm (`dnnl/batchnorm.ts`) and max pooling
- * (`dnnl/pooling.ts`); this module
+ * (`dnnl/conv.ts`), element-wise ops (`dnnl/eltwise.ts`), batch norm (`dnnl/batchnorm.ts`), max pooling
+ * (`dnnl/pooling.ts`) and binary add / sub / mul (`dnnl/binary.ts`); this module
  * opens the library and hands out the handle.
  */
 import { type Lib, SYMBOLS } from "./dnnl/abi.ts";
 import { batchNormPrimitives } from "./dnnl/batchnorm.ts";
+import { binaryPrimitives } from "./dnnl/binary.ts";
 import { convolutions } from "./dnnl/conv.ts";
 import { createCore } from "./dnnl/core.ts";
 import { eltwisePrimitives } from "./dnnl/eltwise.ts";
 import { poolingPrimitives } from "./dnnl/pooling.ts";
 
-export { type DnnlGeom, ELTWISE, type EltwiseAlg } from "./dnnl/abi.ts";
+export { type BinaryAlg, type DnnlGeom, ELTWISE, type EltwiseAlg } from "./dnnl/abi.ts";
 
 /** Library paths to try: only `FER_DNNL_LIB` when set, else the usual Linux locations, then the soname. */
 export function dnnlCandidates(): string[] {
@@ -56,7 +57,8 @@ export type Dnnl =
   & ReturnType<typeof convolutions>
   & ReturnType<typeof eltwisePrimitives>
   & ReturnType<typeof batchNormPrimitives>
-  & ReturnType<typeof poolingPrimitives>;
+  & ReturnType<typeof poolingPrimitives>
+  & ReturnType<typeof binaryPrimitives>;
 
 let cached: Dnnl | null | undefined;
 let lastError = "";
@@ -133,6 +135,7 @@ function create(s: Lib, path: string): Dnnl {
     ...eltwisePrimitives(core),
     ...batchNormPrimitives(core),
     ...poolingPrimitives(core),
+    ...binaryPrimitives(core),
     impls: core.impls,
     primitives: core.primitives,
   };

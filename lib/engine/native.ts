@@ -104,6 +104,13 @@ export function applyBiasActivation(
   if (!FUSABLE.includes(act)) return false;
   if (bias && bias.length !== channels && bias.length !== 1) return false;
   const n = y.length;
+  // Per-channel bias in place on oneDNN (bit for bit the loop below; see dnnl/binary.ts) for large outputs.
+  if (
+    bias && bias.length === channels && n >= 16384 &&
+    activeDnnl()?.binary("add", y, [n / channels, channels], bias, [1, channels], () => y)
+  ) {
+    bias = null;
+  }
   if (bias) {
     if (bias.length === 1) {
       const b = bias[0];

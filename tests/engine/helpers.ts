@@ -71,3 +71,18 @@ export async function agree(
   const got = await runOn(backend, fn);
   assertClose(got, want, tol, `${what} on ${backend}`);
 }
+
+/**
+ * Assert two float arrays are bit for bit equal (NaN payloads aside), naming the first difference (a short
+ * message: node's deep-equal diff of large arrays is quadratic).
+ */
+export function assertBitsEqual(got: Float32Array, want: Float32Array, what: string): void {
+  if (got.length !== want.length) throw new Error(`${what}: length ${got.length} vs ${want.length}`);
+  const g = new Uint32Array(got.buffer, got.byteOffset, got.length);
+  const w = new Uint32Array(want.buffer, want.byteOffset, want.length);
+  for (let i = 0; i < g.length; i++) {
+    if (g[i] !== w[i] && !(Number.isNaN(got[i]) && Number.isNaN(want[i]))) {
+      throw new Error(`${what}: differs at ${i} of ${g.length} (got ${got[i]}, want ${want[i]})`);
+    }
+  }
+}

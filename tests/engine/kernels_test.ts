@@ -2,7 +2,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import assert from "node:assert/strict";
-import { agree, assertClose, NATIVE, rand, runOn } from "./helpers.ts";
+import { agree, assertBitsEqual, assertClose, NATIVE, rand, runOn } from "./helpers.ts";
 import { nativeDnnl, useDnnl } from "../../lib/engine/native.ts";
 import { dnnlError } from "../../lib/engine/dnnl.ts";
 
@@ -237,9 +237,9 @@ Deno.test(
       const js = await runOn("native", maxPoolCase(k, s, pad));
       useDnnl(true);
       const dnnl = await runOn("native", maxPoolCase(k, s, pad));
-      assert.deepStrictEqual(dnnl[0], js[0], `forward ${k} ${s} ${pad}`);
+      assertBitsEqual(dnnl[0], js[0], `forward ${k} ${s} ${pad}`);
       // Overlapping windows sum several dy into one dx in another order: equal within rounding.
-      if (k <= s) assert.deepStrictEqual(dnnl[1], js[1], `gradient ${k} ${s} ${pad}`);
+      if (k <= s) assertBitsEqual(dnnl[1], js[1], `gradient ${k} ${s} ${pad}`);
       else assertClose([dnnl[1]], [js[1]], 1e-6, `gradient ${k} ${s} ${pad}`);
       assert.ok(
         nativeDnnl()!.primitives().some((key) => key.startsWith(`maxpool|true|`)),
@@ -554,3 +554,46 @@ Deno.test({
   layer.weights.forEach((v) => v.dispose());
   x.dispose();
 });
+
+Deno.test(
+  { name: "native add / sub / mul on oneDNN: bit for bit the JS kernels", ignore: !HAS_DNNL },
+  async () => {
+    // Mixed magnitudes, signed zeros, subnormals, infinities and NaN: float32 add/sub/mul are correctly rounded
+    // on both paths, so they must agree exactly (DAZ/FTZ or a fused multiply-add would show here).
+    const special = [0, -0, 1e-40, -3e-39, 1e30, -1e-30, Infinity, -Infinity, NaN, 1, 3.4e38, 1.5e-45];
+    const V = (shape: number[], seed: number) => {
+      const n = shape.reduce((p, q) => p * q, 1);
+      const v = rand(n, seed).map((
+        x,
+        i,
+      ) => (i % 7 === 0 ? special[i % special.length] : x * 10 ** ((i % 9) - 4)));
+      return tf.tensor(v, shape);
+    };
+    const cases: [number[], number[]][] = [
+      [[512, 96], [96]], // with a matmul: the fused bias below
+      [[8, 12, 12, 40], [8, 12, 12, 40]], // same shape
+      [[8, 12, 12, 40], [40]], // bias
+      [[8, 12, 12, 40], [8, 1, 1, 40]], // squeeze-excite scale
+      [[8, 1, 1, 40], [8, 12, 12, 40]], // broadcast first operand
+      [[8, 12, 12, 40], []], // scalar
+      [[4, 24, 24, 32], [4, 24, 24, 1]], // per-pixel
+    ];
+    for (const [sa, sb] of cases) {
+      const run = () => {
+        const a = V(sa, 3), b = V(sb, 4);
+        const out = [tf.add(a, b), tf.sub(a, b), tf.mul(a, b)];
+        // _FusedMatMul's bias (added in place on oneDNN for large outputs)
+        if (sa.length === 2) out.push(tf.fused.matMul({ a: T(sa, 5), b: T([sa[1], sa[1]], 6), bias: b }));
+        return out;
+      };
+      useDnnl(false);
+      const js = await runOn("native", run);
+      useDnnl(true);
+      const fast = await runOn("native", run);
+      fast.forEach((f, i) =>
+        assertBitsEqual(f, js[i], `${["add", "sub", "mul", "matmul + bias"][i]} ${sa} ${sb}`)
+      );
+    }
+    assert.ok(nativeDnnl()!.primitives().some((k) => k.startsWith("binary|mul|")), "oneDNN binary ran");
+  },
+);

@@ -11,7 +11,7 @@ import { NATIVE as NATIVE_NAME, type NativeBackend } from "../../lib/engine/nati
 import { convnextNet, crossEntropy, referenceNet } from "../../lib/bench/nets.ts";
 import { createModel } from "../../lib/models/registry.ts";
 import { AdamW } from "../../lib/train/optim.ts";
-import { NATIVE, rand } from "./helpers.ts";
+import { assertBitsEqual, NATIVE, rand } from "./helpers.ts";
 
 const ignore = !NATIVE.ok;
 const N = MIN_POOLED * 2;
@@ -169,8 +169,8 @@ for (const [name, make] of NETS) {
         assert.ok(backend.pool.stats.reused > before, "arrays were reused");
         assert.deepStrictEqual(pooled.losses, plain.losses);
         assert.ok(plain.losses.every(Number.isFinite));
-        assert.deepStrictEqual(pooled.logits, plain.logits);
-        assert.deepStrictEqual(pooled.weights, plain.weights);
+        assertBitsEqual(pooled.logits, plain.logits, "logits");
+        pooled.weights.forEach((w, i) => assertBitsEqual(w, plain.weights[i], `weight ${i}`));
       } finally {
         backend.pool.capBytes = saved.cap;
         backend.pool.poison = saved.poison;

@@ -18,6 +18,10 @@ export const Q_IMPL_INFO = 8, Q_WEIGHTS = 131, Q_DIFF_WEIGHTS = 132, Q_WORKSPACE
 export const ARG_SRC = 1, ARG_DST = 17, ARG_WEIGHTS = 33, ARG_DIFF_SRC = 129, ARG_DIFF_DST = 145;
 export const ARG_DIFF_WEIGHTS = 161, ARG_FROM = 1, ARG_TO = 17, ARG_WORKSPACE = 64;
 export const POOLING_MAX = 0x1ff;
+/** Binary algorithms (dnnl_alg_kind_t) the engine routes to oneDNN: correctly rounded in float32. */
+export const BINARY = { add: 0x1fff0, mul: 0x1fff1, sub: 0x1fff5 } as const;
+/** A binary algorithm name. */
+export type BinaryAlg = keyof typeof BINARY;
 export const ENGINE_CPU = 1, STREAM_DEFAULT = 1;
 export const TAG_A = 2, TAG_AB = 3;
 export const BACKWARD = 128;
@@ -63,6 +67,7 @@ export const SYMBOLS = {
   dnnl_batch_normalization_backward_desc_init: { parameters: [B, "i32", B, B, "f32", "u32"], result: "i32" },
   dnnl_pooling_forward_desc_init: { parameters: [B, "i32", "i32", B, B, B, B, B, B], result: "i32" },
   dnnl_pooling_backward_desc_init: { parameters: [B, "i32", B, B, B, B, B, B], result: "i32" },
+  dnnl_binary_desc_init: { parameters: [B, "i32", B, B, B], result: "i32" },
   dnnl_primitive_desc_create: { parameters: [B, B, P, P, P], result: "i32" },
   dnnl_primitive_desc_query: { parameters: [P, "i32", "i32", B], result: "i32" },
   dnnl_primitive_desc_query_md: { parameters: [P, "i32", "i32"], result: P },

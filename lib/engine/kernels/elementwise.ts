@@ -72,6 +72,35 @@ function broadcastPlan(
 
 type BinOp = (x: number, y: number) => number;
 
+/** Below this many output elements the JS loop beats a oneDNN call's fixed cost. */
+const DNNL_MIN = 16384;
+const DNNL_BINARY = ["add", "sub", "mul"] as const;
+
+/**
+ * Add / sub / mul (code 0 / 1 / 2) on oneDNN when one operand is full-size and the other is broadcast over
+ * merged dims (bit for bit the JS results, see dnnl/binary.ts); null when not applicable.
+ */
+function dnnlBinary(
+  code: number,
+  a: Float32Array,
+  b: Float32Array,
+  dims: number[],
+  stA: number[],
+  stB: number[],
+  backend: unknown,
+): Float32Array | null {
+  const dnnl = activeDnnl();
+  if (!dnnl) return null;
+  const full = (st: number[]) => st.every((v) => v !== 0);
+  const shapeOf = (st: number[]) => dims.map((d, i) => (st[i] === 0 ? 1 : d));
+  const alloc = (n: number) => outArray(backend, n);
+  const alg = DNNL_BINARY[code];
+  if (full(stA)) return dnnl.binary(alg, a, dims, b, shapeOf(stB), alloc);
+  // a broadcast, b full: swap operands for the commutative ops
+  if (full(stB) && code !== 1) return dnnl.binary(alg, b, dims, a, shapeOf(stA), alloc);
+  return null;
+}
+
 /** Broadcasting binary op with the innermost merged dim as a unit-or-zero-stride loop. */
 function binary(
   a: Float32Array,
@@ -86,6 +115,8 @@ function binary(
   if (!plan) return null;
   const { out, dims, stA, stB } = plan;
   const size = out.reduce((p, q) => p * q, 1);
+  const fast = code <= 2 && size >= DNNL_MIN ? dnnlBinary(code, a, b, dims, stA, stB, backend) : null;
+  if (fast) return { shape: out, values: fast };
   const y = outArray(backend, size);
   const nd = dims.length;
   const inner = dims[nd - 1], ia = stA[nd - 1], ib = stB[nd - 1];
