@@ -1,0 +1,34 @@
+#!/bin/sh
+# Runs a queue of long training runs one after another, resuming any that stopped: safe to start again after
+# any stop (a killed session, a reboot), it skips finished runs and continues the first unfinished one.
+#
+#   tools/train_queue.sh QUEUE_FILE            # e.g. tools/queues/study.txt; log: logs/<run>.log per run
+#   FER_THREADS=1 nohup nice -n 5 tools/train_queue.sh tools/queues/study.txt > logs/queue-study.log 2>&1 &
+#
+# A queue file has one run per line, `<run> <experiment> <preset>` (# starts a comment). A run is finished when
+# checkpoints/<run>/test_report.json exists (written after its last epoch); it is resumed when
+# checkpoints/<run>/last.safetensors exists, else started. A run that fails stops the queue (exit status 1).
+set -u
+queue=${1:?usage: tools/train_queue.sh QUEUE_FILE}
+cd "$(dirname "$0")/.." || exit 1
+mkdir -p logs
+grep -v '^[[:space:]]*\(#\|$\)' "$queue" | while read -r run experiment preset; do
+  dir="checkpoints/$run"
+  if [ -f "$dir/test_report.json" ]; then
+    echo "$(date -u +%FT%TZ) $run: finished, skipped"
+    continue
+  fi
+  if [ -f "$dir/last.safetensors" ]; then
+    echo "$(date -u +%FT%TZ) $run: resuming"
+    deno task train --resume "$run" < /dev/null >> "logs/$run.log" 2>&1
+  else
+    echo "$(date -u +%FT%TZ) $run: starting $experiment --preset $preset"
+    deno task train "$experiment" --preset "$preset" --run "$run" < /dev/null >> "logs/$run.log" 2>&1
+  fi
+  rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "$(date -u +%FT%TZ) $run: exit status $rc (see logs/$run.log); queue stopped"
+    exit 1
+  fi
+  echo "$(date -u +%FT%TZ) $run: done"
+done
