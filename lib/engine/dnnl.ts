@@ -13,13 +13,14 @@
  * layout oneDNN picks (`any`) on each call, which is cheap next to the convolution.
  *
  * Split by primitive: the ABI (`dnnl/abi.ts`), the shared context (`dnnl/core.ts`), convolutions
- * (`dnnl/conv.ts`), element-wise ops (`dnnl/eltwise.ts`), batch norm (`dnnl/batchnorm.ts`), max pooling
+ * (`dnnl/conv.ts`), element-wise ops (`dnnl/eltwise.ts`), batch norm (`dnnl/batchnorm.ts`), layer norm (`dnnl/layernorm.ts`), max pooling
  * (`dnnl/pooling.ts`) and binary add / sub / mul (`dnnl/binary.ts`); this module
  * opens the library and hands out the handle.
  */
 import { type Lib, SYMBOLS } from "./dnnl/abi.ts";
 import { batchNormPrimitives } from "./dnnl/batchnorm.ts";
 import { binaryPrimitives } from "./dnnl/binary.ts";
+import { layerNormPrimitives } from "./dnnl/layernorm.ts";
 import { convolutions } from "./dnnl/conv.ts";
 import { createCore } from "./dnnl/core.ts";
 import { eltwisePrimitives } from "./dnnl/eltwise.ts";
@@ -58,7 +59,8 @@ export type Dnnl =
   & ReturnType<typeof eltwisePrimitives>
   & ReturnType<typeof batchNormPrimitives>
   & ReturnType<typeof poolingPrimitives>
-  & ReturnType<typeof binaryPrimitives>;
+  & ReturnType<typeof binaryPrimitives>
+  & ReturnType<typeof layerNormPrimitives>;
 
 let cached: Dnnl | null | undefined;
 let lastError = "";
@@ -136,6 +138,7 @@ function create(s: Lib, path: string): Dnnl {
     ...batchNormPrimitives(core),
     ...poolingPrimitives(core),
     ...binaryPrimitives(core),
+    ...layerNormPrimitives(core),
     impls: core.impls,
     primitives: core.primitives,
   };

@@ -520,11 +520,27 @@ Deno.test({
   );
 });
 
-Deno.test({
-  name: "native fused layer norm: output and gradients equal TF.js-layers' LayerNormalization",
-  ignore,
-}, async () => {
-  for (const shape of [[2, 3, 4, 8], [5, 6], [2, 3, 7]]) {
+for (const cp of CONV_PATHS) {
+  Deno.test({
+    name: `native fused layer norm (${cp.path === "oneDNN" ? "oneDNN" : "JS"}): output and gradients equal ` +
+      "TF.js-layers' LayerNormalization",
+    ignore: cp.ignore,
+  }, async () => {
+    useDnnl(cp.dnnl);
+    await layerNormCase();
+    if (cp.dnnl) {
+      const keys = nativeDnnl()!.primitives();
+      assert.ok(
+        keys.some((k) => k.startsWith("ln|")) && keys.some((k) => k.startsWith("ln_bwd|")),
+        "oneDNN ran",
+      );
+    }
+    useDnnl(true);
+  });
+}
+
+async function layerNormCase() {
+  for (const shape of [[2, 3, 4, 8], [5, 6], [2, 3, 7], [2, 6, 6, 96]]) {
     const c = shape[shape.length - 1];
     const run = () => {
       const layer = tfl.layers.layerNormalization({ axis: -1, epsilon: 1e-6 });
@@ -553,7 +569,7 @@ Deno.test({
   assert.ok(names.includes("FerNativeLayerNorm") && !names.includes("FusedBatchNorm"), names.join());
   layer.weights.forEach((v) => v.dispose());
   x.dispose();
-});
+}
 
 Deno.test(
   { name: "native add / sub / mul on oneDNN: bit for bit the JS kernels", ignore: !HAS_DNNL },

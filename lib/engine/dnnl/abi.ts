@@ -67,6 +67,11 @@ export const SYMBOLS = {
   dnnl_batch_normalization_backward_desc_init: { parameters: [B, "i32", B, B, "f32", "u32"], result: "i32" },
   dnnl_pooling_forward_desc_init: { parameters: [B, "i32", "i32", B, B, B, B, B, B], result: "i32" },
   dnnl_pooling_backward_desc_init: { parameters: [B, "i32", B, B, B, B, B, B], result: "i32" },
+  dnnl_layer_normalization_forward_desc_init: { parameters: [B, "i32", B, B, "f32", "u32"], result: "i32" },
+  dnnl_layer_normalization_backward_desc_init: {
+    parameters: [B, "i32", B, B, B, "f32", "u32"],
+    result: "i32",
+  },
   dnnl_binary_desc_init: { parameters: [B, "i32", B, B, B], result: "i32" },
   dnnl_primitive_desc_create: { parameters: [B, B, P, P, P], result: "i32" },
   dnnl_primitive_desc_query: { parameters: [P, "i32", "i32", B], result: "i32" },

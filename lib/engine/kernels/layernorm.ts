@@ -8,12 +8,16 @@
  * closed form, per row of C values with xhat = (x - mean) * rstd and g = dy * gamma:
  *   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),  dgamma = sum_rows(dy * xhat),  dbeta = sum_rows(dy).
  *
+ * Both run on oneDNN's layer-normalization primitives (vectorized, multi-threaded; float32 statistics) when
+ * libdnnl is loaded, and as the JS loops below (float64 statistics) otherwise.
+ *
  * As for batch norm (batchnorm.ts), the layer class and weights stay TF.js-layers' own; its `call` is routed
  * (lib/engine/layers_routing.ts)
  * to use the kernel on the native backend (float32, normalized over the last axis only, with scale and
  * center) and runs unchanged otherwise.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { activeDnnl } from "../dnnl.ts";
 import { type KernelArgs, ParamGrads, registerKernels, runKernel, values } from "./types.ts";
 import { outArray } from "../pool.ts";
 
@@ -38,6 +42,8 @@ function layerNorm({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { x, gamma, beta } = inputs;
   const xv = values(backend, x), g = values(backend, gamma), b = values(backend, beta);
   const c = g.length, eps = attrs!.epsilon as number;
+  const fast = activeDnnl()?.layerNorm(xv, c, g, b, eps, (n) => outArray(backend, n));
+  if (fast) return backend.makeTensorInfo(x.shape, "float32", fast);
   const y = outArray(backend, xv.length);
   for (let o = 0; o < xv.length; o += c) {
     const [m, r] = rowStats(xv, o, c, eps);
@@ -57,6 +63,8 @@ function layerNormGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   if (stored) return stored;
   const xv = values(backend, x), dyv = values(backend, dy), g = values(backend, gamma);
   const eps = attrs!.epsilon as number;
+  const fast = activeDnnl()?.layerNormBackward(xv, c, dyv, g, eps, (n) => outArray(backend, n));
+  if (fast) return paramGrads.give(backend, x, dy, which, fast);
   const dx = outArray(backend, xv.length);
   const dg = new Float64Array(c), db = new Float64Array(c);
   for (let o = 0; o < xv.length; o += c) {
