@@ -269,9 +269,34 @@ Deno.test({ name: "native batchNorm / moments grads", ignore }, async () => {
   }, "moments + batchNorm + relu grad");
 });
 
-Deno.test(
-  { name: "native FusedBatchNorm forward: 1-D stats, scalar stats, no scale/offset", ignore },
-  async () => {
+for (const cp of CONV_PATHS) {
+  Deno.test({
+    name:
+      `native FusedBatchNorm forward (${cp.path === "oneDNN" ? "oneDNN" : "JS"}): 1-D stats, scalar stats, ` +
+      "no scale/offset",
+    ignore: cp.ignore,
+  }, async () => {
+    useDnnl(cp.dnnl);
+    await agree(
+      "native",
+      () =>
+        tf.batchNorm(
+          T([20, 6], 507),
+          T([6], 501),
+          tf.add(tf.abs(T([6], 502)), 0.1),
+          T([6], 503),
+          T([6], 504),
+        ),
+      "bn 2-D",
+    );
+    await fusedBatchNormCase();
+    if (cp.dnnl) assert.ok(nativeDnnl()!.primitives().some((k) => k.startsWith("bn_infer|")), "oneDNN ran");
+    useDnnl(true);
+  });
+}
+
+async function fusedBatchNormCase() {
+  {
     const x = () => T([3, 4, 5, 6], 500);
     await agree(
       "native",
@@ -288,8 +313,8 @@ Deno.test(
       () => tf.batchNorm(x(), T([6], 505), tf.add(tf.abs(T([6], 506)), 0.1)),
       "bn no scale/offset",
     );
-  },
-);
+  }
+}
 
 Deno.test(
   { name: "native Tile gradient (fused) for ranks 1-4 and LayerNorm-style broadcasts", ignore },

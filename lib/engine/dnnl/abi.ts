@@ -31,7 +31,7 @@ export const ARG_MEAN = 49,
   ARG_SHIFT = 52,
   ARG_DIFF_SCALE = 255,
   ARG_DIFF_SHIFT = 256;
-export const BN_USE_SCALE = 8, BN_USE_SHIFT = 16;
+export const BN_GLOBAL_STATS = 1, BN_USE_SCALE = 8, BN_USE_SHIFT = 16;
 /** Element-wise algorithms (dnnl_alg_kind_t) the engine routes to oneDNN. */
 export const ELTWISE = { relu: 31, swish: 223, gelu_erf: 48, logistic: 175 } as const;
 /** An element-wise algorithm name. */

@@ -1,4 +1,4 @@
-/** oneDNN training batch normalization over channels-last data, forward and backward. */
+/** oneDNN batch normalization over channels-last data: training forward and backward, and inference. */
 import {
   ARG_DIFF_DST,
   ARG_DIFF_SCALE,
@@ -11,8 +11,10 @@ import {
   ARG_SRC,
   ARG_VARIANCE,
   BACKWARD,
+  BN_GLOBAL_STATS,
   BN_USE_SCALE,
   BN_USE_SHIFT,
+  FORWARD_INFERENCE,
   FORWARD_TRAINING,
   TAG_AB,
   TAG_NHWC,
@@ -33,6 +35,49 @@ export function batchNormPrimitives(core: DnnlCore) {
     s.dnnl_batch_normalization_forward_desc_init(op, FORWARD_TRAINING, d, eps, BN_FLAGS);
 
   return {
+    /**
+     * Inference batch norm with given statistics (all four per-channel): y = (x - mean) / sqrt(var + eps) *
+     * gamma + beta in float32 (every output element written).
+     */
+    batchNormInference(
+      x: Float32Array,
+      shape: number[],
+      mean: Float32Array,
+      variance: Float32Array,
+      gamma: Float32Array,
+      beta: Float32Array,
+      eps: number,
+      alloc: Alloc = fresh,
+    ): Float32Array | null {
+      const c = shape[shape.length - 1];
+      const p = plain(`bn_infer|${shape}|${eps}`, () => {
+        const d = bnData(shape), cd = flat(c);
+        return {
+          init: (op) =>
+            s.dnnl_batch_normalization_forward_desc_init(
+              op,
+              FORWARD_INFERENCE,
+              d,
+              eps,
+              BN_FLAGS | BN_GLOBAL_STATS,
+            ),
+          args: [[ARG_SRC, d], [ARG_DST, d], [ARG_MEAN, cd], [ARG_VARIANCE, cd], [ARG_SCALE, cd], [
+            ARG_SHIFT,
+            cd,
+          ]],
+        };
+      });
+      if (!p) return null;
+      const y = alloc(x.length);
+      run(
+        p,
+        new Map([[ARG_SRC, x], [ARG_DST, y], [ARG_MEAN, mean], [ARG_VARIANCE, variance], [ARG_SCALE, gamma], [
+          ARG_SHIFT,
+          beta,
+        ]]),
+      );
+      return y;
+    },
     /**
      * Training batch norm over channels-last `x` ([..., C] flattened; `shape` is TF.js's): y, batch mean and
      * biased variance.

@@ -367,9 +367,10 @@ function unaryKernel(
 }
 
 /**
- * FusedBatchNorm (inference form, also used by training-mode tfjs-layers BN after tf.moments): the cpu
- * kernel takes a Math.sqrt and four modulo counters per element; here the per-channel factor
- * scale / sqrt(var + eps) is computed once per channel.
+ * FusedBatchNorm (inference form, also used by training-mode tfjs-layers BN after tf.moments): on oneDNN's
+ * batch-normalization primitive with global statistics (vectorized, multi-threaded) when the statistics are
+ * per-channel; else a loop that computes the per-channel factor scale / sqrt(var + eps) once per channel (the
+ * cpu kernel takes a Math.sqrt and four modulo counters per element).
  */
 function batchNormKernel(orig: (n: string) => KernelFn): KernelFn {
   return (args) => {
@@ -384,6 +385,14 @@ function batchNormKernel(orig: (n: string) => KernelFn): KernelFn {
       return orig(tf.FusedBatchNorm)(args);
     }
     const eps = (args.attrs?.varianceEpsilon as number | undefined) ?? 0.001;
+    // oneDNN when every statistic is per-channel over the last axis (float32 arithmetic: equal to the loop
+    // below to rounding, not bit for bit)
+    const perChannel = [mv, vv, ov, sv].every((a) => a.length === L) && x.shape[x.shape.length - 1] === L &&
+      (x.shape.length === 4 || x.shape.length === 2) && offset && scale;
+    const fast = perChannel
+      ? activeDnnl()?.batchNormInference(xv, x.shape, mv, vv, sv, ov, eps, (n) => outArray(b, n))
+      : null;
+    if (fast) return b.makeTensorInfo(x.shape, "float32", fast);
     const at = (a: Float32Array, i: number) => (a.length === 1 ? a[0] : a[i]);
     const m = new Float64Array(L), f = new Float64Array(L), o = new Float64Array(L);
     for (let i = 0; i < L; i++) {
