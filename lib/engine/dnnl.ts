@@ -14,7 +14,7 @@
  *
  * Split by primitive: the ABI (`dnnl/abi.ts`), the shared context (`dnnl/core.ts`), convolutions
  * (`dnnl/conv.ts`), element-wise ops (`dnnl/eltwise.ts`), batch norm (`dnnl/batchnorm.ts`), layer norm (`dnnl/layernorm.ts`), max pooling
- * (`dnnl/pooling.ts`) and binary add / sub / mul (`dnnl/binary.ts`); this module
+ * and spatial means (`dnnl/pooling.ts`) and binary add / sub / mul (`dnnl/binary.ts`); this module
  * opens the library and hands out the handle.
  */
 import { type Lib, SYMBOLS } from "./dnnl/abi.ts";

@@ -150,6 +150,7 @@ Deno.test({
 });
 
 Deno.test({ name: "native element-wise broadcasting ops, reductions, tile", ignore }, async () => {
+  useDnnl(true);
   const pairs: [number[], number[]][] = [
     [[2, 3, 4, 5], [2, 3, 4, 5]],
     [[2, 3, 4, 5], [5]],
@@ -194,6 +195,16 @@ Deno.test({ name: "native element-wise broadcasting ops, reductions, tile", igno
       () => tf.grad((v: tf.Tensor) => tf.sum(tf.square(tf.mean(v, axis))))(x()),
       `mean grad ${axis}`,
     );
+  }
+  // Large enough for the oneDNN mean (global average pooling, squeeze-excite), where it is loaded.
+  const big = () => tf.add(T([8, 12, 12, 48], 301), 2);
+  for (const axis of [[1, 2], 0, [0, 1, 2], -1, [0, 1, 2, 3]]) {
+    for (const keep of [false, true]) {
+      await agree("native", () => tf.mean(big(), axis, keep), `large mean ${axis} ${keep}`, 1e-5);
+    }
+  }
+  if (HAS_DNNL) {
+    assert.ok(nativeDnnl()!.primitives().some((k) => k.startsWith("avgpool|")), "oneDNN mean ran");
   }
   await agree(
     "native",

@@ -17,7 +17,7 @@ export const CONV_DIRECT = 1;
 export const Q_IMPL_INFO = 8, Q_WEIGHTS = 131, Q_DIFF_WEIGHTS = 132, Q_WORKSPACE = 135;
 export const ARG_SRC = 1, ARG_DST = 17, ARG_WEIGHTS = 33, ARG_DIFF_SRC = 129, ARG_DIFF_DST = 145;
 export const ARG_DIFF_WEIGHTS = 161, ARG_FROM = 1, ARG_TO = 17, ARG_WORKSPACE = 64;
-export const POOLING_MAX = 0x1ff;
+export const POOLING_MAX = 0x1ff, POOLING_AVG = 0x3ff;
 /** Binary algorithms (dnnl_alg_kind_t) the engine routes to oneDNN: correctly rounded in float32. */
 export const BINARY = { add: 0x1fff0, mul: 0x1fff1, sub: 0x1fff5 } as const;
 /** A binary algorithm name. */

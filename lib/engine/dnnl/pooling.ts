@@ -1,5 +1,5 @@
 /**
- * oneDNN 2-D max pooling on NHWC data: forward, and the input gradient through the forward's workspace (the
+ * oneDNN pooling on NHWC data: spatial means as one average window, and 2-D max pooling forward and the input gradient through the forward's workspace (the
  * position of each window's maximum).
  *
  * TF.js's MaxPoolGrad receives the input, not the forward's argmax, so the backward kernel runs the forward
@@ -18,6 +18,7 @@ import {
   FORWARD_INFERENCE,
   FORWARD_TRAINING,
   OP_DESC_BYTES,
+  POOLING_AVG,
   POOLING_MAX,
   type Prim,
   type Ptr,
@@ -43,7 +44,7 @@ export type PoolGeom = {
 
 /** The pooling methods of the engine's oneDNN handle (each null when oneDNN refuses the case). */
 export function poolingPrimitives(core: DnnlCore) {
-  const { s, md, dims, memory, ptrOf, primDesc, primitive, implOf, cache, run, size } = core;
+  const { s, md, dims, memory, ptrOf, primDesc, primitive, implOf, cache, run, size, plain } = core;
   const descs = (g: PoolGeom) => ({
     src: md([g.batchSize, g.inChannels, g.inHeight, g.inWidth], TAG_NHWC),
     dst: md([g.batchSize, g.inChannels, g.outHeight, g.outWidth], TAG_NHWC),
@@ -126,6 +127,36 @@ export function poolingPrimitives(core: DnnlCore) {
     return p;
   };
   return {
+    /**
+     * Mean over the spatial axes of NHWC x[N,H,W,C] (global average pooling, squeeze-excite) as one average-pooling
+     * window: y[N,C]. Float32 accumulation (TF.js's Mean sums in float64): equal to rounding, not bit for bit.
+     */
+    spatialMean(x: Float32Array, shape: number[], alloc: Alloc = fresh): Float32Array | null {
+      const [n, h, w, c] = shape;
+      const p = plain(`avgpool|${shape}`, () => {
+        const src = md([n, c, h, w], TAG_NHWC), dst = md([n, c, 1, 1], TAG_NHWC);
+        const one = dims([1, 1]), win = dims([h, w]), zero = dims([0, 0]);
+        return {
+          init: (op) =>
+            s.dnnl_pooling_forward_desc_init(
+              op,
+              FORWARD_INFERENCE,
+              POOLING_AVG,
+              src,
+              dst,
+              one,
+              win,
+              zero,
+              zero,
+            ),
+          args: [[ARG_SRC, src], [ARG_DST, dst]],
+        };
+      });
+      if (!p) return null;
+      const y = alloc(n * c);
+      run(p, new Map([[ARG_SRC, x], [ARG_DST, y]]));
+      return y;
+    },
     /** Max pooling forward: y[N,OH,OW,C] from x[N,H,W,C] (every element of the output is written). */
     maxPool(x: Float32Array, g: PoolGeom, alloc: Alloc = fresh): Float32Array | null {
       const p = build(g, false);

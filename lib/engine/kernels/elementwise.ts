@@ -199,12 +199,29 @@ function reduceSum(
   return { outShape: [...shape.slice(0, lo), ...shape.slice(hi)], v: Float32Array.from(acc), red };
 }
 
+/**
+ * Mean of NHWC data over H and W (axes [1, 2]: global average pooling, squeeze-excite) on oneDNN's average
+ * pooling, for large inputs (float32 accumulation; the JS path sums in float64). Null when not applicable.
+ */
+function dnnlMean(x: Float32Array, shape: number[], axes: number[], backend: unknown): Float32Array | null {
+  const dnnl = activeDnnl();
+  const ax = [...axes].sort((p, q) => p - q);
+  if (!dnnl || shape.length !== 4 || ax.length !== 2 || ax[0] !== 1 || ax[1] !== 2) return null;
+  return dnnl.spatialMean(x, shape, (n) => outArray(backend, n));
+}
+
 function reduceKernel(name: string, mean: boolean, orig: (n: string) => KernelFn): KernelFn {
   return (args) => {
     const { x } = args.inputs;
     const xv = vals(args.backend, x);
     if (!xv || x.shape.length === 0) return orig(name)(args);
     const axes = tf.util.parseAxisParam(args.attrs?.axis as number | number[], x.shape);
+    const keptShape = () => x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+    const fast = mean && xv.length >= DNNL_MIN ? dnnlMean(xv, x.shape, axes, args.backend) : null;
+    if (fast) {
+      const shape = args.attrs?.keepDims ? keptShape() : x.shape.filter((_, i) => !axes.includes(i));
+      return args.backend.makeTensorInfo(shape, "float32", fast);
+    }
     const r = reduceSum(xv, x.shape, axes);
     if (!r) return orig(name)(args);
     if (mean) {
@@ -212,7 +229,7 @@ function reduceKernel(name: string, mean: boolean, orig: (n: string) => KernelFn
       for (let i = 0; i < r.v.length; i++) r.v[i] /= inv;
     }
     let shape = r.outShape;
-    if (args.attrs?.keepDims) shape = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+    if (args.attrs?.keepDims) shape = keptShape();
     return args.backend.makeTensorInfo(shape, "float32", r.v);
   };
 }
