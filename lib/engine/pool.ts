@@ -17,16 +17,21 @@
 /** Arrays shorter than this are left to V8 (small allocations are cheap and would only crowd the pool). */
 export const MIN_POOLED = 4096;
 
-/** Default cap on idle pooled bytes: 2 GiB, or `FER_POOL_MB`; `FER_POOL=0` turns pooling off. */
+/**
+ * Default cap on idle pooled bytes: an eighth of the machine's memory, at most 2 GiB; `FER_POOL_MB` sets it,
+ * `FER_POOL=0` turns pooling off.
+ */
 function defaultCap(): number {
+  let cap = 2 * 2 ** 30;
   try {
     if (Deno.env.get("FER_POOL") === "0") return 0;
     const mb = Number(Deno.env.get("FER_POOL_MB") ?? "");
     if (Number.isFinite(mb) && mb >= 0 && Deno.env.get("FER_POOL_MB")) return mb * 2 ** 20;
+    cap = Math.min(cap, Deno.systemMemoryInfo().total / 8);
   } catch {
-    // no env permission: the default
+    // no env / sys permission: the default
   }
-  return 2 * 2 ** 30;
+  return cap;
 }
 
 /** A pool of float32 arrays keyed by length (see the module comment for when an array may be reused). */
