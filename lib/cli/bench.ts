@@ -115,7 +115,8 @@ async function measure(
   dispose();
   const xi = tf.randomNormal([plan.inferBatch, ...shape]);
   const infer = async () => {
-    const y = model.predict(xi) as tf.Tensor;
+    // the whole inference batch in one pass, as PyTorch runs it (tfjs-layers' predict splits into 32s by default)
+    const y = model.predict(xi, { batchSize: plan.inferBatch }) as tf.Tensor;
     await y.data();
     y.dispose();
     sampleRss();
