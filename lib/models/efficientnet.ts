@@ -260,7 +260,10 @@ export function efficientnet(args: EfficientNetArgs, opts: EfficientNetOptions =
     dropName: "head_drop",
     fcName: "classifier",
     // timm: U(-1/sqrt(fan_out), 1/sqrt(fan_out)) = variance scaling 1/3, fan_out, uniform.
-    kernel: () => inits.varianceScaling(1 / 3, "fanOut", "uniform"),
+    kernel: () =>
+      opts.headInit === "zeros"
+        ? tfl.initializers.zeros()
+        : inits.varianceScaling(1 / 3, "fanOut", "uniform"),
     inits,
   });
   return tfl.model({ inputs: input, outputs: x, name: opts.name ?? "efficientnet" });

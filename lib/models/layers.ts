@@ -120,6 +120,11 @@ export interface TimmModelOptions {
   /** Model name (default the architecture's). */
   name?: string;
   init?: InitMode;
+  /**
+   * Classifier initialisation: the architecture's own (default) or zeros. From scratch with 7 classes, timm's
+   * EfficientNet classifier init (U(±1/√7)) starts at a cross-entropy of ~4.8; zeros start at ln 7.
+   */
+  headInit?: "default" | "zeros";
   seed?: number;
 }
 

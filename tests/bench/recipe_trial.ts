@@ -1,7 +1,8 @@
 // A short trial of a recipe (dev tool behind docs/RECIPES.md): trains an experiment's preset for a few epochs on
 // a seeded subset of the training images and prints throughput, CPU time and validation accuracy per epoch.
 //   FER_THREADS=1 deno run -A tests/bench/recipe_trial.ts <experiment> [preset] [train images] [epochs] [val images]
-// env TRIAL_SIZE (input size), TRIAL_LR (peak learning rate), TRIAL_OPT=adamw (optimizer) vary one setting.
+// env TRIAL_SIZE (input size), TRIAL_LR (peak learning rate), TRIAL_OPT=adamw (optimizer), TRIAL_MODEL_OPTIONS
+// (JSON model options, e.g. {"headInit":"zeros"}) vary one setting.
 // img/cpu_s: training images per process CPU-second of the epoch (validation included, so slightly low): on a
 // shared machine wall-clock img/s depends on the load, CPU time much less.
 // The cosine is shortened to the trial (tMax = epochs) and the warm-up to at most a quarter of it, so the trial
@@ -25,11 +26,14 @@ const adamw = Deno.env.get("TRIAL_OPT") === "adamw"
   ? { optimizer: "adamw" as const, lr: 1e-3, weightDecay: 0.01 }
   : {};
 const lr = Deno.env.get("TRIAL_LR"); // e.g. 3e-4: another peak learning rate for the same recipe
+// e.g. {"headInit":"zeros"}: model options merged over the preset's
+const modelOptions = JSON.parse(Deno.env.get("TRIAL_MODEL_OPTIONS") ?? "null");
 const cfg = {
   ...base,
   ...(size ? { inputSize: Number(size) } : {}),
   ...adamw,
   ...(lr ? { lr: Number(lr) } : {}),
+  ...(modelOptions ? { modelOptions: { ...base.modelOptions, ...modelOptions } } : {}),
   epochs,
   tMax: epochs,
   warmupEpochs: Math.min(base.warmupEpochs ?? 0, epochs / 4),
