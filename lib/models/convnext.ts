@@ -142,7 +142,7 @@ export function convnext(args: ConvNeXtArgs, opts: ConvNeXtOptions = {}): tfl.La
     dropRate: opts.dropRate ?? 0,
     dropName: "head.drop",
     fcName: "head.fc",
-    kernel: w,
+    kernel: opts.headInit === "zeros" ? () => tfl.initializers.zeros() : w,
     inits,
   });
   return tfl.model({ inputs: input, outputs: x, name: opts.name ?? "convnext" });

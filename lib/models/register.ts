@@ -20,6 +20,8 @@ export interface ModelOptions {
   widthMultiplier?: number;
   /** `zeros` skips random init (fast; for counting or before loading weights). Default `random`. */
   init?: InitMode;
+  /** EfficientNet, ConvNeXt: `zeros` starts the classifier at zero (from-scratch runs); default the architecture's. */
+  headInit?: "default" | "zeros";
   /** Seed for reproducible initialization. */
   seed?: number;
 }

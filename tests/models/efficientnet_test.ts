@@ -12,6 +12,8 @@ import {
   timmNameMap,
 } from "../../lib/models/efficientnet.ts";
 import { countTrainableParams } from "../../lib/models/layers.ts";
+import type * as tfl from "@tensorflow/tfjs-layers";
+import { createModel } from "../../lib/models/registry.ts";
 import { compareNameMapToKeys, maxAbsDiff, nchwToNhwc } from "./helpers.ts";
 
 await tf.setBackend("cpu");
@@ -92,5 +94,20 @@ Deno.test("efficientnet: BN eps 1e-5 / momentum 0.9 (PyTorch 0.1), SiLU, symmetr
     assert.equal(model.getLayer("blocks.2.0.conv_dw").getConfig().padding, "valid");
   } finally {
     model.dispose();
+  }
+});
+
+Deno.test("efficientnet / convnext: headInit zeros gives a zero classifier (default: the architecture's init)", () => {
+  for (const [name, layer] of [["efficientnet_b3", "classifier"], ["convnext_tiny", "head.fc"]]) {
+    const maxAbs = (m: tfl.LayersModel) => {
+      const w = m.getLayer(layer).getWeights()[0].dataSync() as Float32Array;
+      return w.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+    };
+    const zero = createModel(name, { inputShape: [32, 32, 3], numClasses: 7, headInit: "zeros" });
+    const dflt = createModel(name, { inputShape: [32, 32, 3], numClasses: 7 });
+    assert.equal(maxAbs(zero), 0, name);
+    assert.ok(maxAbs(dflt) > 0, name);
+    zero.dispose();
+    dflt.dispose();
   }
 });
