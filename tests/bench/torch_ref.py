@@ -101,7 +101,8 @@ def measure(model, shape, batch, infer_batch, warmup, min_steps, max_steps, seco
     model.eval()
     xi = torch.randn(infer_batch, *shape)
     with torch.no_grad():
-        model(xi)
+        for _ in range(2):  # two warm-up passes, as lib/cli/bench.ts does
+            model(xi)
         t = time.perf_counter()
         for _ in range(infer_reps):
             model(xi)
