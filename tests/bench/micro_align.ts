@@ -23,6 +23,8 @@ for (const off of [0, 16, 32, 48]) {
     return ((performance.now() - t) / 10).toFixed(2);
   };
   console.log(
-    `offset ${off}: conv ${time(() => d.forward(x, w, g, 1, () => y))} ms, swish ${time(() => d.eltwise("swish", y, () => e))} ms`,
+    `offset ${off}: conv ${time(() => d.forward(x, w, g, 1, () => y))} ms, swish ${
+      time(() => d.eltwise("swish", y, () => e))
+    } ms`,
   );
 }
