@@ -2,12 +2,12 @@
 //   deno run -A tests/bench/infer_loop.ts <model>@<size> [batch] [reps] [train steps first]
 import * as tf from "@tensorflow/tfjs-core";
 import { initEngine } from "../../lib/engine/init.ts";
-import { createModel } from "../../lib/models/registry.ts";
+import { netByName } from "./net_by_name.ts";
 import { syntheticTraining } from "../../lib/bench/nets.ts";
 const [net = "efficientnet_b3@48", bs = "256", reps = "6", trainSteps = "0"] = Deno.args;
 await initEngine("native");
-const [name, size] = net.split("@");
-const model = createModel(name, { inputShape: [Number(size), Number(size), 3], numClasses: 7 });
+const model = netByName(net);
+const [, size = "48"] = net.split("@");
 if (Number(trainSteps) > 0) {
   const { step, dispose } = syntheticTraining(model, Number(bs));
   for (let i = 0; i < Number(trainSteps); i++) await step();

@@ -2,11 +2,11 @@
 //   deno run -A tests/bench/init_logits.ts efficientnet_b3@48
 import * as tf from "@tensorflow/tfjs-core";
 import { initEngine } from "../../lib/engine/init.ts";
-import { createModel } from "../../lib/models/registry.ts";
+import { netByName } from "./net_by_name.ts";
 const [net = "efficientnet_b3@48"] = Deno.args;
 await initEngine("native");
-const [name, size] = net.split("@");
-const model = createModel(name, { inputShape: [Number(size), Number(size), 3], numClasses: 7 });
+const model = netByName(net);
+const [, size = "48"] = net.split("@");
 const x = tf.randomNormal([64, Number(size), Number(size), 3]);
 const y = tf.oneHot(tf.tensor1d(Array.from({ length: 64 }, (_, i) => i % 7), "int32"), 7);
 for (const training of [false, true]) {

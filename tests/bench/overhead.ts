@@ -2,16 +2,10 @@
 //   deno run -A tests/bench/overhead.ts [net]
 import * as tf from "@tensorflow/tfjs-core";
 import { initEngine } from "../../lib/engine/init.ts";
-import { convnextNet, referenceNet } from "../../lib/bench/nets.ts";
-import { createModel } from "../../lib/models/registry.ts";
+import { netByName } from "./net_by_name.ts";
 const [net = "convnext"] = Deno.args;
 await initEngine("native");
-const [name, size] = net.split("@");
-const model = net === "ref"
-  ? referenceNet()
-  : net === "convnext"
-  ? convnextNet()
-  : createModel(name, { inputShape: [Number(size), Number(size), 3], numClasses: 7 });
+const model = netByName(net);
 const shape = model.inputs[0].shape.slice(1) as number[];
 for (const b of [1, 8, 32, 256]) {
   const x = tf.randomNormal([b, ...shape]);

@@ -2,16 +2,10 @@
 // net: ref, convnext or <registry model>@<size>; PROF_DETAIL=<kernel> lists that kernel by shape.
 import * as tf from "@tensorflow/tfjs-core";
 import { initEngine } from "../../lib/engine/init.ts";
-import { createModel } from "../../lib/models/registry.ts";
-import { convnextNet, referenceNet } from "../../lib/bench/nets.ts";
+import { netByName } from "./net_by_name.ts";
 const [engine = "native", net = "efficientnet_b3@48", bs = "32"] = Deno.args;
 await initEngine(engine);
-const [name, size] = net.split("@");
-const model = net === "ref"
-  ? referenceNet()
-  : net === "convnext"
-  ? convnextNet()
-  : createModel(name, { inputShape: [Number(size), Number(size), 3], numClasses: 7 });
+const model = netByName(net);
 const x = tf.randomNormal([Number(bs), ...model.inputs[0].shape.slice(1) as number[]]);
 for (let i = 0; i < 2; i++) tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
 const t = performance.now();

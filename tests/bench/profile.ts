@@ -4,18 +4,13 @@
 // `efficientnet_b3@48` (3 channels, 7 classes).
 import * as tf from "@tensorflow/tfjs-core";
 import { initEngine } from "../../lib/engine/init.ts";
-import { convnextNet, referenceNet, syntheticTraining } from "../../lib/bench/nets.ts";
-import { createModel } from "../../lib/models/registry.ts";
+import { netByName } from "./net_by_name.ts";
+import { syntheticTraining } from "../../lib/bench/nets.ts";
 
 const [engine = "native", net = "ref", bs = "64"] = Deno.args;
 console.log(await initEngine(engine));
 const b = Number(bs);
-const [name, size] = net.split("@");
-const model = net === "ref"
-  ? referenceNet()
-  : net === "convnext"
-  ? convnextNet()
-  : createModel(name, { inputShape: [Number(size ?? 48), Number(size ?? 48), 3], numClasses: 7 });
+const model = netByName(net);
 const shape = model.inputs[0].shape.slice(1) as number[];
 const { step } = syntheticTraining(model, b);
 await step();

@@ -20,6 +20,7 @@ import {
   OP_DESC_BYTES,
   POOLING_AVG,
   POOLING_MAX,
+  type DnnlGeom,
   type Prim,
   type Ptr,
   Q_WORKSPACE,
@@ -27,20 +28,21 @@ import {
 } from "./abi.ts";
 import { type Alloc, type DnnlCore, fresh } from "./core.ts";
 
-/** A pooling window geometry (TF.js's `computePool2DInfo`; dilation 1). */
-export type PoolGeom = {
-  batchSize: number;
-  inHeight: number;
-  inWidth: number;
-  inChannels: number;
-  outHeight: number;
-  outWidth: number;
-  filterHeight: number;
-  filterWidth: number;
-  strideHeight: number;
-  strideWidth: number;
-  padInfo: { top: number; bottom: number; left: number; right: number };
-};
+/** A pooling window geometry: the fields of TF.js's `computePool2DInfo` that oneDNN needs (dilation 1). */
+export type PoolGeom = Pick<
+  DnnlGeom,
+  | "batchSize"
+  | "inHeight"
+  | "inWidth"
+  | "inChannels"
+  | "outHeight"
+  | "outWidth"
+  | "filterHeight"
+  | "filterWidth"
+  | "strideHeight"
+  | "strideWidth"
+  | "padInfo"
+>;
 
 /** The pooling methods of the engine's oneDNN handle (each null when oneDNN refuses the case). */
 export function poolingPrimitives(core: DnnlCore) {
