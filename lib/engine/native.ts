@@ -35,7 +35,7 @@ import {
   depthwiseConv2d,
 } from "./kernels/conv.ts";
 import { type KernelFn } from "./kernels/types.ts";
-import { BufferPool, outArray, zeroArray } from "./pool.ts";
+import { allocOn, BufferPool, outArray, zeroArray } from "./pool.ts";
 
 /** Name the backend is registered under. */
 export const NATIVE = "native";
@@ -190,7 +190,6 @@ function convFamily(
   orig: (name: string) => KernelFn,
 ): Record<string, KernelFn> {
   const outShape = (g: ConvGeom) => [g.batchSize, g.outHeight, g.outWidth, g.outChannels];
-  const allocOn = (b: unknown): Alloc => (n) => outArray(b, n);
   const forward: KernelFn = (args) => {
     const { x, filter } = args.inputs;
     const b = args.backend;

@@ -141,3 +141,13 @@ export function zeroArray(backend: unknown, n: number): Float32Array {
   const pool = (backend as MaybePooled | null)?.pool;
   return pool ? pool.zeros(n) : new Float32Array(n);
 }
+
+/** The output allocator the oneDNN primitives take (`Alloc` in dnnl/core.ts) for a kernel on `backend`. */
+export function allocOn(backend: unknown): (n: number) => Float32Array {
+  return (n) => outArray(backend, n);
+}
+
+/** Return a scratch array taken with {@link outArray} straight to `backend`'s pool (no-op without one). */
+export function recycleOn(backend: unknown, values: Float32Array): void {
+  (backend as MaybePooled | null)?.pool?.recycle(values);
+}

@@ -12,7 +12,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { activeDnnl, type EltwiseAlg } from "../dnnl.ts";
 import { type KernelArgs, registerKernels, runKernel, values } from "./types.ts";
-import { outArray } from "../pool.ts";
+import { allocOn } from "../pool.ts";
 
 /** Fused SiLU (swish) kernel name. */
 export const SILU = "FerNativeSilu";
@@ -32,7 +32,7 @@ function erf(x: number): number {
 function unary(alg: EltwiseAlg, f: (x: Float32Array, y: Float32Array) => void) {
   return ({ inputs, backend }: KernelArgs): tf.TensorInfo => {
     const x = values(backend, inputs.x);
-    const alloc = (n: number) => outArray(backend, n);
+    const alloc = allocOn(backend);
     const fast = activeDnnl()?.eltwise(alg, x, alloc);
     if (fast) return backend.makeTensorInfo(inputs.x.shape, "float32", fast);
     const y = alloc(x.length);
@@ -44,7 +44,7 @@ function unary(alg: EltwiseAlg, f: (x: Float32Array, y: Float32Array) => void) {
 function grad(alg: EltwiseAlg, f: (x: Float32Array, dy: Float32Array, dx: Float32Array) => void) {
   return ({ inputs, backend }: KernelArgs): tf.TensorInfo => {
     const x = values(backend, inputs.x), dy = values(backend, inputs.dy);
-    const alloc = (n: number) => outArray(backend, n);
+    const alloc = allocOn(backend);
     const fast = activeDnnl()?.eltwiseBackward(alg, x, dy, alloc);
     if (fast) return backend.makeTensorInfo(inputs.x.shape, "float32", fast);
     const dx = alloc(x.length);

@@ -20,7 +20,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { activeDnnl } from "../dnnl.ts";
 import { type KernelArgs, ParamGrads, registerKernels, runKernel, values } from "./types.ts";
-import { outArray } from "../pool.ts";
+import { allocOn, outArray } from "../pool.ts";
 
 /** Fused training batch-norm kernel name (outputs y, batch mean, batch variance). */
 export const BN_TRAIN = "FerNativeBatchNormTrain";
@@ -47,7 +47,7 @@ function bnTrain({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
   const xv = values(backend, x), g = values(backend, gamma), b = values(backend, beta);
   const c = x.shape[x.shape.length - 1];
   const eps = attrs!.varianceEpsilon as number;
-  const alloc = (n: number) => outArray(backend, n);
+  const alloc = allocOn(backend);
   const fast = activeDnnl()?.batchNorm(xv, x.shape, g, b, eps, alloc);
   if (fast) {
     return [
@@ -83,7 +83,7 @@ function bnTrainGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const which = attrs!.which as number;
   const stored = paramGrads.take(backend, x, dy, which);
   if (stored) return stored;
-  const fast = activeDnnl()?.batchNormBackward(xv, x.shape, dyv, mv, vv, g, eps, (n) => outArray(backend, n));
+  const fast = activeDnnl()?.batchNormBackward(xv, x.shape, dyv, mv, vv, g, eps, allocOn(backend));
   if (fast) return paramGrads.give(backend, x, dy, which, fast);
   const inv = new Float64Array(c);
   for (let k = 0; k < c; k++) inv[k] = 1 / Math.sqrt(vv[k] + eps);

@@ -11,7 +11,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { activeDnnl, type EltwiseAlg } from "../dnnl.ts";
 import { type KernelFn } from "./types.ts";
-import { outArray, zeroArray } from "../pool.ts";
+import { allocOn, outArray, recycleOn, zeroArray } from "../pool.ts";
 
 function vals(b: MathBackendCPU, t: tf.TensorInfo): Float32Array | null {
   if (t.dtype !== "float32") return null;
@@ -93,7 +93,7 @@ function dnnlBinary(
   if (!dnnl) return null;
   const full = (st: number[]) => st.every((v) => v !== 0);
   const shapeOf = (st: number[]) => dims.map((d, i) => (st[i] === 0 ? 1 : d));
-  const alloc = (n: number) => outArray(backend, n);
+  const alloc = allocOn(backend);
   const alg = DNNL_BINARY[code];
   if (full(stA)) return dnnl.binary(alg, a, dims, b, shapeOf(stB), alloc);
   // a broadcast, b full: swap operands for the commutative ops
@@ -207,7 +207,7 @@ function dnnlMean(x: Float32Array, shape: number[], axes: number[], backend: unk
   const dnnl = activeDnnl();
   const ax = [...axes].sort((p, q) => p - q);
   if (!dnnl || shape.length !== 4 || ax.length !== 2 || ax[0] !== 1 || ax[1] !== 2) return null;
-  return dnnl.spatialMean(x, shape, (n) => outArray(backend, n));
+  return dnnl.spatialMean(x, shape, allocOn(backend));
 }
 
 function reduceKernel(name: string, mean: boolean, orig: (n: string) => KernelFn): KernelFn {
@@ -340,7 +340,7 @@ function maxPoolKernels(orig: (n: string) => KernelFn): Record<string, KernelFn>
     if (!xv || x.shape.length !== 4) return orig(tf.MaxPool)(args);
     const info = poolInfo(x, args.attrs ?? {});
     const fast = info.dilationHeight === 1 && info.dilationWidth === 1
-      ? activeDnnl()?.maxPool(xv, info, (n) => outArray(args.backend, n))
+      ? activeDnnl()?.maxPool(xv, info, allocOn(args.backend))
       : null;
     const y = fast ?? maxPool(xv, info, null, args.backend);
     return args.backend.makeTensorInfo(info.outShape, "float32", y);
@@ -351,12 +351,12 @@ function maxPoolKernels(orig: (n: string) => KernelFn): Record<string, KernelFn>
     if (!xv || !dyv || input.shape.length !== 4) return orig(tf.MaxPoolGrad)(args);
     const info = poolInfo(input, args.attrs ?? {});
     const fast = info.dilationHeight === 1 && info.dilationWidth === 1
-      ? activeDnnl()?.maxPoolBackward(xv, dyv, info, (n) => outArray(args.backend, n))
+      ? activeDnnl()?.maxPoolBackward(xv, dyv, info, allocOn(args.backend))
       : null;
     if (fast) return args.backend.makeTensorInfo(input.shape, "float32", fast);
     const pos = new Int32Array(dyv.length);
     const scratch = maxPool(xv, info, pos, args.backend);
-    (args.backend as { pool?: { recycle(a: Float32Array): void } }).pool?.recycle(scratch);
+    recycleOn(args.backend, scratch);
     const dx = zeroArray(args.backend, xv.length);
     for (let i = 0; i < pos.length; i++) if (pos[i] >= 0) dx[pos[i]] += dyv[i];
     return args.backend.makeTensorInfo(input.shape, "float32", dx);
@@ -374,7 +374,7 @@ function unaryKernel(
     const { x } = args.inputs;
     const xv = vals(args.backend, x);
     if (!xv) return orig(name)(args);
-    const alloc = (n: number) => outArray(args.backend, n);
+    const alloc = allocOn(args.backend);
     const yf = fast ? activeDnnl()?.eltwise(fast, xv, alloc) : undefined;
     if (yf) return args.backend.makeTensorInfo(x.shape, "float32", yf);
     const y = alloc(xv.length);
@@ -407,7 +407,7 @@ function batchNormKernel(orig: (n: string) => KernelFn): KernelFn {
     const perChannel = [mv, vv, ov, sv].every((a) => a.length === L) && x.shape[x.shape.length - 1] === L &&
       (x.shape.length === 4 || x.shape.length === 2) && offset && scale;
     const fast = perChannel
-      ? activeDnnl()?.batchNormInference(xv, x.shape, mv, vv, sv, ov, eps, (n) => outArray(b, n))
+      ? activeDnnl()?.batchNormInference(xv, x.shape, mv, vv, sv, ov, eps, allocOn(b))
       : null;
     if (fast) return b.makeTensorInfo(x.shape, "float32", fast);
     const at = (a: Float32Array, i: number) => (a.length === 1 ? a[0] : a[i]);

@@ -14,7 +14,7 @@ import { activeDnnl } from "../dnnl.ts";
 // registry) on import. Imported here so the gradients exist before they are wrapped below.
 import "@tensorflow/tfjs-layers";
 import { type KernelArgs, registerKernels, runKernel, values } from "./types.ts";
-import { outArray } from "../pool.ts";
+import { allocOn, outArray } from "../pool.ts";
 
 const BN_GRAD = "FerNativeBatchNormGrad";
 const RELU_GRAD = "FerNativeReluGrad";
@@ -70,7 +70,7 @@ function bnGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
 function reluGrad({ inputs, backend }: KernelArgs): tf.TensorInfo {
   const { dy, x } = inputs;
   const dyv = values(backend, dy), xv = values(backend, x);
-  const fast = activeDnnl()?.eltwiseBackward("relu", xv, dyv, (n) => outArray(backend, n));
+  const fast = activeDnnl()?.eltwiseBackward("relu", xv, dyv, allocOn(backend));
   if (fast) return backend.makeTensorInfo(x.shape, "float32", fast);
   const out = outArray(backend, xv.length);
   for (let i = 0; i < xv.length; i++) out[i] = xv[i] > 0 ? dyv[i] : Number.isNaN(xv[i]) ? NaN * dyv[i] : 0;

@@ -19,7 +19,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { activeDnnl } from "../dnnl.ts";
 import { type KernelArgs, ParamGrads, registerKernels, runKernel, values } from "./types.ts";
-import { outArray } from "../pool.ts";
+import { allocOn, outArray } from "../pool.ts";
 
 /** Fused layer-norm kernel name. */
 export const LN = "FerNativeLayerNorm";
@@ -42,7 +42,7 @@ function layerNorm({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { x, gamma, beta } = inputs;
   const xv = values(backend, x), g = values(backend, gamma), b = values(backend, beta);
   const c = g.length, eps = attrs!.epsilon as number;
-  const fast = activeDnnl()?.layerNorm(xv, c, g, b, eps, (n) => outArray(backend, n));
+  const fast = activeDnnl()?.layerNorm(xv, c, g, b, eps, allocOn(backend));
   if (fast) return backend.makeTensorInfo(x.shape, "float32", fast);
   const y = outArray(backend, xv.length);
   for (let o = 0; o < xv.length; o += c) {
@@ -63,7 +63,7 @@ function layerNormGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   if (stored) return stored;
   const xv = values(backend, x), dyv = values(backend, dy), g = values(backend, gamma);
   const eps = attrs!.epsilon as number;
-  const fast = activeDnnl()?.layerNormBackward(xv, c, dyv, g, eps, (n) => outArray(backend, n));
+  const fast = activeDnnl()?.layerNormBackward(xv, c, dyv, g, eps, allocOn(backend));
   if (fast) return paramGrads.give(backend, x, dy, which, fast);
   const dx = outArray(backend, xv.length);
   const dg = new Float64Array(c), db = new Float64Array(c);
