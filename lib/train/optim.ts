@@ -16,6 +16,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { hostBackend } from "../engine/webgpu.ts";
+import { outArray, readView } from "../engine/pool.ts";
 
 /** Hyper-parameters of {@link AdamW} (PyTorch defaults). */
 export type AdamWOptions = {
@@ -136,11 +137,12 @@ export class AdamW implements Optimizer {
     for (const p of this.vars) {
       const gt = grads[p.name];
       if (!gt) continue;
-      const g = gt.dataSync() as Float32Array;
-      const w = p.dataSync() as Float32Array;
+      // read in place and write into a pooled array: no fresh memory per step (see readView)
+      const g = readView(gt);
+      const w = readView(p);
       const m = this.m.get(p.name)!;
       const v = this.v.get(p.name)!;
-      const out = new Float32Array(w.length);
+      const out = outArray(tf.backend(), w.length);
       for (let i = 0; i < w.length; i++) {
         const gi = g[i];
         // param.mul_(1 - lr * weight_decay)
@@ -332,10 +334,10 @@ export class SGD implements Optimizer {
     for (const p of this.vars) {
       const gt = grads[p.name];
       if (!gt) continue;
-      const g = gt.dataSync() as Float32Array;
-      const w = p.dataSync() as Float32Array;
+      const g = readView(gt);
+      const w = readView(p);
       const b = this.buf.get(p.name)!;
-      const out = new Float32Array(w.length);
+      const out = outArray(tf.backend(), w.length);
       for (let i = 0; i < w.length; i++) {
         // d_p = d_p.add(param, alpha=weight_decay)
         let d = wd !== 0 ? f(g[i] + f(w[i] * wd)) : g[i];

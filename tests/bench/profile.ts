@@ -1,7 +1,7 @@
 // Per-kernel profile of one training step (dev tool):
 //   deno run -A tests/bench/profile.ts [engine] [net] [batch]
 // net: `ref` (bench reference net), `convnext` (bench depthwise net) or `<registry model>@<size>`, e.g.
-// `efficientnet_b3@48` (3 channels, 7 classes).
+// `efficientnet_b3@48` (3 channels, 7 classes). PROF_DETAIL=<kernel> lists that kernel's calls by shape.
 import * as tf from "@tensorflow/tfjs-core";
 import { initEngine } from "../../lib/engine/init.ts";
 import { netByName } from "./net_by_name.ts";
@@ -36,6 +36,19 @@ for (const [name, a] of [...agg].sort((p, q) => q[1].ms - p[1].ms).slice(0, 25))
       (100 * a.ms / tot).toFixed(1).padStart(5)
     }%  x${a.n}`,
   );
+}
+// PROF_DETAIL=<kernel>: that kernel's calls, slowest first, with input and output shapes
+const detail = Deno.env.get("PROF_DETAIL");
+if (detail) {
+  for (
+    const k of prof.kernels.filter((k) => k.name === detail).sort((p, q) => +q.kernelTimeMs - +p.kernelTimeMs)
+  ) {
+    console.log(
+      `  ${(+k.kernelTimeMs).toFixed(1).padStart(7)} ms  in ${JSON.stringify(k.inputShapes)} out ${
+        JSON.stringify(k.outputShapes)
+      }`,
+    );
+  }
 }
 t = performance.now();
 tf.tidy(() => (model.predict(tf.randomNormal([Math.min(256, 4 * b), ...shape])) as tf.Tensor).dataSync());

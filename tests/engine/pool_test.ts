@@ -10,7 +10,7 @@ import { BufferPool, MIN_POOLED } from "../../lib/engine/pool.ts";
 import { NATIVE as NATIVE_NAME, type NativeBackend } from "../../lib/engine/native.ts";
 import { convnextNet, crossEntropy, referenceNet } from "../../lib/bench/nets.ts";
 import { createModel } from "../../lib/models/registry.ts";
-import { AdamW } from "../../lib/train/optim.ts";
+import { AdamW, SGD } from "../../lib/train/optim.ts";
 import { assertBitsEqual, NATIVE, rand } from "./helpers.ts";
 
 const ignore = !NATIVE.ok;
@@ -181,3 +181,56 @@ for (const [name, make] of NETS) {
     },
   );
 }
+
+Deno.test(
+  {
+    name: "native pool: AdamW and SGD read gradients and weights in place and write into pooled arrays",
+    ignore,
+  },
+  async () => {
+    await tf.setBackend(NATIVE_NAME);
+    const backend = tf.backend() as NativeBackend;
+    const saved = { cap: backend.pool.capBytes, poison: backend.pool.poison };
+    const run = (make: (v: tf.Variable[]) => AdamW | SGD) => {
+      const w = tf.variable(tf.tensor(rand(N, 11), [N]), true, `pool_opt_w_${Math.random()}`);
+      const opt = make([w]);
+      const escaped = backend.pool.stats.escaped;
+      const fresh = backend.pool.stats.fresh;
+      for (let s = 0; s < 4; s++) {
+        const g = tf.tidy(() => tf.mul(tf.tensor(rand(N, 20 + s), [N]), 1)); // a pooled gradient
+        opt.step({ [w.name]: g });
+        g.dispose();
+      }
+      const stats = {
+        escaped: backend.pool.stats.escaped - escaped,
+        fresh: backend.pool.stats.fresh - fresh,
+      };
+      const out = Float32Array.from(w.dataSync());
+      w.dispose();
+      opt.dispose();
+      return { out, stats };
+    };
+    const adamw = (v: tf.Variable[]) => new AdamW(v, { lr: 1e-2, weightDecay: 0.1 });
+    const sgd = (v: tf.Variable[]) =>
+      new SGD(v, { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4 });
+    try {
+      for (const [name, make] of [["AdamW", adamw], ["SGD", sgd]] as const) {
+        backend.pool.capBytes = 0;
+        backend.pool.clear();
+        const plain = run(make);
+        backend.pool.capBytes = 1 << 30;
+        backend.pool.poison = true;
+        const pooled = run(make);
+        assertBitsEqual(pooled.out, plain.out, `${name}: pooled and unpooled updates`);
+        assert.equal(pooled.stats.escaped, 0, `${name}: no gradient or weight array escaped the pool`);
+        // 4 gradients and 4 updated weights of N floats: after the first step each comes back from the pool
+        assert.ok(pooled.stats.fresh <= 4, `${name}: ${pooled.stats.fresh} fresh arrays in 4 steps`);
+        backend.pool.poison = false;
+      }
+    } finally {
+      backend.pool.capBytes = saved.cap;
+      backend.pool.poison = saved.poison;
+      backend.pool.clear();
+    }
+  },
+);
