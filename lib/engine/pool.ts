@@ -20,20 +20,22 @@ import * as tf from "@tensorflow/tfjs-core";
 export const MIN_POOLED = 4096;
 
 /**
- * Default cap on idle pooled bytes: a quarter of the machine's memory, at most 8 GiB; `FER_POOL_MB` sets it,
- * `FER_POOL=0` turns pooling off. The cap must hold a whole step's working set, or the arrays released last in
- * a step are dropped and the next step pays for fresh ones: EfficientNet-B3 at 224 px, batch 16, trained at
- * 3.96 img/s with a 2 GiB cap and 5.93 img/s with 6 GiB, and its peak RSS fell (7.2 → 7.0 GB), since the arrays
- * that are not reused end up fragmenting the malloc heap instead (`FER_POOL_MB=… deno task bench --engines
- * native --nets efficientnet_b3@224 --no-torch --seconds 10`, 2026-11-30).
+ * Default cap on idle pooled bytes: half the machine's memory, at most 16 GiB; `FER_POOL_MB` sets it,
+ * `FER_POOL=0` turns pooling off. At the end of a step every activation and gradient is idle, so the cap must
+ * hold a whole step's working set, or the next step allocates afresh what was evicted. EfficientNet-B3 at
+ * 224 px, batch 16, two threads (`deno run -A tests/bench/step_split.ts efficientnet_b3@224 16 6`, 2026-11-30):
+ * with a 5.9 GB cap 74 arrays a step were fresh, steps took 2.0–3.0 s and RSS grew 6.8 → 7.4 GB (the arrays
+ * that are not reused fragment the malloc heap); with 12 GB none were, steps took 1.5–1.7 s and RSS stayed
+ * at 6.8 GB. Idle arrays are memory the process touched anyway; the cap only bounds arrays of lengths that stop
+ * recurring (other batch sizes), and those go first: eviction takes the least recently released length.
  */
 export function defaultCap(): number {
-  let cap = 8 * 2 ** 30;
+  let cap = 16 * 2 ** 30;
   try {
     if (Deno.env.get("FER_POOL") === "0") return 0;
     const mb = Number(Deno.env.get("FER_POOL_MB") ?? "");
     if (Number.isFinite(mb) && mb >= 0 && Deno.env.get("FER_POOL_MB")) return mb * 2 ** 20;
-    cap = Math.min(cap, Deno.systemMemoryInfo().total / 4);
+    cap = Math.min(cap, Deno.systemMemoryInfo().total / 2);
   } catch {
     // no env / sys permission: the default
   }
@@ -46,8 +48,8 @@ export class BufferPool {
   #owned = new WeakSet<Float32Array>();
   #live = new WeakSet<Float32Array>();
   #idleBytes = 0;
-  /** Counters for tests and the bench: arrays handed out fresh / reused, released, forgotten. */
-  readonly stats = { fresh: 0, reused: 0, released: 0, escaped: 0 };
+  /** Counters for tests and the bench: arrays handed out fresh / reused, released, forgotten, evicted by the cap. */
+  readonly stats = { fresh: 0, reused: 0, released: 0, escaped: 0, evicted: 0 };
 
   /** Most idle bytes kept (0 disables pooling: every take is a fresh array). */
   capBytes: number;
@@ -99,19 +101,32 @@ export class BufferPool {
     this.stats.escaped++;
   }
 
-  /** The last tensor holding `values` was disposed: keep the array for reuse (within the cap). */
+  /**
+   * The last tensor holding `values` was disposed: keep the array for reuse. Over the cap, the least recently
+   * released lengths are evicted first (the oldest array of that length), so a step's recurring arrays stay.
+   */
   release(values: unknown): void {
     if (!(values instanceof Float32Array) || !this.#live.has(values)) return;
     this.#live.delete(values);
-    if (this.#idleBytes + values.byteLength > this.capBytes) {
+    if (values.byteLength > this.capBytes) {
       this.#owned.delete(values);
       return;
     }
+    // re-insert the length so that Map order is least recently released first
+    const list = this.#free.get(values.length) ?? [];
+    this.#free.delete(values.length);
+    list.push(values);
+    this.#free.set(values.length, list);
     this.#idleBytes += values.byteLength;
-    const list = this.#free.get(values.length);
-    if (list) list.push(values);
-    else this.#free.set(values.length, [values]);
     this.stats.released++;
+    while (this.#idleBytes > this.capBytes) {
+      const [n, oldest] = this.#free.entries().next().value!;
+      const gone = oldest.shift()!;
+      if (!oldest.length) this.#free.delete(n);
+      this.#owned.delete(gone);
+      this.#idleBytes -= gone.byteLength;
+      this.stats.evicted++;
+    }
   }
 
   /** Give a scratch array from {@link take} straight back (it never became a tensor). */

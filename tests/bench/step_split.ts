@@ -15,6 +15,7 @@ const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
 const opt = new AdamW(vars, { lr: 1e-3 });
 const x = tf.randomNormal([b, ...shape]);
 const y = tf.tensor1d(Array.from({ length: b }, (_, i) => i % 7), "int32");
+const pool = (tf.backend() as { pool?: { stats: Record<string, number> } }).pool;
 for (let s = 0; s < Number(n); s++) {
   const t0 = performance.now();
   const { value, grads } = tf.variableGrads(
@@ -30,6 +31,8 @@ for (let s = 0; s < Number(n); s++) {
   console.log(
     `step ${s}: fwd+bwd ${(t1 - t0).toFixed(0)} ms, optimizer ${(t2 - t1).toFixed(0)} ms, dispose ${
       (t3 - t2).toFixed(0)
-    } ms, total ${(t3 - t0).toFixed(0)} ms; tensors ${tf.memory().numTensors}`,
+    } ms, total ${(t3 - t0).toFixed(0)} ms; tensors ${tf.memory().numTensors}; pool ${
+      JSON.stringify(pool?.stats)
+    }, rss ${(Deno.memoryUsage().rss / 2 ** 20).toFixed(0)} MB`,
   );
 }

@@ -52,10 +52,22 @@ Deno.test("BufferPool: the cap bounds idle bytes, 0 disables pooling, zeros() cl
   const [a, b] = [pool.take(N), pool.take(N)];
   for (const x of [a, b]) pool.held(x);
   pool.release(a);
-  pool.release(b); // over the cap: dropped
+  pool.release(b); // over the cap: the older one, a, is evicted
   assert.deepStrictEqual(pool.idleBytes, N * 4);
-  assert.strictEqual(pool.take(N), a);
-  assert.notStrictEqual(pool.take(N), b);
+  assert.deepStrictEqual(pool.stats.evicted, 1);
+  assert.strictEqual(pool.take(N), b);
+  assert.notStrictEqual(pool.take(N), a);
+
+  // eviction takes the least recently released length first
+  const lru = new BufferPool(N * 4 * 3); // room for three arrays of N floats
+  const [p, q, r] = [lru.take(N), lru.take(2 * N), lru.take(N)];
+  for (const x of [p, q, r]) lru.held(x);
+  lru.release(p); // length N, then 2N, then N again: N is now the most recent length
+  lru.release(q);
+  lru.release(r); // 4N floats idle: the 2N array goes, both N arrays stay
+  assert.deepStrictEqual(lru.idleBytes, N * 4 * 2);
+  assert.notStrictEqual(lru.take(2 * N), q);
+  assert.deepStrictEqual(new Set([lru.take(N), lru.take(N)]), new Set([p, r]));
 
   const off = new BufferPool(0);
   const x = off.take(N);
