@@ -7,10 +7,12 @@ import type * as tfl from "@tensorflow/tfjs-layers";
 import type { Transform } from "../data/augment.ts";
 import { batches, type Split } from "../data/dataset.ts";
 import type { LossFn } from "../train/losses.ts";
+import { forInference } from "../models/fold.ts";
 
 /**
  * Loss, accuracy (and with `keep`, predictions and probabilities) of a model on a split, in eval mode. Values
- * are read back once per batch, asynchronously (GPU backends cannot read synchronously under Deno).
+ * are read back once per batch, asynchronously (GPU backends cannot read synchronously under Deno). On CPU
+ * backends the batch norms are folded into their convolutions first (lib/models/fold.ts).
  */
 export async function evaluate(
   model: tfl.LayersModel,
@@ -27,22 +29,27 @@ export async function evaluate(
   let lossSum = 0;
   let correct = 0;
   let at = 0;
-  for (const { x, y } of batches(split, { batchSize, shuffle: false })) {
-    const [l, p, pr] = tf.tidy(() => {
-      const logits = model.apply(transform(x), { training: false }) as tf.Tensor;
-      return [lossFn(logits, y), tf.argMax(logits, 1), tf.softmax(logits)];
-    });
-    const b = y.shape[0];
-    lossSum += (await l.data())[0] * b;
-    const pv = await p.data();
-    const yv = await y.data();
-    for (let i = 0; i < b; i++) if (pv[i] === yv[i]) correct++;
-    if (preds && probs) {
-      preds.set(pv, at);
-      probs.set(await pr.data(), at * c);
+  const inf = forInference(model);
+  try {
+    for (const { x, y } of batches(split, { batchSize, shuffle: false })) {
+      const [l, p, pr] = tf.tidy(() => {
+        const logits = inf.model.apply(transform(x), { training: false }) as tf.Tensor;
+        return [lossFn(logits, y), tf.argMax(logits, 1), tf.softmax(logits)];
+      });
+      const b = y.shape[0];
+      lossSum += (await l.data())[0] * b;
+      const pv = await p.data();
+      const yv = await y.data();
+      for (let i = 0; i < b; i++) if (pv[i] === yv[i]) correct++;
+      if (preds && probs) {
+        preds.set(pv, at);
+        probs.set(await pr.data(), at * c);
+      }
+      at += b;
+      tf.dispose([x, y, l, p, pr]);
     }
-    at += b;
-    tf.dispose([x, y, l, p, pr]);
+  } finally {
+    inf.release();
   }
   return { loss: n ? lossSum / n : NaN, accuracy: n ? correct / n : NaN, preds, probs };
 }

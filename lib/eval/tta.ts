@@ -19,6 +19,7 @@ import {
   runSplit,
 } from "../runs/runs.ts";
 import type { TrainConfig } from "../train/config.ts";
+import { forInference } from "../models/fold.ts";
 
 /** How the views' outputs are combined. */
 export type TtaAverage = "prob" | "logit";
@@ -135,13 +136,18 @@ export function predictWithTta(
   const n = split.labels.length;
   const probs = new Float32Array(n * c);
   let at = 0;
-  for (const { x, y } of batches(split, { batchSize, shuffle: false })) {
-    const views = transforms.map((t) =>
-      tf.tidy(() => (model.apply(t(x), { training: false }) as tf.Tensor).dataSync() as Float32Array)
-    );
-    probs.set(averageViews(views, c, average), at * c);
-    at += y.shape[0];
-    tf.dispose([x, y]);
+  const inf = forInference(model); // batch norms folded on CPU backends (lib/models/fold.ts)
+  try {
+    for (const { x, y } of batches(split, { batchSize, shuffle: false })) {
+      const views = transforms.map((t) =>
+        tf.tidy(() => (inf.model.apply(t(x), { training: false }) as tf.Tensor).dataSync() as Float32Array)
+      );
+      probs.set(averageViews(views, c, average), at * c);
+      at += y.shape[0];
+      tf.dispose([x, y]);
+    }
+  } finally {
+    inf.release();
   }
   return probs;
 }
