@@ -3,12 +3,14 @@
  * `group1-shardNofM.bin`, the layout tfjs-converter writes), loadable with `tf.loadLayersModel(url)`.
  * `userDefinedMetadata` carries what a user needs to feed it: the class names, the preprocessing
  * (lib/faces/preprocess.ts: crop framing, gray weights, sizes, normalisation) and where it came from.
- * Models with ConvNeXt's `LayerScale` need lib/models/layers.ts imported before loading (the demo does).
+ * Models with ConvNeXt's `LayerScale` need lib/models/layers.ts imported before loading (the demo does). The
+ * exported graph is for inference: batch norms are folded into their convolutions (lib/models/fold.ts).
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { basename, join } from "node:path";
 import { loadRunConfig, loadRunModel } from "../runs/runs.ts";
 import { type Preprocessing, preprocessingOf } from "../faces/preprocess.ts";
+import { forInference } from "./fold.ts";
 
 /** `userDefinedMetadata` of an exported model. */
 export interface ExportMetadata {
@@ -40,9 +42,11 @@ export async function exportRun(
 ): Promise<ExportResult> {
   const cfg = loadRunConfig(runDir);
   const { model, classes } = await loadRunModel(runDir);
+  // inference only: batch norms folded into their convolutions (one pass fewer per conv in the browser too)
+  const inf = forInference(model);
   try {
     let art: tf.io.ModelArtifacts | null = null;
-    await model.save(tf.io.withSaveHandler((a) => {
+    await inf.model.save(tf.io.withSaveHandler((a) => {
       art = a;
       return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } });
     }));
@@ -88,6 +92,7 @@ export async function exportRun(
     await Deno.writeTextFile(modelJson, JSON.stringify(json));
     return { modelJson, shards, metadata };
   } finally {
+    inf.release();
     model.dispose();
   }
 }

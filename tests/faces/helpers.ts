@@ -12,6 +12,8 @@ export interface TinyRun {
   mean?: number[];
   std?: number[];
   seed?: number;
+  /** A functional net with conv → batch norm (moving statistics set off their defaults) instead. */
+  batchNorm?: boolean;
 }
 
 /**
@@ -21,7 +23,7 @@ export interface TinyRun {
 export async function makeTinyRun(dir: string, o: TinyRun = {}): Promise<string> {
   const { inputSize = 48, channels = 1, mean = [0.5], std = [0.5], seed = 7 } = o;
   const init = (s: number) => tfl.initializers.glorotUniform({ seed: seed + s });
-  const model = tfl.sequential({
+  const model = o.batchNorm ? tinyBatchNormNet(inputSize, channels, init) : tfl.sequential({
     name: "tiny",
     layers: [
       tfl.layers.conv2d({
@@ -61,4 +63,37 @@ export async function makeTinyRun(dir: string, o: TinyRun = {}): Promise<string>
 /** Random gray crops [n, 48, 48, 1] with values 0..255 (seeded). */
 export function randomCrops(n: number, seed = 1): tf.Tensor4D {
   return tf.mul(tf.randomUniform([n, 48, 48, 1], 0, 1, "float32", seed), 255) as tf.Tensor4D;
+}
+
+/** input → conv → batch norm → ReLU → max pool → flatten → dense, with non-trivial batch-norm statistics. */
+function tinyBatchNormNet(
+  inputSize: number,
+  channels: number,
+  init: (s: number) => ReturnType<typeof tfl.initializers.glorotUniform>,
+): tfl.LayersModel {
+  const input = tfl.input({ shape: [inputSize, inputSize, channels] });
+  let x = tfl.layers.conv2d({
+    filters: 6,
+    kernelSize: 5,
+    strides: 2,
+    useBias: false,
+    kernelInitializer: init(1),
+  })
+    .apply(input) as tfl.SymbolicTensor;
+  const bn = tfl.layers.batchNormalization();
+  x = bn.apply(x) as tfl.SymbolicTensor;
+  x = tfl.layers.reLU().apply(x) as tfl.SymbolicTensor;
+  x = tfl.layers.maxPooling2d({ poolSize: 2 }).apply(x) as tfl.SymbolicTensor;
+  x = tfl.layers.flatten().apply(x) as tfl.SymbolicTensor;
+  x = tfl.layers.dense({ units: CLASSES.length, kernelInitializer: init(2) }).apply(x) as tfl.SymbolicTensor;
+  const model = tfl.model({ inputs: input, outputs: x, name: "tiny_bn" });
+  const stats = [
+    [1.5, 0.5, 1, 2, 0.8, 1.2], // gamma
+    [0.1, -0.2, 0.3, 0, 0.05, -0.1], // beta
+    [20, -10, 5, 0, 30, -5], // moving mean
+    [400, 100, 50, 900, 200, 25], // moving variance
+  ].map((v) => tf.tensor1d(v));
+  bn.setWeights(stats);
+  tf.dispose(stats);
+  return model;
 }

@@ -74,6 +74,34 @@ Deno.test("export round trip: the exported model gives the checkpoint's logits; 
   }
 });
 
+Deno.test("export folds batch norms into their convolutions: no BatchNormalization in the graph, same logits", async () => {
+  const tmp = mkdtempSync(join(tmpdir(), "fer-export-"));
+  try {
+    const runDir = await makeTinyRun(join(tmp, "run"), { batchNorm: true });
+    const out = join(tmp, "web");
+    const r = await exportRun(runDir, out);
+    const topology = JSON.stringify(JSON.parse(Deno.readTextFileSync(r.modelJson)).modelTopology);
+    const { model } = await loadRunModel(runDir);
+    assert.ok(model.layers.some((l) => l.getClassName() === "BatchNormalization"), "the checkpoint has one");
+    assert.ok(!topology.includes("BatchNormalization"), "folded away in the export");
+    const exported = await loadOverHttp(out);
+    const crops = randomCrops(5);
+    const [a, b] = tf.tidy(() => {
+      const x = runTransform(loadRunConfig(runDir))(crops);
+      return [model.predict(x) as tf.Tensor, exported.predict(x) as tf.Tensor];
+    });
+    const scale = tf.tidy(() => tf.max(tf.abs(a)).dataSync()[0]);
+    const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+    assert.ok(diff <= 1e-5 * Math.max(1, scale), `max logit difference ${diff} (scale ${scale})`);
+    assert.ok(tf.tidy(() => tf.moments(a).variance.dataSync()[0]) > 1e-4, "logits are not constant");
+    tf.dispose([a, b, crops]);
+    model.dispose();
+    exported.dispose();
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
 Deno.test("preprocess (tfjs ops, used in the browser) equals the run's eval transform: 64 px, 3 channels, ImageNet stats", async () => {
   const tmp = mkdtempSync(join(tmpdir(), "fer-export-"));
   try {
