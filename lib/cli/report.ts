@@ -1,6 +1,7 @@
 /**
- * `deno task report <run>`: a finished run (a folder, or a name under checkpoints/) as Markdown — config
- * summary, per-epoch history table, test classification report, totals.
+ * `deno task report <run>`: a run (a folder, or a name under checkpoints/) as Markdown — config summary,
+ * per-epoch history table, test classification report, totals; for a run still training, its progress, cost so
+ * far and the resume command.
  */
 import { runMarkdown } from "../eval/report.ts";
 import { resolveRunDir, RunError } from "../runs/runs.ts";
@@ -9,8 +10,9 @@ import { ArgsError, type CommandSpec, parseCli, runArg } from "./args.ts";
 const SPEC: CommandSpec = {
   name: "report",
   usage: ["<run>"],
-  summary: "Prints a finished run (a name under checkpoints/ or a run folder) as Markdown: config summary, " +
-    "per-epoch history,\ntest classification report and totals.",
+  summary: "Prints a run (a name under checkpoints/ or a run folder) as Markdown: config summary, " +
+    "per-epoch history,\ntest classification report and totals; for a run still training, its progress, " +
+    "cost so far and\nthe resume command.",
   options: {},
   positionals: { max: 1 },
 };

@@ -3,6 +3,7 @@
  * Used by `deno task report <run>` to paste a run's results (e.g. into the README) without retyping numbers.
  */
 import { existsSync } from "node:fs";
+import { basename } from "node:path";
 import {
   type HistoryRow,
   readConfig,
@@ -43,38 +44,27 @@ export function runCost(
   return { wallHours: wall / 3600, cpuHours: cpu / 3600, sessions: summary.sessions ?? null };
 }
 
-/** The whole run as Markdown. */
+/**
+ * The whole run as Markdown. A run still in training (a history but no test report yet) gets its history, its
+ * progress (epochs done of its budget, best validation accuracy so far), its cost so far and how to resume.
+ */
 export function runMarkdown(runDir: string): string {
   const paths = runPaths(runDir);
   const cfg = readConfig(paths);
   const history = readHistory(paths);
   const summary = readTestReport(paths);
-  if (!summary) throw new RunError(`${paths.testReportJson} not found (has the run finished its test?)`);
+  if (!summary) {
+    if (!history.length) {
+      throw new RunError(`${paths.testReportJson} not found (has the run finished its test?)`);
+    }
+    return inProgressMarkdown(runDir, cfg, history);
+  }
   const reportPath = paths.testReportTxt;
   const reportText = existsSync(reportPath) ? Deno.readTextFileSync(reportPath).trimEnd() : "";
   const seconds = history.reduce((s, r) => s + r.seconds, 0);
-  const opt = cfg.optimizer === "sgd"
-    ? `SGD${cfg.nesterov ?? true ? " Nesterov" : ""} momentum ${cfg.momentum ?? 0.9} lr ${cfg.lr}`
-    : `AdamW lr ${cfg.lr}`;
-  const sched = cfg.schedule === "warmup_cosine"
-    ? `warm-up ${cfg.warmupEpochs ?? 0} epochs + per-step cosine over ${cfg.tMax} epochs`
-    : `cosine T_max ${cfg.tMax}`;
-  const input = cfg.cropFrom
-    ? `${cfg.inputSize}×${cfg.inputSize}×${cfg.channels} crops of ${cfg.cropFrom}`
-    : `${cfg.inputSize}×${cfg.inputSize}×${cfg.channels}`;
-  const extras = [
-    ...(cfg.erasing ? [`random erasing p ${cfg.erasing.p ?? 0.5}`] : []),
-    ...(cfg.mixupAlpha ? [`mixup α ${cfg.mixupAlpha}`] : []),
-  ];
-  const what = `${cfg.experiment} (${cfg.model}${cfg.preset ? `, ${cfg.preset} preset` : ""}): ` +
-    `${input}, batch ${cfg.batchSize}, ${opt} ` +
-    `(weight decay ${cfg.weightDecay}), ${sched}, ${cfg.epochs} epochs max, patience ` +
-    `${cfg.patience}, loss ${cfg.loss}, seed ${cfg.seed}` +
-    (cfg.maxTrainImages ? `, training subset ${cfg.maxTrainImages} images` : "") +
-    (extras.length ? `, ${extras.join(", ")}` : "");
   const cost = runCost(history, summary);
   return [
-    what,
+    describeConfig(cfg),
     "",
     historyTable(history),
     "",
@@ -92,5 +82,53 @@ export function runMarkdown(runDir: string): string {
         (cost.sessions ? ` over ${cost.sessions} session${cost.sessions === 1 ? "" : "s"}` : "") +
         " (data loading, training, validation and the test evaluation)"
       : ""),
+  ].join("\n");
+}
+
+/** One line saying what was trained: model, input, batch, optimizer, schedule, budget, loss, extras. */
+function describeConfig(cfg: ReturnType<typeof readConfig>): string {
+  const opt = cfg.optimizer === "sgd"
+    ? `SGD${cfg.nesterov ?? true ? " Nesterov" : ""} momentum ${cfg.momentum ?? 0.9} lr ${cfg.lr}`
+    : `AdamW lr ${cfg.lr}`;
+  const sched = cfg.schedule === "warmup_cosine"
+    ? `warm-up ${cfg.warmupEpochs ?? 0} epochs + per-step cosine over ${cfg.tMax} epochs`
+    : `cosine T_max ${cfg.tMax}`;
+  const input = cfg.cropFrom
+    ? `${cfg.inputSize}×${cfg.inputSize}×${cfg.channels} crops of ${cfg.cropFrom}`
+    : `${cfg.inputSize}×${cfg.inputSize}×${cfg.channels}`;
+  const extras = [
+    ...(cfg.erasing ? [`random erasing p ${cfg.erasing.p ?? 0.5}`] : []),
+    ...(cfg.mixupAlpha ? [`mixup α ${cfg.mixupAlpha}`] : []),
+  ];
+  return `${cfg.experiment} (${cfg.model}${cfg.preset ? `, ${cfg.preset} preset` : ""}): ` +
+    `${input}, batch ${cfg.batchSize}, ${opt} ` +
+    `(weight decay ${cfg.weightDecay}), ${sched}, ${cfg.epochs} epochs max, patience ` +
+    `${cfg.patience}, loss ${cfg.loss}, seed ${cfg.seed}` +
+    (cfg.maxTrainImages ? `, training subset ${cfg.maxTrainImages} images` : "") +
+    (extras.length ? `, ${extras.join(", ")}` : "");
+}
+
+/** A run that has not finished: history, progress, cost so far and the resume command. */
+function inProgressMarkdown(
+  runDir: string,
+  cfg: ReturnType<typeof readConfig>,
+  history: HistoryRow[],
+): string {
+  const best = history.reduce((a, b) => (b.val_acc > a.val_acc ? b : a));
+  const cost = runCost(history, {});
+  const run = basename(runDir);
+  return [
+    describeConfig(cfg),
+    "",
+    historyTable(history),
+    "",
+    `in progress: ${history.length} of at most ${cfg.epochs} epochs done; best validation accuracy so far ` +
+    `${best.val_acc.toFixed(4)} (epoch ${best.epoch}); no test evaluation yet` +
+    (cost
+      ? `\n\ncost so far: wall time ${cost.wallHours.toFixed(2)} h, CPU time ${
+        cost.cpuHours.toFixed(2)
+      } CPU-hours`
+      : "") +
+    `\n\nresume: deno task train --resume ${run}`,
   ].join("\n");
 }

@@ -32,8 +32,20 @@ Deno.test("runMarkdown: config line, history, report text and totals; missing fi
         inputSize: 48,
       }),
     );
-    Deno.writeTextFileSync(join(dir, "history.json"), JSON.stringify([row(1, 0.4), row(2, 0.5)]));
+    assert.throws(() => runMarkdown(dir), (e: Error) => e.message.includes(join(dir, "history.json")));
+    Deno.writeTextFileSync(join(dir, "history.json"), "[]"); // started, no epoch yet
     assert.throws(() => runMarkdown(dir), (e: Error) => e.message.includes(join(dir, "test_report.json")));
+    Deno.writeTextFileSync(join(dir, "history.json"), JSON.stringify([row(1, 0.4), row(2, 0.5)]));
+    // still training: history, progress and how to resume, no test figures
+    const progress = runMarkdown(dir);
+    assert.match(progress, /^fer_cnn \(fer_cnn_small, cpu preset\): 48×48×/);
+    assert.match(progress, /\| 2 \| 1\.5000 \| 0\.4000 \| 1\.2500 \| 0\.5000 \|/);
+    assert.match(
+      progress,
+      /in progress: 2 of at most 8 epochs done; best validation accuracy so far 0\.5000 \(epoch 2\); no test/,
+    );
+    assert.match(progress, new RegExp(`resume: deno task train --resume ${dir.split("/").pop()}$`));
+    assert.doesNotMatch(progress, /test accuracy/);
     Deno.writeTextFileSync(
       join(dir, "test_report.json"),
       JSON.stringify({
