@@ -17,7 +17,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { hostBackend } from "../engine/webgpu.ts";
 import { outArray, readView } from "../engine/pool.ts";
-import { type AdamWFactors, WasmAdamW } from "../engine/wasm/adamw.ts";
+import { type AdamWFactors, type SgdFactors, WasmOptimState } from "../engine/wasm/optim.ts";
 
 /** Hyper-parameters of {@link AdamW} (PyTorch defaults). */
 export type AdamWOptions = {
@@ -35,8 +35,8 @@ export type AdamWOptions = {
    */
   mode?: "host" | "device";
   /**
-   * In host mode, run the update on WebAssembly SIMD (lib/engine/wasm/adamw.ts; bit for bit the JS loop) when
-   * it is available. Default true; `FER_WASM_ADAMW=0` turns it off.
+   * In host mode, run the update on WebAssembly SIMD (lib/engine/wasm/optim.ts; bit for bit the JS loop) when
+   * it is available. Default true; `FER_WASM_OPTIM=0` turns it off.
    */
   simd?: boolean;
 };
@@ -76,7 +76,7 @@ export interface Optimizer {
 
 /**
  * One AdamW update over float32 arrays, every operation rounded to float32 (Math.fround) in torch's order: `m`
- * and `v` in place, the new weights into `out`. lib/engine/wasm/adamw.wat is the same update on SIMD lanes.
+ * and `v` in place, the new weights into `out`. lib/engine/wasm/optim.wat is the same update on SIMD lanes.
  */
 function adamwLoop(
   w: Float32Array,
@@ -129,7 +129,7 @@ export class AdamW implements Optimizer {
   private readonly mT = new Map<string, tf.Tensor>();
   private readonly vT = new Map<string, tf.Tensor>();
   /** Host mode on WebAssembly SIMD: the moments live in its memory (this.m / this.v hold views of them). */
-  private readonly wasm: WasmAdamW | null = null;
+  private readonly wasm: WasmOptimState | null = null;
 
   constructor(vars: tf.Variable[], opts: AdamWOptions = {}) {
     this.vars = vars;
@@ -138,15 +138,15 @@ export class AdamW implements Optimizer {
     this.eps = opts.eps ?? 1e-8;
     this.weightDecay = opts.weightDecay ?? 0.01;
     this.mode = opts.mode ?? (hostBackend() ? "host" : "device");
-    const simd = (opts.simd ?? true) && this.mode === "host" && envFlag("FER_WASM_ADAMW") !== "0";
-    this.wasm = simd ? WasmAdamW.create(vars.map((x) => x.size)) : null;
+    const simd = (opts.simd ?? true) && this.mode === "host" && envFlag("FER_WASM_OPTIM") !== "0";
+    this.wasm = simd ? WasmOptimState.create(vars.map((x) => x.size), 2) : null;
     const names = new Set<string>();
     for (const [i, x] of vars.entries()) {
       if (names.has(x.name)) throw new Error(`AdamW: duplicate variable name ${x.name}`);
       names.add(x.name);
       if (this.mode === "host") {
-        this.m.set(x.name, this.wasm ? this.wasm.m(i) : new Float32Array(x.size));
-        this.v.set(x.name, this.wasm ? this.wasm.v(i) : new Float32Array(x.size));
+        this.m.set(x.name, this.wasm ? this.wasm.slot(0, i) : new Float32Array(x.size));
+        this.v.set(x.name, this.wasm ? this.wasm.slot(1, i) : new Float32Array(x.size));
       } else {
         this.mT.set(x.name, tf.zeros(x.shape, "float32"));
         this.vT.set(x.name, tf.zeros(x.shape, "float32"));
@@ -178,7 +178,7 @@ export class AdamW implements Optimizer {
    * The update runs as one plain loop per variable over float32 arrays, each operation rounded to float32
    * (Math.fround) in torch's order: on CPU backends a chain of ten elementwise tensor ops per variable cost
    * about a quarter of a training step. Where WebAssembly SIMD is available the same loop runs there, four
-   * lanes at a time, with bit-identical results (lib/engine/wasm/adamw.ts).
+   * lanes at a time, with bit-identical results (lib/engine/wasm/optim.ts).
    */
   step(grads: tf.NamedTensorMap): void {
     this.stepCount++;
@@ -193,7 +193,7 @@ export class AdamW implements Optimizer {
       const m = this.m.get(p.name)!;
       const v = this.v.get(p.name)!;
       const out = outArray(tf.backend(), w.length);
-      if (this.wasm) this.wasm.step(index, w, g, out, k);
+      if (this.wasm) this.wasm.adamw(index, w, g, out, k);
       else adamwLoop(w, g, m, v, out, k);
       const t = tf.tensor(out, p.shape, "float32");
       p.assign(t);
@@ -322,7 +322,43 @@ export type SGDOptions = {
   /** L2 penalty added to the gradient (coupled, as torch.optim.SGD). */
   weightDecay?: number;
   nesterov?: boolean;
+  /**
+   * Run the updates after the first on WebAssembly SIMD (lib/engine/wasm/optim.ts; bit for bit the JS loop)
+   * when it is available and momentum and weight decay are both non-zero. Default true; `FER_WASM_OPTIM=0`
+   * turns it off.
+   */
+  simd?: boolean;
 };
+
+/**
+ * One SGD update over float32 arrays in torch's order, every operation rounded to float32: the momentum buffer
+ * `b` in place (a copy of d_p on the `first` step), the new weights into `out`. lib/engine/wasm/optim.wat is the
+ * same update (after the first step, with weight decay and momentum) on SIMD lanes.
+ */
+function sgdLoop(
+  w: Float32Array,
+  g: Float32Array,
+  b: Float32Array,
+  out: Float32Array,
+  k: SgdFactors,
+  first: boolean,
+): void {
+  const f = Math.fround;
+  const { wd, mom, keep, negLr, nesterov } = k;
+  for (let i = 0; i < w.length; i++) {
+    // d_p = d_p.add(param, alpha=weight_decay)
+    let d = wd !== 0 ? f(g[i] + f(w[i] * wd)) : g[i];
+    if (mom !== 0) {
+      // buf = clone(d_p) on the first step, else buf.mul_(momentum).add_(d_p, alpha=1 - dampening)
+      const bi = first ? d : f(f(b[i] * mom) + f(d * keep));
+      b[i] = bi;
+      // nesterov: d_p = d_p.add(buf, alpha=momentum); else d_p = buf
+      d = nesterov ? f(d + f(bi * mom)) : bi;
+    }
+    // param.add_(d_p, alpha=-lr)
+    out[i] = f(w[i] + f(d * negLr));
+  }
+}
 
 /**
  * torch.optim.SGD (torch 1.13 `_single_tensor_sgd`): `g += wd·p`; with momentum, the buffer starts as a copy of
@@ -342,6 +378,8 @@ export class SGD implements Optimizer {
   stepCount = 0;
   private readonly vars: tf.Variable[];
   private readonly buf = new Map<string, Float32Array>();
+  /** The momentum buffers in WebAssembly memory (this.buf holds views of them), when SIMD serves this setup. */
+  private readonly wasm: WasmOptimState | null = null;
 
   constructor(vars: tf.Variable[], opts: SGDOptions = {}) {
     this.vars = vars;
@@ -353,9 +391,12 @@ export class SGD implements Optimizer {
     if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) {
       throw new Error("SGD: Nesterov momentum requires a momentum and zero dampening (as torch.optim.SGD)");
     }
-    for (const x of vars) {
+    const simd = (opts.simd ?? true) && this.momentum !== 0 && this.weightDecay !== 0 &&
+      envFlag("FER_WASM_OPTIM") !== "0";
+    this.wasm = simd ? WasmOptimState.create(vars.map((x) => x.size), 1) : null;
+    for (const [i, x] of vars.entries()) {
       if (this.buf.has(x.name)) throw new Error(`SGD: duplicate variable name ${x.name}`);
-      this.buf.set(x.name, new Float32Array(x.size));
+      this.buf.set(x.name, this.wasm ? this.wasm.slot(0, i) : new Float32Array(x.size));
     }
   }
 
@@ -368,26 +409,17 @@ export class SGD implements Optimizer {
     const wd = f(this.weightDecay);
     const mom = f(this.momentum);
     const keep = f(1 - this.dampening);
-    for (const p of this.vars) {
+    const k = { wd, mom, keep, negLr: -lr, nesterov: this.nesterov };
+    for (const [index, p] of this.vars.entries()) {
       const gt = grads[p.name];
       if (!gt) continue;
       const g = readView(gt);
       const w = readView(p);
       const b = this.buf.get(p.name)!;
       const out = outArray(tf.backend(), w.length);
-      for (let i = 0; i < w.length; i++) {
-        // d_p = d_p.add(param, alpha=weight_decay)
-        let d = wd !== 0 ? f(g[i] + f(w[i] * wd)) : g[i];
-        if (mom !== 0) {
-          // buf = clone(d_p) on the first step, else buf.mul_(momentum).add_(d_p, alpha=1 - dampening)
-          const bi = first ? d : f(f(b[i] * mom) + f(d * keep));
-          b[i] = bi;
-          // nesterov: d_p = d_p.add(buf, alpha=momentum); else d_p = buf
-          d = this.nesterov ? f(d + f(bi * mom)) : bi;
-        }
-        // param.add_(d_p, alpha=-lr)
-        out[i] = f(w[i] + f(d * -lr));
-      }
+      // the buffer's first value is a copy of d_p: that step stays in JS
+      if (this.wasm && !first) this.wasm.sgd(index, w, g, out, k);
+      else sgdLoop(w, g, b, out, k, first);
       const t = tf.tensor(out, p.shape, "float32");
       p.assign(t);
       t.dispose();

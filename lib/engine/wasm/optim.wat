@@ -1,9 +1,14 @@
-;; AdamW update on WebAssembly SIMD (four float32 lanes), torch 1.13 `_single_tensor_adamw` order, every
-;; operation a correctly rounded float32 operation, so the results equal lib/train/optim.ts's Math.fround loop
-;; bit for bit. Compiled to the bytes in adamw.ts (tests/engine/wasm_adamw_test.ts checks they match).
+;; The optimizers' updates on WebAssembly SIMD (four float32 lanes), in torch 1.13's order
+;; (`_single_tensor_adamw`, `_single_tensor_sgd`), every operation a correctly rounded float32 operation, so the
+;; results equal lib/train/optim.ts's Math.fround loops bit for bit. Compiled to the bytes in optim.ts
+;; (tests/engine/wasm_optim_test.ts checks they match).
 ;;
 ;; adamw(w, g, m, v, out, n, decay, b1, a1, b2, a2, bc2Sqrt, eps, negStep): byte offsets of five float32
 ;; arrays in this module's memory, n a multiple of 4; m and v are updated in place, out receives the weights.
+;;
+;; sgd(w, g, buf, out, n, wd, mom, keep, negLr, nesterov): SGD with weight decay and momentum after the first
+;; step (the buffer exists): d = g + w·wd; buf = buf·mom + d·keep; d = nesterov ? d + buf·mom : buf;
+;; out = w + d·(−lr). buf is updated in place.
 (module
   (memory (export "memory") 1)
   (func (export "adamw")
@@ -46,4 +51,38 @@
             (f32x4.mul (v128.load (i32.add (local.get $w) (local.get $o))) (local.get $kdecay))
             (f32x4.mul (f32x4.div (local.get $mi) (local.get $denom)) (local.get $kneg))))
         (local.set $o (i32.add (local.get $o) (i32.const 16)))
-        (br $next)))))
+        (br $next))))
+  (func (export "sgd")
+    (param $w i32) (param $g i32) (param $buf i32) (param $out i32) (param $n i32)
+    (param $wd f32) (param $mom f32) (param $keep f32) (param $neglr f32) (param $nesterov i32)
+    (local $o i32) (local $end i32)
+    (local $kwd v128) (local $kmom v128) (local $kkeep v128) (local $kneglr v128)
+    (local $wi v128) (local $d v128) (local $bi v128)
+    (local.set $kwd (f32x4.splat (local.get $wd)))
+    (local.set $kmom (f32x4.splat (local.get $mom)))
+    (local.set $kkeep (f32x4.splat (local.get $keep)))
+    (local.set $kneglr (f32x4.splat (local.get $neglr)))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $o (i32.const 0))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $o) (local.get $end)))
+        (local.set $wi (v128.load (i32.add (local.get $w) (local.get $o))))
+        ;; d_p = d_p.add(param, alpha=weight_decay)
+        (local.set $d (f32x4.add (v128.load (i32.add (local.get $g) (local.get $o)))
+          (f32x4.mul (local.get $wi) (local.get $kwd))))
+        ;; buf.mul_(momentum).add_(d_p, alpha=1 - dampening)
+        (local.set $bi (f32x4.add
+          (f32x4.mul (v128.load (i32.add (local.get $buf) (local.get $o))) (local.get $kmom))
+          (f32x4.mul (local.get $d) (local.get $kkeep))))
+        (v128.store (i32.add (local.get $buf) (local.get $o)) (local.get $bi))
+        ;; nesterov: d_p = d_p.add(buf, alpha=momentum); else d_p = buf
+        (local.set $d (if (result v128) (local.get $nesterov)
+          (then (f32x4.add (local.get $d) (f32x4.mul (local.get $bi) (local.get $kmom))))
+          (else (local.get $bi))))
+        ;; param.add_(d_p, alpha=-lr)
+        (v128.store (i32.add (local.get $out) (local.get $o))
+          (f32x4.add (local.get $wi) (f32x4.mul (local.get $d) (local.get $kneglr))))
+        (local.set $o (i32.add (local.get $o) (i32.const 16)))
+        (br $next))))
+)
