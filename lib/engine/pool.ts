@@ -29,7 +29,7 @@ export const MIN_POOLED = 4096;
  * at 6.8 GB. Idle arrays are memory the process touched anyway; the cap only bounds arrays of lengths that stop
  * recurring (other batch sizes), and those go first: eviction takes the least recently released length.
  */
-export function defaultCap(): number {
+function defaultCap(): number {
   let cap = 16 * 2 ** 30;
   try {
     if (Deno.env.get("FER_POOL") === "0") return 0;
@@ -73,7 +73,9 @@ export class BufferPool {
 
   #take(n: number): [Float32Array, boolean] {
     if (this.capBytes === 0 || n < MIN_POOLED) return [new Float32Array(n), false];
-    const a = this.#free.get(n)?.pop();
+    const list = this.#free.get(n);
+    const a = list?.pop();
+    if (list && !list.length) this.#free.delete(n); // eviction below never meets an empty length
     if (a) {
       this.#idleBytes -= a.byteLength;
       this.stats.reused++;
@@ -121,8 +123,9 @@ export class BufferPool {
     this.stats.released++;
     while (this.#idleBytes > this.capBytes) {
       const [n, oldest] = this.#free.entries().next().value!;
-      const gone = oldest.shift()!;
+      const gone = oldest.shift();
       if (!oldest.length) this.#free.delete(n);
+      if (!gone) continue;
       this.#owned.delete(gone);
       this.#idleBytes -= gone.byteLength;
       this.stats.evicted++;

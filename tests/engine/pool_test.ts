@@ -69,6 +69,17 @@ Deno.test("BufferPool: the cap bounds idle bytes, 0 disables pooling, zeros() cl
   assert.notStrictEqual(lru.take(2 * N), q);
   assert.deepStrictEqual(new Set([lru.take(N), lru.take(N)]), new Set([p, r]));
 
+  // a length emptied by take() is not left behind for eviction to trip over
+  const small = new BufferPool(N * 4 * 2); // room for one array of 2N floats
+  const [e1, e2, e3] = [small.take(N), small.take(2 * N), small.take(2 * N)];
+  for (const t of [e1, e2, e3]) small.held(t);
+  small.release(e1);
+  assert.strictEqual(small.take(N), e1); // length N now has no idle array
+  small.release(e2);
+  small.release(e3); // over the cap: e2 is evicted
+  assert.deepStrictEqual(small.idleBytes, N * 4 * 2);
+  assert.strictEqual(small.take(2 * N), e3);
+
   const off = new BufferPool(0);
   const x = off.take(N);
   off.held(x);
