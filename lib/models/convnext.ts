@@ -142,7 +142,8 @@ export function convnext(args: ConvNeXtArgs, opts: ConvNeXtOptions = {}): tfl.La
     dropRate: opts.dropRate ?? 0,
     dropName: "head.drop",
     fcName: "head.fc",
-    kernel: opts.headInit === "zeros" ? () => tfl.initializers.zeros() : w,
+    kernel: w,
+    headInit: opts.headInit,
     inits,
   });
   return tfl.model({ inputs: input, outputs: x, name: opts.name ?? "convnext" });

@@ -260,10 +260,8 @@ export function efficientnet(args: EfficientNetArgs, opts: EfficientNetOptions =
     dropName: "head_drop",
     fcName: "classifier",
     // timm: U(-1/sqrt(fan_out), 1/sqrt(fan_out)) = variance scaling 1/3, fan_out, uniform.
-    kernel: () =>
-      opts.headInit === "zeros"
-        ? tfl.initializers.zeros()
-        : inits.varianceScaling(1 / 3, "fanOut", "uniform"),
+    kernel: () => inits.varianceScaling(1 / 3, "fanOut", "uniform"),
+    headInit: opts.headInit,
     inits,
   });
   return tfl.model({ inputs: input, outputs: x, name: opts.name ?? "efficientnet" });

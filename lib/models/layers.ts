@@ -165,7 +165,8 @@ export class Inits {
 /**
  * A timm-style classifier head on pooled features: dropout (when `dropRate` > 0), then a linear layer with zero
  * bias; nothing when `numClasses` is 0 (features only). `kernel` makes the weight initializer (called only when
- * the layer is built, so that seeded initializers are drawn in the same order as before).
+ * the layer is built, so that seeded initializers are drawn in the same order as before); `headInit: "zeros"`
+ * starts the weight at zero instead (`kernel` is then not called).
  */
 export function classifierHead(
   x: SymTensor,
@@ -175,6 +176,7 @@ export function classifierHead(
     dropName: string;
     fcName: string;
     kernel: () => Initializer;
+    headInit?: "default" | "zeros";
     inits: Inits;
   },
 ): SymTensor {
@@ -184,7 +186,7 @@ export function classifierHead(
   }
   return tfl.layers.dense({
     units: opts.numClasses,
-    kernelInitializer: opts.kernel(),
+    kernelInitializer: opts.headInit === "zeros" ? tfl.initializers.zeros() : opts.kernel(),
     biasInitializer: opts.inits.zeros(),
     name: opts.fcName,
   }).apply(x) as SymTensor;
