@@ -36,19 +36,10 @@ export type AdamWOptions = {
   mode?: "host" | "device";
   /**
    * In host mode, run the update on WebAssembly SIMD (lib/engine/wasm/optim.ts; bit for bit the JS loop) when
-   * it is available. Default true; `FER_WASM_OPTIM=0` turns it off.
+   * it is available. Default true; `FER_WASM_OPTIM=0` turns it off everywhere.
    */
   simd?: boolean;
 };
-
-/** An environment variable, or undefined without env permission. */
-function envFlag(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
-}
 
 /** Exported optimizer state: step count and first/second moments per variable name (float32 values). */
 export type AdamWState = {
@@ -72,6 +63,28 @@ export interface Optimizer {
   /** Restores {@link exportSlots} output and the step count. */
   importSlots(step: number, slots: Record<string, Record<string, Float32Array>>): void;
   dispose(): void;
+}
+
+/**
+ * One host-side update of every variable that has a gradient: `update(index, name, w, g, out)` reads the
+ * weights and the gradient in place (readView: no copy, and they stay in the pool's reach) and writes the new
+ * weights into `out`, a pooled array the variable then takes. No fresh memory per step.
+ */
+function hostUpdate(
+  vars: tf.Variable[],
+  grads: tf.NamedTensorMap,
+  update: (index: number, name: string, w: Float32Array, g: Float32Array, out: Float32Array) => void,
+): void {
+  for (const [index, p] of vars.entries()) {
+    const gt = grads[p.name];
+    if (!gt) continue;
+    const w = readView(p);
+    const out = outArray(tf.backend(), w.length);
+    update(index, p.name, w, readView(gt), out);
+    const t = tf.tensor(out, p.shape, "float32");
+    p.assign(t);
+    t.dispose();
+  }
 }
 
 /**
@@ -138,7 +151,7 @@ export class AdamW implements Optimizer {
     this.eps = opts.eps ?? 1e-8;
     this.weightDecay = opts.weightDecay ?? 0.01;
     this.mode = opts.mode ?? (hostBackend() ? "host" : "device");
-    const simd = (opts.simd ?? true) && this.mode === "host" && envFlag("FER_WASM_OPTIM") !== "0";
+    const simd = (opts.simd ?? true) && this.mode === "host";
     this.wasm = simd ? WasmOptimState.create(vars.map((x) => x.size), 2) : null;
     const names = new Set<string>();
     for (const [i, x] of vars.entries()) {
@@ -184,21 +197,10 @@ export class AdamW implements Optimizer {
     this.stepCount++;
     if (this.mode === "device") return this.stepDevice(grads);
     const k = this.factors();
-    for (const [index, p] of this.vars.entries()) {
-      const gt = grads[p.name];
-      if (!gt) continue;
-      // read in place and write into a pooled array: no fresh memory per step (see readView)
-      const g = readView(gt);
-      const w = readView(p);
-      const m = this.m.get(p.name)!;
-      const v = this.v.get(p.name)!;
-      const out = outArray(tf.backend(), w.length);
+    hostUpdate(this.vars, grads, (index, name, w, g, out) => {
       if (this.wasm) this.wasm.adamw(index, w, g, out, k);
-      else adamwLoop(w, g, m, v, out, k);
-      const t = tf.tensor(out, p.shape, "float32");
-      p.assign(t);
-      t.dispose();
-    }
+      else adamwLoop(w, g, this.m.get(name)!, this.v.get(name)!, out, k);
+    });
   }
 
   /**
@@ -325,7 +327,7 @@ export type SGDOptions = {
   /**
    * Run the updates after the first on WebAssembly SIMD (lib/engine/wasm/optim.ts; bit for bit the JS loop)
    * when it is available and momentum and weight decay are both non-zero. Default true; `FER_WASM_OPTIM=0`
-   * turns it off.
+   * turns it off everywhere.
    */
   simd?: boolean;
 };
@@ -391,8 +393,7 @@ export class SGD implements Optimizer {
     if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) {
       throw new Error("SGD: Nesterov momentum requires a momentum and zero dampening (as torch.optim.SGD)");
     }
-    const simd = (opts.simd ?? true) && this.momentum !== 0 && this.weightDecay !== 0 &&
-      envFlag("FER_WASM_OPTIM") !== "0";
+    const simd = (opts.simd ?? true) && this.momentum !== 0 && this.weightDecay !== 0;
     this.wasm = simd ? WasmOptimState.create(vars.map((x) => x.size), 1) : null;
     for (const [i, x] of vars.entries()) {
       if (this.buf.has(x.name)) throw new Error(`SGD: duplicate variable name ${x.name}`);
@@ -410,20 +411,11 @@ export class SGD implements Optimizer {
     const mom = f(this.momentum);
     const keep = f(1 - this.dampening);
     const k = { wd, mom, keep, negLr: -lr, nesterov: this.nesterov };
-    for (const [index, p] of this.vars.entries()) {
-      const gt = grads[p.name];
-      if (!gt) continue;
-      const g = readView(gt);
-      const w = readView(p);
-      const b = this.buf.get(p.name)!;
-      const out = outArray(tf.backend(), w.length);
+    hostUpdate(this.vars, grads, (index, name, w, g, out) => {
       // the buffer's first value is a copy of d_p: that step stays in JS
       if (this.wasm && !first) this.wasm.sgd(index, w, g, out, k);
-      else sgdLoop(w, g, b, out, k, first);
-      const t = tf.tensor(out, p.shape, "float32");
-      p.assign(t);
-      t.dispose();
-    }
+      else sgdLoop(w, g, this.buf.get(name)!, out, k, first);
+    });
   }
 
   /** The momentum buffers as slot `buf` (the resume file names them `sgd_buf.<i>`). */

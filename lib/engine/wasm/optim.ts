@@ -50,6 +50,15 @@ const MAX_BYTES = 2 ** 31;
 
 const round4 = (n: number) => (n + 3) & ~3;
 
+/** An environment variable, or undefined without env permission. */
+function envVar(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
 let compiled: WebAssembly.Module | null | undefined;
 
 /** The compiled module, or null where WebAssembly SIMD is unavailable. */
@@ -78,8 +87,12 @@ export class WasmOptimState {
   readonly #g: number;
   readonly #out: number;
 
-  /** State for parameters of these sizes, or null (no SIMD, or more memory than wasm32 allows). */
+  /**
+   * State for parameters of these sizes, or null: no SIMD, more memory than wasm32 allows, or `FER_WASM_OPTIM=0`
+   * (the optimizers then keep their JS loops).
+   */
   static create(sizes: number[], slots: number): WasmOptimState | null {
+    if (envVar("FER_WASM_OPTIM") === "0") return null;
     const mod = module();
     if (!mod) return null;
     const total = sizes.reduce((s, n) => s + slots * round4(n), 0) + 3 * round4(Math.max(0, ...sizes));
