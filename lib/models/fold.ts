@@ -34,9 +34,13 @@ type ModelConfig = {
 
 const CONVS = new Set(["Conv2D", "DepthwiseConv2D"]);
 
+/** The model's graph config (`getConfig()`, serialised anew on every call: read it once). */
+function graphConfig(model: tfl.LayersModel): ModelConfig {
+  return model.getConfig() as unknown as ModelConfig;
+}
+
 /** Conv → batch-norm pairs that can be folded: conv name → batch-norm name. */
-export function foldablePairs(model: tfl.LayersModel): Map<string, string> {
-  const cfg = model.getConfig() as unknown as ModelConfig;
+export function foldablePairs(model: tfl.LayersModel, cfg = graphConfig(model)): Map<string, string> {
   // a Sequential's config lists bare layers without a graph: left as it is (every registered model is functional)
   if (!Array.isArray(cfg.layers) || !cfg.layers.every((l) => Array.isArray(l.inboundNodes))) return new Map();
   const byName = new Map(cfg.layers.map((l) => [l.name, l]));
@@ -79,9 +83,9 @@ function zeroInitializers(config: Record<string, unknown>): Record<string, unkno
  * the caller disposes (the original is untouched).
  */
 export function foldBatchNorm(model: tfl.LayersModel): tfl.LayersModel {
-  const pairs = foldablePairs(model);
+  const cfg = graphConfig(model);
+  const pairs = foldablePairs(model, cfg);
   if (pairs.size === 0) return model;
-  const cfg = model.getConfig() as unknown as ModelConfig;
   const bnToConv = new Map([...pairs].map(([c, b]) => [b, c]));
   const rename = (name: string) => bnToConv.get(name) ?? name;
   const layers: LayerEntry[] = [];
