@@ -15,7 +15,9 @@
  *
  * `deno task evaluate --ensemble <run> <run>... [--name N] [--split test|val] [--tta MODE]` averages the
  * members' class probabilities (each with that TTA) and writes the ensemble as a run folder,
- * checkpoints/ensemble-<name>/ (lib/eval/ensemble.ts), printing the same report.
+ * checkpoints/ensemble-<name>/ (lib/eval/ensemble.ts), printing the same report. With `--choose`, the runs
+ * given are candidates: every subset of at least two is scored on the validation split, and the test split is
+ * predicted once with the most accurate subset's members.
  */
 import { CLASSES } from "../data/classes.ts";
 import { DatasetError } from "../data/dataset.ts";
@@ -37,7 +39,7 @@ import { initEngine } from "../engine/init.ts";
 import { CheckpointError } from "../models/checkpoint.ts";
 import { bootstrapCI, type BootstrapOptions, type BootstrapResult } from "../eval/stats.ts";
 import { describeTta, parseTta, predictRunTta } from "../eval/tta.ts";
-import { evaluateEnsemble } from "../eval/ensemble.ts";
+import { chooseThenTestEnsemble, evaluateEnsemble } from "../eval/ensemble.ts";
 import { ArgsError, type CommandSpec, helpText, parseArgv, runArg } from "./args.ts";
 
 /** Everything the report shows, computed from prediction rows. */
@@ -147,7 +149,7 @@ const SPEC: CommandSpec = {
   usage: [
     "--predictions FILE [--json] [--digits N] [--resamples N] [--seed N]",
     "<run> [--split test|val] [--tta none|hflip|5crop|10crop] [--tta-average prob|logit] [--json]",
-    "--ensemble <run> <run>... [--name NAME] [--split test|val] [--tta MODE] [--json]",
+    "--ensemble <run> <run>... [--choose] [--name NAME] [--split test|val] [--tta MODE] [--json]",
   ],
   summary: "The classification report, confusion matrix and bootstrap 95% intervals of a predictions CSV " +
     "(path,label,pred[,p_*]),\nor of a run's best model on its test or validation split (written to the run's " +
@@ -174,6 +176,10 @@ const SPEC: CommandSpec = {
     },
     ensemble: { type: "boolean", help: "average the probabilities of the runs given (lib/eval/ensemble.ts)" },
     name: { type: "string", value: "NAME", help: "ensemble name: checkpoints/ensemble-NAME/" },
+    choose: {
+      type: "boolean",
+      help: "with --ensemble: choose the members among the runs on validation, then test once",
+    },
   },
   positionals: { max: Infinity },
 };
@@ -212,6 +218,7 @@ export async function main(args: string[]): Promise<number> {
       tta: parsed.string("tta", "none"),
       "tta-average": parsed.string("tta-average", "prob"),
       ensemble: parsed.flag("ensemble"),
+      choose: parsed.flag("choose"),
       name: parsed.string("name"),
     };
     const positionals = parsed.positionals;
@@ -239,26 +246,40 @@ export async function main(args: string[]): Promise<number> {
       throw new EvaluateError(`--split must be test or val, got "${values.split}"`);
     }
     const split = values.split;
+    if (values.choose && !values.ensemble) throw new EvaluateError(`--choose goes with --ensemble\n${USAGE}`);
+    if (values.choose && parsed.string("split") !== undefined) {
+      throw new EvaluateError(
+        "--choose scores the candidates on val and tests the chosen ensemble: no --split",
+      );
+    }
     if (values.ensemble) {
       if (positionals.length < 2) throw new EvaluateError(`--ensemble needs at least two runs\n${USAGE}`);
       await initEngine();
-      const res = await evaluateEnsemble(positionals.map(runArg), {
-        split,
-        tta,
-        name: values.name,
-        log: values.json ? () => {} : console.log,
-      }).catch((e) => {
-        throw e instanceof RangeError ? new EvaluateError(e.message) : e;
-      });
+      const log = values.json ? () => {} : console.log;
+      const res = await (values.choose
+        ? chooseThenTestEnsemble(positionals.map(runArg), { tta, name: values.name, log }).then((c) => {
+          log(`validation accuracy of each subset (best first):`);
+          for (const t of c.tried) {
+            log(`  ${(t.accuracy * 100).toFixed(2)} %  ${t.members.join(" + ")}`);
+          }
+          return c.test;
+        })
+        : evaluateEnsemble(positionals.map(runArg), { split, tta, name: values.name, log })).catch((e) => {
+          throw e instanceof RangeError ? new EvaluateError(e.message) : e;
+        });
       const ev = reportFromPredictions(res.rows, {
         bootstrap: values.json ? false : { resamples: intOption("resamples", values.resamples, 1), seed: 0 },
       });
       printReport(ev, {
         json: values.json,
         digits: intOption("digits", values.digits, 0),
-        source: `ensemble of ${positionals.length} runs, TTA ${describeTta(tta)} (${split} split)`,
+        source: values.choose
+          ? `ensemble chosen on val among ${positionals.length} runs, TTA ${describeTta(tta)} (test split)`
+          : `ensemble of ${positionals.length} runs, TTA ${describeTta(tta)} (${split} split)`,
       });
-      if (!values.json) console.log(`ensemble written to ${res.dir}`);
+      if (!values.json) {
+        console.log(`ensemble written to ${res.dir}`);
+      }
       return 0;
     }
     if (positionals.length === 1) {

@@ -3,7 +3,8 @@
  * through Jupyter (nbconvert) and checks each executed notebook (lib/viz/notebook_check.ts): no error, every
  * display stored up to the final "notebook complete" marker, a PNG beside every chart, no absolute machine
  * path in the outputs. Full runs write the executed notebooks back into `notebooks/` only when they pass;
- * `--smoke` (also FER_SMOKE=1) runs a tiny subset and leaves the executed copies in a temp folder.
+ * `--smoke` (also FER_SMOKE=1) runs a tiny subset and leaves the executed copies in a temp folder, with the
+ * smoke runs the notebooks train (FER_RUNS_DIR=<that folder>/runs: `checkpoints/` is left alone).
  */
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -54,7 +55,9 @@ if ((await run(Deno.execPath(), ["jupyter", "--install", "--force"])) !== 0) {
 const forbidden = [PROJECT_ROOT, Deno.env.get("HOME") ?? "", Deno.env.get("FER2013_DIR") ?? ""]
   .filter((p) => p.length > 1);
 const outDir = mkdtempSync(join(tmpdir(), "fer-notebooks-"));
-const env: Record<string, string> = values.smoke ? { FER_SMOKE: "1" } : {};
+const env: Record<string, string> = values.smoke
+  ? { FER_SMOKE: "1", FER_RUNS_DIR: join(outDir, "runs") }
+  : {};
 let failed = 0;
 for (const nb of chosen) {
   const t0 = performance.now();

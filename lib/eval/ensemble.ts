@@ -60,22 +60,25 @@ export type EnsembleResult = {
   macroF1: number;
 };
 
-/**
- * Predicts `split` with every member run (TTA as `tta` says), averages the probabilities and writes the
- * ensemble folder `<outDir>/ensemble-<name>/`. The name defaults to the members' names joined by `+`.
- */
-export async function evaluateEnsemble(
+/** The members' predictions of one split, as {@link predictMembers} returns them. */
+export type MemberPredictions = {
+  members: Member[];
+  classes: string[];
+  info: Record<string, unknown>[];
+};
+
+/** Predicts `split` with every run (TTA as `tta` says); the runs must share their class names. */
+export async function predictMembers(
   runs: string[],
-  opts: { split?: "test" | "val"; tta: TtaSpec; name?: string; outDir?: string; log?: (s: string) => void },
-): Promise<EnsembleResult> {
-  if (runs.length < 2) throw new RangeError(`an ensemble needs at least two runs, got ${runs.length}`);
-  const split = opts.split ?? "test";
-  const log = opts.log ?? (() => {});
+  split: "test" | "val",
+  tta: TtaSpec,
+  log: (s: string) => void = () => {},
+): Promise<MemberPredictions> {
   const members: Member[] = [];
+  const info: Record<string, unknown>[] = [];
   let classes: string[] = [];
-  const memberInfo: Record<string, unknown>[] = [];
   for (const run of runs) {
-    const r = await predictRunTta(run, split, opts.tta);
+    const r = await predictRunTta(run, split, tta);
     const name = r.runDir.split("/").pop()!;
     if (classes.length && r.classes.join() !== classes.join()) {
       throw new RangeError(
@@ -84,9 +87,53 @@ export async function evaluateEnsemble(
     }
     classes = r.classes;
     members.push({ name, rows: r.rows });
-    memberInfo.push({ run: name, dir: r.runDir, experiment: r.cfg.experiment, model: r.cfg.model });
-    log(`member ${name}: ${(accuracyOf(r.rows) * 100).toFixed(2)} % on ${split} (${describeTta(opts.tta)})`);
+    info.push({ run: name, dir: r.runDir, experiment: r.cfg.experiment, model: r.cfg.model });
+    log(`member ${name}: ${(accuracyOf(r.rows) * 100).toFixed(2)} % on ${split} (${describeTta(tta)})`);
   }
+  return { members, classes, info };
+}
+
+/** The validation accuracy of one candidate subset, as {@link selectMembers} lists them. */
+export type SubsetScore = { members: string[]; accuracy: number };
+
+/**
+ * The subset of at least `minMembers` candidates whose averaged probabilities are most accurate on the rows
+ * given (the validation split): every subset is tried (2^n, so at most 12 candidates). Ties go to fewer
+ * members, then to the earlier candidates. `tried` lists every subset, best first.
+ */
+export function selectMembers(
+  candidates: Member[],
+  { minMembers = 2 }: { minMembers?: number } = {},
+): { chosen: string[]; accuracy: number; tried: SubsetScore[] } {
+  const n = candidates.length;
+  if (n > 12) throw new RangeError(`at most 12 candidates can be searched exhaustively, got ${n}`);
+  if (n < minMembers) {
+    throw new RangeError(`choosing an ensemble of at least ${minMembers} needs as many candidates, got ${n}`);
+  }
+  const tried: (SubsetScore & { order: number })[] = [];
+  for (let mask = 1; mask < 1 << n; mask++) {
+    const subset = candidates.filter((_, i) => mask & (1 << i));
+    if (subset.length < minMembers) continue;
+    // the order key prefers earlier candidates: bit i of the reversed mask is candidate i
+    let order = 0;
+    for (let i = 0; i < n; i++) if (mask & (1 << i)) order |= 1 << (n - 1 - i);
+    tried.push({ members: subset.map((m) => m.name), accuracy: accuracyOf(averageMembers(subset)), order });
+  }
+  tried.sort((a, b) => b.accuracy - a.accuracy || a.members.length - b.members.length || b.order - a.order);
+  const out = tried.map(({ members, accuracy }) => ({ members, accuracy }));
+  return { chosen: out[0].members, accuracy: out[0].accuracy, tried: out };
+}
+
+/**
+ * Writes the ensemble of `preds` (the members' probabilities averaged) as the run-like folder
+ * `<outDir>/ensemble-<name>/`: config.json naming the members, the split's predictions CSV and report.
+ */
+export function writeEnsemble(
+  preds: MemberPredictions,
+  opts: { split: "test" | "val"; tta: TtaSpec; name?: string; outDir?: string; chosenOnVal?: SubsetScore[] },
+): EnsembleResult {
+  const { members, classes } = preds;
+  const split = opts.split;
   const rows = averageMembers(members);
   const name = opts.name ?? members.map((m) => m.name).join("+");
   const dir = runDirFor(opts.outDir ?? RUNS_DIR, `ensemble-${name}`);
@@ -100,11 +147,12 @@ export async function evaluateEnsemble(
     model: "ensemble",
     preset: null,
     kind: "ensemble",
-    members: memberInfo,
+    members: preds.info,
     tta: opts.tta,
     tta_description: describeTta(opts.tta),
     averaging: "mean of the members' class probabilities",
     split,
+    ...(opts.chosenOnVal ? { members_chosen_on_val: opts.chosenOnVal } : {}),
   };
   writeAtomicSync(paths.config, JSON.stringify(config, null, 2) + "\n");
   writePredictionsCsv(split === "test" ? paths.predictions : paths.predictionsVal, rows, classes);
@@ -131,6 +179,62 @@ export async function evaluateEnsemble(
   writeAtomicSync(json, JSON.stringify(summary, null, 2) + "\n");
   writeAtomicSync(txt, `${title}\n\n${formatReport(report, { digits: 4 })}\n`);
   return { dir, rows, classes, accuracy: report.accuracy, macroF1: report.macro_avg.f1 };
+}
+
+/**
+ * Predicts `split` with every member run (TTA as `tta` says), averages the probabilities and writes the
+ * ensemble folder `<outDir>/ensemble-<name>/`. The name defaults to the members' names joined by `+`.
+ */
+export async function evaluateEnsemble(
+  runs: string[],
+  opts: { split?: "test" | "val"; tta: TtaSpec; name?: string; outDir?: string; log?: (s: string) => void },
+): Promise<EnsembleResult> {
+  if (runs.length < 2) throw new RangeError(`an ensemble needs at least two runs, got ${runs.length}`);
+  const split = opts.split ?? "test";
+  const preds = await predictMembers(runs, split, opts.tta, opts.log);
+  return writeEnsemble(preds, { ...opts, split });
+}
+
+/** What {@link chooseThenTestEnsemble} chose on validation and measured on test. */
+export type ChosenEnsemble = {
+  /** The chosen member runs (folders), in the candidates' order. */
+  chosen: string[];
+  /** Every subset tried on validation, best first. */
+  tried: SubsetScore[];
+  val: EnsembleResult;
+  test: EnsembleResult;
+};
+
+/**
+ * Chooses the members on validation — every subset of at least two candidates, each candidate predicted once
+ * ({@link selectMembers}) — writes that ensemble's validation report, then predicts the test split with the
+ * chosen members only, once, and writes the ensemble folder (config.json lists every subset tried).
+ */
+export async function chooseThenTestEnsemble(
+  candidates: string[],
+  opts: { tta: TtaSpec; name?: string; outDir?: string; log?: (s: string) => void },
+): Promise<ChosenEnsemble> {
+  if (candidates.length < 2) {
+    throw new RangeError(`choosing an ensemble needs at least two candidate runs, got ${candidates.length}`);
+  }
+  const log = opts.log ?? (() => {});
+  const all = await predictMembers(candidates, "val", opts.tta, log);
+  const sel = selectMembers(all.members);
+  const keep = all.members.map((m) => sel.chosen.includes(m.name));
+  const chosen = candidates.filter((_, i) => keep[i]);
+  log(`chosen on validation: ${sel.chosen.join(" + ")} (${(sel.accuracy * 100).toFixed(2)} %)`);
+  const valPreds = {
+    members: all.members.filter((_, i) => keep[i]),
+    classes: all.classes,
+    info: all.info.filter((_, i) => keep[i]),
+  };
+  const common = { tta: opts.tta, name: opts.name, outDir: opts.outDir, chosenOnVal: sel.tried };
+  const val = writeEnsemble(valPreds, { ...common, split: "val" });
+  const test = writeEnsemble(await predictMembers(chosen, "test", opts.tta, log), {
+    ...common,
+    split: "test",
+  });
+  return { chosen, tried: sel.tried, val, test };
 }
 
 function accuracyOf(rows: PredictionRow[]): number {

@@ -6,8 +6,22 @@ import { existsSync, statSync } from "node:fs";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { PROJECT_ROOT } from "../util/project.ts";
 
-/** The default folder holding run folders: `checkpoints/` in the project. */
-export const RUNS_DIR: string = join(PROJECT_ROOT, "checkpoints");
+/** The project's `checkpoints/` folder. */
+const CHECKPOINTS = join(PROJECT_ROOT, "checkpoints");
+
+/**
+ * The default folder holding run folders: `checkpoints/` in the project, or `FER_RUNS_DIR` when set (the
+ * notebook runner's smoke mode points it at a temporary folder, so pipeline checks never mix with real runs).
+ */
+export const RUNS_DIR: string = (() => {
+  let env: string | undefined;
+  try {
+    env = Deno.env.get("FER_RUNS_DIR");
+  } catch {
+    env = undefined; // no --allow-env: the default
+  }
+  return env ? resolve(env) : CHECKPOINTS;
+})();
 
 /** A run that cannot be used or created; the message names the file or the name and what is wrong. */
 export class RunError extends Error {
@@ -93,7 +107,7 @@ export function resolveRunDir(run: string, outDir = RUNS_DIR): string {
   const dir = isPath ? resolve(run) : runDirFor(outDir, run);
   const config = runPaths(dir).config;
   if (!existsSync(config)) {
-    const under = outDir === RUNS_DIR ? "checkpoints/" : outDir;
+    const under = outDir === CHECKPOINTS ? "checkpoints/" : outDir;
     throw new RunError(`${config} not found (is "${run}" a run folder or a run under ${under}?)`);
   }
   return dir;

@@ -10,7 +10,7 @@ import type { TtaMode } from "../data/augment.ts";
 import { classificationReport, confusionMatrix } from "../eval/metrics.ts";
 import type { RunSummary } from "../eval/compare.ts";
 import { STUDY_RESULTS } from "../eval/study.ts";
-import { evaluateEnsemble } from "../eval/ensemble.ts";
+import { chooseThenTestEnsemble } from "../eval/ensemble.ts";
 import type { PredictionRow } from "../eval/predictions.ts";
 import { JS_MODEL_RESULTS } from "../eval/references.ts";
 import { predictRunTta, type TtaSpec } from "../eval/tta.ts";
@@ -131,15 +131,32 @@ export async function testWithTta(runDir: string, tta: TtaSpec): Promise<Predict
   return (await predictRunTta(runDir, "test", tta)).rows;
 }
 
-/** The ensemble of the runs with the chosen TTA: validation first (the choice), then test once. */
+/**
+ * The ensemble with the chosen TTA: its members chosen among the runs on validation (every subset of at least
+ * two, lib/eval/ensemble.ts), then test once with those members. `tried` lists every subset's validation
+ * accuracy, best first.
+ */
 export async function ensembleValThenTest(
   runDirs: string[],
   tta: TtaSpec,
   name: string,
-): Promise<{ val: number; test: PredictionRow[]; dir: string }> {
-  const val = await evaluateEnsemble(runDirs, { split: "val", tta, name });
-  const test = await evaluateEnsemble(runDirs, { split: "test", tta, name });
-  return { val: val.accuracy, test: test.rows, dir: test.dir };
+): Promise<
+  {
+    val: number;
+    test: PredictionRow[];
+    dir: string;
+    members: string[];
+    tried: Record<string, string | number>[];
+  }
+> {
+  const c = await chooseThenTestEnsemble(runDirs, { tta, name });
+  return {
+    val: c.val.accuracy,
+    test: c.test.rows,
+    dir: c.test.dir,
+    members: c.chosen.map((d) => d.split("/").pop()!),
+    tried: c.tried.map((t) => ({ members: t.members.join(" + "), "val accuracy": t.accuracy })),
+  };
 }
 
 /** Our models beside the study's published numbers and the JavaScript models measured elsewhere. */

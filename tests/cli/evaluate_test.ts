@@ -169,6 +169,13 @@ Deno.test("evaluate: errors name the file and what is wrong, with exit status 1"
     );
     await expectError(["--ensemble", "my_run"], /--ensemble needs at least two runs/);
     await expectError(["--ensemble", "run_a", "run_b"], /checkpoints\/run_a\/config\.json not found/);
+    await expectError(["run_a", "--choose"], /--choose goes with --ensemble/);
+    await expectError(["--ensemble", "run_a", "run_b", "--choose", "--split", "test"], /no --split/);
+    await expectError(["--ensemble", "run_a", "--choose"], /--ensemble needs at least two runs/);
+    await expectError(
+      ["--ensemble", "run_a", "run_b", "--choose"],
+      /checkpoints\/run_a\/config\.json not found/,
+    );
   } finally {
     rmSync(dir, { recursive: true });
   }

@@ -6,7 +6,12 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import * as tfl from "@tensorflow/tfjs-layers";
 import { PROJECT_ROOT } from "../../lib/data/dataset.ts";
-import { averageMembers, evaluateEnsemble } from "../../lib/eval/ensemble.ts";
+import {
+  averageMembers,
+  chooseThenTestEnsemble,
+  evaluateEnsemble,
+  selectMembers,
+} from "../../lib/eval/ensemble.ts";
 import { readPredictionsCsv } from "../../lib/eval/predictions.ts";
 import { predictRunTta } from "../../lib/eval/tta.ts";
 import { train } from "../../lib/train/loop.ts";
@@ -43,6 +48,42 @@ Deno.test("averageMembers: per-image mean of probabilities matched by path, argm
     /e has no prediction for y.png/,
   );
   assert.throws(() => averageMembers([]), /at least one member/);
+});
+
+Deno.test("selectMembers: the most accurate subset on the rows given; ties to fewer members, then earlier ones", () => {
+  // three images of classes 0, 1, 2; each member gets a different pair right
+  const row = (path: string, label: number, probs: number[]) => ({ path, label, pred: 0, probs });
+  const a = {
+    name: "a",
+    rows: [row("x", 0, [0.9, 0.1, 0]), row("y", 1, [0.1, 0.9, 0]), row("z", 2, [0.6, 0, 0.4])],
+  };
+  const b = {
+    name: "b",
+    rows: [row("x", 0, [0.9, 0.1, 0]), row("y", 1, [0.6, 0.4, 0]), row("z", 2, [0, 0.1, 0.9])],
+  };
+  const c = {
+    name: "c",
+    rows: [row("x", 0, [0.4, 0.6, 0]), row("y", 1, [0, 0.9, 0.1]), row("z", 2, [0, 0.1, 0.9])],
+  };
+  // a+b, a+c, b+c and a+b+c are each right on all three images: the tie goes to a pair, the earliest (a, b)
+  const all = selectMembers([a, b, c]);
+  assert.deepEqual(all.chosen, ["a", "b"]);
+  assert.equal(all.accuracy, 1);
+  assert.equal(all.tried.length, 4);
+  assert.deepEqual(all.tried.map((t) => t.members.join("+")), ["a+b", "a+c", "b+c", "a+b+c"]);
+  // c sure of the wrong class on z, listed first: c+a and c+b lose z, the triple ties a+b with one member more
+  const c2 = { name: "c", rows: [c.rows[0], c.rows[1], row("z", 2, [0, 1, 0])] };
+  const sel = selectMembers([c2, a, b]);
+  assert.deepEqual(sel.tried.map((t) => [t.members.join("+"), t.accuracy.toFixed(3)]), [
+    ["a+b", "1.000"],
+    ["c+a+b", "1.000"],
+    ["c+a", "0.667"],
+    ["c+b", "0.667"],
+  ]);
+  assert.deepEqual(sel.chosen, ["a", "b"]);
+  // with minMembers 1 the single best member may win; a alone is 2/3, so the pair still wins
+  assert.deepEqual(selectMembers([a, b], { minMembers: 1 }).chosen, ["a", "b"]);
+  assert.throws(() => selectMembers([a]), /at least 2 needs as many candidates, got 1/);
 });
 
 Deno.test("evaluateEnsemble: two runs with TTA -> a run-like folder naming its members; probabilities are the members' mean", async () => {
@@ -104,6 +145,37 @@ Deno.test("evaluateEnsemble: two runs with TTA -> a run-like folder naming its m
     const rep = JSON.parse(readFileSync(join(res.dir, "test_report.json"), "utf8"));
     assert.equal(rep.test_accuracy, res.accuracy);
     await assert.rejects(evaluateEnsemble([r1.runDir], { tta, outDir }), /at least two runs/);
+
+    // members chosen on validation: every subset scored on val, test predicted once with the chosen members
+    const r3 = await trainRun("m3", 3e-2);
+    const runs = [r1.runDir, r2.runDir, r3.runDir];
+    const pick = await chooseThenTestEnsemble(runs, { tta, name: "picked", outDir });
+    const val = await Promise.all(runs.map(async (d, i) => ({
+      name: `m${i + 1}`,
+      rows: (await predictRunTta(d, "val", tta)).rows,
+    })));
+    const want = selectMembers(val);
+    assert.deepEqual(pick.tried, want.tried);
+    assert.deepEqual(pick.chosen.map((d) => d.split("/").pop()), want.chosen);
+    assert.equal(pick.val.accuracy, want.accuracy);
+    const dir = join(outDir, "ensemble-picked");
+    assert.equal(pick.test.dir, dir);
+    const pcfg = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
+    assert.deepEqual(pcfg.members.map((m: { run: string }) => m.run), want.chosen);
+    assert.equal(pcfg.members_chosen_on_val.length, 4);
+    for (const f of ["val_report.json", "predictions_val.csv", "test_report.json", "predictions.csv"]) {
+      assert.ok(existsSync(join(dir, f)), f);
+    }
+    const chosenTest = await Promise.all(
+      pick.chosen.map(async (d) => (await predictRunTta(d, "test", tta)).rows),
+    );
+    const ptest = readPredictionsCsv(join(dir, "predictions.csv")).rows;
+    ptest.forEach((r, i) => {
+      r.probs!.forEach((p, k) => {
+        const mean = chosenTest.reduce((s, rows) => s + rows[i].probs![k], 0) / chosenTest.length;
+        assert.ok(Math.abs(p - mean) < 1e-5);
+      });
+    });
   } finally {
     rmSync(outDir, { recursive: true, force: true });
   }
