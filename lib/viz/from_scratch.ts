@@ -18,6 +18,7 @@ import { loadRunConfig, readHistory, runDirFor, runPaths, RUNS_DIR } from "../ru
 import { experimentConfig } from "../train/experiments.ts";
 import { trainInNotebook } from "./notebook.ts";
 import { print } from "./display.ts";
+import { accuracyVsCpuHoursPlot } from "./plots.ts";
 
 /** A run folder: a path, or a name under checkpoints/. */
 function runPath(run: string): string {
@@ -85,6 +86,27 @@ export function cpuHoursRows(runDir: string): Record<string, string | number>[] 
     "wall hours": r.wall_total_s === undefined ? "–" : Number((r.wall_total_s / 3600).toFixed(3)),
     "val accuracy": r.val_acc,
   }));
+}
+
+/**
+ * Validation accuracy against cumulative CPU-hours for every run, one line each, with the single-model target of
+ * 0.70 and the best JavaScript model's test accuracy as dashed references (test figures, for scale: the curve is
+ * validation).
+ */
+export function cpuHoursPlot(runDirs: string[]): string {
+  const series = runDirs.map((d) => ({
+    run: d.split("/").pop()!,
+    points: readHistory(runPaths(d)).flatMap((r) =>
+      r.cpu_total_s === undefined ? [] : [{ cpuHours: r.cpu_total_s / 3600, valAcc: r.val_acc }]
+    ),
+  }));
+  const js = JS_MODEL_RESULTS.reduce((a, b) => (b.accuracy > a.accuracy ? b : a));
+  return accuracyVsCpuHoursPlot(series, {
+    references: [
+      { label: "0.70: the single-model target (test)", value: 0.7 },
+      { label: `${js.accuracy.toFixed(3)}: ${js.model} (test)`, value: js.accuracy },
+    ],
+  });
 }
 
 /** Accuracy of prediction rows. */

@@ -24,7 +24,14 @@ export {
   sampleGridPlot,
   type SampleImage,
 } from "./dataset_plots.ts";
-export { accuracyCurvesPlot, type AccuracyEpoch, lossCurvesPlot, type LossEpoch } from "./training_plots.ts";
+export {
+  accuracyCurvesPlot,
+  type AccuracyEpoch,
+  accuracyVsCpuHoursPlot,
+  type CpuHoursSeries,
+  lossCurvesPlot,
+  type LossEpoch,
+} from "./training_plots.ts";
 export {
   type ClassF1,
   comparisonPlot,

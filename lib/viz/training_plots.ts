@@ -121,3 +121,77 @@ export function lossCurvesPlot(history: LossEpoch[], opts: FigureOptions = {}): 
     fig: opts,
   });
 }
+
+/** One run's validation accuracy against its cumulative CPU-hours (one point per epoch). */
+export interface CpuHoursSeries {
+  run: string;
+  points: { cpuHours: number; valAcc: number }[];
+}
+
+/** Series colours, one per run (Observable's "observable10" scheme, first seven). */
+const RUN_COLORS = ["#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2"];
+
+/**
+ * Validation accuracy against cumulative CPU-hours, one line per run, the best point of each marked, with
+ * optional dashed horizontal references (e.g. a target, labelled at the left edge). The curve to read when a
+ * target is missed: how much accuracy each CPU-hour bought, and how fast it still rises.
+ */
+export function accuracyVsCpuHoursPlot(
+  series: CpuHoursSeries[],
+  opts: FigureOptions & { references?: { label: string; value: number }[] } = {},
+): string {
+  const width = opts.width ?? DEFAULT_WIDTH;
+  const data = series.flatMap((s) =>
+    s.points
+      .filter((p) => Number.isFinite(p.cpuHours) && Number.isFinite(p.valAcc))
+      .map((p) => ({ run: s.run, ...p }))
+  );
+  if (data.length === 0) {
+    throw new Error("accuracy vs CPU-hours: no run has CPU-hours and validation accuracy");
+  }
+  const runs = unique(data.map((d) => d.run));
+  const colors = runs.map((_, i) => RUN_COLORS[i % RUN_COLORS.length]);
+  const best = runs.map((r) =>
+    data.filter((d) => d.run === r).reduce((a, b) => (b.valAcc > a.valAcc ? b : a))
+  );
+  const refs = opts.references ?? [];
+  const topRef = Math.max(...refs.map((r) => r.value));
+  const maxX = Math.max(...data.map((d) => d.cpuHours));
+  const fig = plot({
+    width,
+    height: 340,
+    marginLeft: 50,
+    marginRight: 20,
+    x: { label: "CPU-hours (cumulative, all sessions)", domain: [0, maxX * 1.02], nice: true },
+    y: { label: "Validation accuracy (%)", grid: true, percent: true, domain: [0, 100] }, // percent: domain in %
+    color: { domain: runs, range: colors },
+    marks: [
+      Plot.ruleY(refs, { y: "value", stroke: "#777", strokeDasharray: "5,4" }),
+      // labels at the left edge, where runs are still far below their final accuracy: the highest reference
+      // above its line, the others below theirs, so that two close references keep their labels apart
+      ...[true, false].map((top) =>
+        Plot.text(refs.filter((r) => (r.value === topRef) === top), {
+          x: 0,
+          y: "value",
+          text: "label",
+          dy: top ? -7 : 12,
+          dx: 4,
+          textAnchor: "start",
+          fill: "#555",
+          stroke: "white",
+          strokeWidth: 3,
+          paintOrder: "stroke",
+        })
+      ),
+      Plot.lineY(data, { x: "cpuHours", y: "valAcc", stroke: "run", z: "run", strokeWidth: 2 }),
+      Plot.dot(best, { x: "cpuHours", y: "valAcc", r: 5, stroke: "run", fill: "white", strokeWidth: 2 }),
+    ],
+  });
+  const bestText = best.map((b) => `${b.run} ${pct(b.valAcc)} at ${b.cpuHours.toFixed(1)} CPU-h`).join("; ");
+  return compose([fig], {
+    title: opts.title ?? "Validation accuracy per CPU-hour",
+    subtitle: opts.subtitle === undefined ? `best (circled): ${bestText}` : opts.subtitle,
+    legend: runs.map((r, i) => ({ label: r, color: colors[i], shape: "line" as const })),
+    width,
+  });
+}

@@ -3,6 +3,7 @@ import { DOMParser } from "linkedom";
 import sharp from "sharp";
 import {
   accuracyCurvesPlot,
+  accuracyVsCpuHoursPlot,
   classDistributionPlot,
   comparisonPlot,
   confusionMatrixPlot,
@@ -203,6 +204,33 @@ Deno.test("accuracyCurvesPlot: train and val lines, best val epoch marked", asyn
   assert.equal(all(trainOnly, 'g[aria-label="line"] path').length, 1);
   assert.deepEqual(texts(trainOnly, 'g[aria-label="text"] text'), ["best train 75.0% (epoch 4)"]);
   assert.throws(() => accuracyCurvesPlot([{ epoch: 1 }]), /no finite/);
+});
+
+Deno.test("accuracyVsCpuHoursPlot: a line per run over cumulative CPU-hours, best points circled, references", async () => {
+  const svg = accuracyVsCpuHoursPlot([
+    {
+      run: "a",
+      points: [{ cpuHours: 0.5, valAcc: 0.4 }, { cpuHours: 1, valAcc: 0.6 }, { cpuHours: 1.5, valAcc: 0.55 }],
+    },
+    {
+      run: "b",
+      points: [{ cpuHours: 0.2, valAcc: 0.3 }, { cpuHours: 0.4, valAcc: 0.5 }, { cpuHours: NaN, valAcc: 1 }],
+    },
+  ], { references: [{ label: "target 70%", value: 0.7 }] });
+  const doc = await parseSvg(svg);
+  const lines = all(doc, 'g[aria-label="line"] path');
+  assert.equal(lines.length, 2);
+  // a: 3 vertices; b: 2 (the point without CPU-hours is dropped)
+  assert.deepEqual(lines.map((l) => (l.getAttribute("d").match(/[ML]/g) ?? []).length).sort(), [2, 3]);
+  assert.equal(all(doc, 'g[aria-label="dot"] circle').length, 2);
+  assert.equal(all(doc, 'g[aria-label="rule"] line').length, 1);
+  assert.deepEqual(texts(doc, 'g[aria-label="text"] text'), ["target 70%"]);
+  assert.deepEqual(legend(doc), ["a", "b"]);
+  assert.equal(title(doc), "Validation accuracy per CPU-hour");
+  assert.match(svg, /best \(circled\): a 60\.0% at 1\.0 CPU-h; b 50\.0% at 0\.4 CPU-h/);
+  const axes = axisText(doc);
+  assert.ok(axes.includes("Validation accuracy (%)") && axes.includes("CPU-hours"), axes);
+  assert.throws(() => accuracyVsCpuHoursPlot([{ run: "x", points: [] }]), /no run has CPU-hours/);
 });
 
 Deno.test("lossCurvesPlot: lowest val loss marked", async () => {
