@@ -12,6 +12,11 @@ import {
   RunError,
   runPaths,
 } from "../runs/runs.ts";
+import { CLASSES } from "../data/classes.ts";
+import { TTA_MODES, type TtaMode } from "../data/augment.ts";
+import { modelParams } from "../models/registry.ts";
+import { classificationReport } from "./metrics.ts";
+import { readPredictionsCsv } from "./predictions.ts";
 
 /**
  * A Markdown table of the history. Runs that record CPU time (every run since the cost accounting, see
@@ -131,4 +136,132 @@ function inProgressMarkdown(
       : "") +
     `\n\nresume: deno task train --resume ${run}`,
   ].join("\n");
+}
+
+/** Accuracy of a predictions CSV, or null when the file is absent. */
+function csvAccuracy(file: string): number | null {
+  if (!existsSync(file)) return null;
+  const { rows } = readPredictionsCsv(file);
+  return rows.length ? rows.filter((r) => r.pred === r.label).length / rows.length : null;
+}
+
+/** One row of {@link resultsTable}: a run's recipe, size, cost and accuracy with and without TTA. */
+export type ResultRow = {
+  run: string;
+  recipe: string;
+  params: number | null;
+  /** Median training images per second over the epochs (wall clock; threads as the run had them). */
+  imgPerS: number | null;
+  cpuHours: number | null;
+  epochs: string;
+  valAcc: number | null;
+  /** The TTA chosen on validation (the mode with the best validation accuracy among those evaluated). */
+  tta: TtaMode;
+  valAccTta: number | null;
+  testAcc: number | null;
+  testAccTta: number | null;
+  /** Macro-F1 on test of the final choice (with the chosen TTA when its test predictions exist). */
+  testMacroF1: number | null;
+};
+
+/**
+ * A run's row for the results table. Validation accuracy without TTA is the best epoch's; with TTA it is read
+ * from the `predictions_val_tta-<mode>.csv` files `deno task evaluate <run> --split val --tta <mode>` wrote,
+ * and the mode with the best validation accuracy is the chosen one; its test accuracy comes from
+ * `predictions_tta-<mode>.csv` when that test evaluation was made. An ensemble folder (lib/eval/ensemble.ts)
+ * reports its members, their summed CPU-hours and its own TTA.
+ */
+export function resultRow(runDir: string): ResultRow {
+  const paths = runPaths(runDir);
+  const raw = JSON.parse(Deno.readTextFileSync(paths.config)) as Record<string, unknown>;
+  const summary = readTestReport(paths);
+  const run = basename(runDir);
+  if (raw.kind === "ensemble") {
+    const members = raw.members as { run: string; dir: string }[];
+    const tta = (raw.tta as { mode: TtaMode }).mode;
+    const costs = members.map((m) => {
+      const p = runPaths(m.dir);
+      return existsSync(p.config) ? runCost(readHistory(p), readTestReport(p) ?? {}) : null;
+    });
+    const valFile = paths.testReportJson.replace(/test_report/, "val_report");
+    const val = existsSync(valFile)
+      ? JSON.parse(Deno.readTextFileSync(valFile)).test_accuracy as number
+      : null;
+    return {
+      run,
+      recipe: `ensemble of ${members.map((m) => m.run).join(" + ")}`,
+      params: null,
+      imgPerS: null,
+      cpuHours: costs.every((c) => c) ? costs.reduce((s, c) => s + c!.cpuHours, 0) : null,
+      epochs: "–",
+      valAcc: null,
+      tta,
+      valAccTta: val,
+      testAcc: null,
+      testAccTta: summary?.test_accuracy ?? null,
+      testMacroF1: summary?.report.macro_avg.f1 ?? null,
+    };
+  }
+  const cfg = readConfig(paths);
+  const history = readHistory(paths);
+  const best = history.length ? history.reduce((a, b) => (b.val_acc > a.val_acc ? b : a)) : null;
+  const rates = history.map((r) => r.img_s).sort((a, b) => a - b);
+  const cost = runCost(history, summary ?? {});
+  // the TTA choice: the best validation accuracy among the modes evaluated ("none" is the best epoch's own)
+  let tta: TtaMode = "none";
+  let valAccTta = best?.val_acc ?? null;
+  for (const mode of TTA_MODES.filter((m) => m !== "none")) {
+    const acc = csvAccuracy(paths.predictionsVal.replace(/\.csv$/, `_tta-${mode}.csv`));
+    if (acc !== null && (valAccTta === null || acc > valAccTta)) [tta, valAccTta] = [mode, acc];
+  }
+  const ttaTest = tta === "none" ? null : paths.predictions.replace(/\.csv$/, `_tta-${tta}.csv`);
+  const testAccTta = ttaTest ? csvAccuracy(ttaTest) : summary?.test_accuracy ?? null;
+  const finalRows = ttaTest && existsSync(ttaTest) ? readPredictionsCsv(ttaTest).rows : null;
+  let params: number | null = null;
+  try {
+    params = modelParams(cfg.model, {
+      numClasses: summary?.report ? Object.keys(summary.report.per_class).length : 7,
+    });
+  } catch {
+    params = null; // a model this checkout no longer registers
+  }
+  return {
+    run,
+    recipe: `${cfg.experiment} (${cfg.preset ?? "custom"})`,
+    params,
+    imgPerS: rates.length ? rates[Math.floor(rates.length / 2)] : null,
+    cpuHours: cost?.cpuHours ?? null,
+    epochs: `${history.length}${summary ? "" : ` of ${cfg.epochs}, training`}` +
+      (best ? ` (best ${best.epoch})` : ""),
+    valAcc: best?.val_acc ?? null,
+    tta,
+    valAccTta,
+    testAcc: summary?.test_accuracy ?? null,
+    testAccTta,
+    testMacroF1: finalRows
+      ? classificationReport(finalRows.map((r) => r.label), finalRows.map((r) => r.pred), CLASSES).macro_avg
+        .f1
+      : summary?.report.macro_avg.f1 ?? null,
+  };
+}
+
+/**
+ * The runs as one Markdown table: recipe → params → img/s → CPU-hours → validation and test accuracy, without
+ * and with the TTA chosen on validation (the README's results table, regenerated by
+ * `deno task report --table <run>...`).
+ */
+export function resultsTable(runDirs: string[]): string {
+  const f = (v: number | null, d = 4) => (v === null ? "–" : v.toFixed(d));
+  const head =
+    "| run | recipe | params | img/s | CPU-h | epochs | val acc | TTA (chosen on val) | val acc TTA | " +
+    "test acc | test acc TTA | test macro-F1 |";
+  const sep = "| --- | --- | ---: | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |";
+  const body = runDirs.map(resultRow).map((r) =>
+    `| ${r.run} | ${r.recipe} | ${r.params === null ? "–" : `${(r.params / 1e6).toFixed(2)} M`} | ` +
+    `${f(r.imgPerS, 0)} | ${f(r.cpuHours, 2)} | ${r.epochs} | ${f(r.valAcc)} | ${r.tta} | ${
+      f(r.valAccTta)
+    } | ` +
+    `${f(r.testAcc)} | ${f(r.testAccTta)} | ${f(r.testMacroF1)} |`
+  );
+  return [head, sep, ...body].join("\n");
 }

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { historyTable, runMarkdown } from "../../lib/eval/report.ts";
+import "@tensorflow/tfjs-backend-cpu";
+import { CLASSES } from "../../lib/data/classes.ts";
+import { historyTable, resultRow, resultsTable, runMarkdown } from "../../lib/eval/report.ts";
+import { writePredictionsCsv } from "../../lib/eval/predictions.ts";
+import { modelParams } from "../../lib/models/registry.ts";
 
 const row = (epoch: number, valAcc: number) => ({
   epoch,
@@ -113,6 +117,104 @@ Deno.test("historyTable and runMarkdown show cumulative CPU-hours and the run's 
     assert.match(md, /warm-up 2 epochs \+ per-step cosine over 40 epochs/);
     assert.match(md, /random erasing p 0\.5/);
     assert.match(md, /cost: wall time 1\.56 h, CPU time 2\.60 CPU-hours over 3 sessions/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("resultRow / resultsTable: cost, TTA chosen on validation, its test accuracy; ensembles; in progress", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fer-results-" });
+  const rows = (n: number, correct: number) =>
+    Array.from({ length: n }, (_, i) => ({
+      path: `c/${i}.jpg`,
+      label: i % 7,
+      pred: i < correct ? i % 7 : (i + 1) % 7,
+      probs: undefined,
+    }));
+  try {
+    const run = join(dir, "r1");
+    Deno.mkdirSync(run);
+    Deno.writeTextFileSync(
+      join(run, "config.json"),
+      JSON.stringify({
+        experiment: "fer_cnn",
+        model: "fer_cnn_small",
+        preset: "cpu",
+        epochs: 3,
+        inputSize: 48,
+      }),
+    );
+    const hist = [
+      { ...row(1, 0.4), img_s: 100, wall_total_s: 1000, cpu_total_s: 1800 },
+      { ...row(2, 0.5), img_s: 120, wall_total_s: 2000, cpu_total_s: 3600 },
+    ];
+    Deno.writeTextFileSync(join(run, "history.json"), JSON.stringify(hist));
+    // training: no test figures, the epochs say so
+    let r = resultRow(run);
+    assert.equal(r.epochs, "2 of 3, training (best 2)");
+    assert.equal(r.testAcc, null);
+    assert.equal(r.cpuHours, 1);
+    assert.equal(r.imgPerS, 120); // the median of [100, 120] taken as the upper middle
+    assert.equal(r.params, modelParams("fer_cnn_small"));
+    const perClass = Object.fromEntries(CLASSES.map((c) => [c, { f1: 0.5 }]));
+    Deno.writeTextFileSync(
+      join(run, "test_report.json"),
+      JSON.stringify({ test_accuracy: 0.55, report: { macro_avg: { f1: 0.45 }, per_class: perClass } }),
+    );
+    // no TTA evaluated: "none", its values are the plain ones
+    r = resultRow(run);
+    assert.deepEqual([r.epochs, r.tta, r.valAccTta, r.testAcc, r.testAccTta, r.testMacroF1], [
+      "2 (best 2)",
+      "none",
+      0.5,
+      0.55,
+      0.55,
+      0.45,
+    ]);
+    // hflip beats none and 10crop on val -> chosen; its test file not written yet -> no test figure with TTA
+    writePredictionsCsv(join(run, "predictions_val_tta-hflip.csv"), rows(20, 15), CLASSES);
+    writePredictionsCsv(join(run, "predictions_val_tta-10crop.csv"), rows(20, 12), CLASSES);
+    r = resultRow(run);
+    assert.deepEqual([r.tta, r.valAccTta, r.testAccTta], ["hflip", 0.75, null]);
+    writePredictionsCsv(join(run, "predictions_tta-hflip.csv"), rows(14, 7), CLASSES);
+    r = resultRow(run);
+    assert.equal(r.testAccTta, 0.5);
+    assert.ok(r.testMacroF1 !== null && r.testMacroF1 !== 0.45); // recomputed from the TTA predictions
+    // an ensemble: members' CPU-hours summed, its own TTA, val and test accuracy from its reports
+    const ens = join(dir, "ensemble-e");
+    Deno.mkdirSync(ens);
+    Deno.writeTextFileSync(
+      join(ens, "config.json"),
+      JSON.stringify({
+        kind: "ensemble",
+        members: [{ run: "r1", dir: run }, { run: "r1", dir: run }],
+        tta: { mode: "10crop" },
+      }),
+    );
+    Deno.writeTextFileSync(join(ens, "val_report.json"), JSON.stringify({ test_accuracy: 0.8 }));
+    Deno.writeTextFileSync(
+      join(ens, "test_report.json"),
+      JSON.stringify({ test_accuracy: 0.7, report: { macro_avg: { f1: 0.65 } } }),
+    );
+    const e = resultRow(ens);
+    assert.deepEqual([e.recipe, e.cpuHours, e.tta, e.valAccTta, e.testAccTta, e.testMacroF1], [
+      "ensemble of r1 + r1",
+      2,
+      "10crop",
+      0.8,
+      0.7,
+      0.65,
+    ]);
+    const table = resultsTable([run, ens]).split("\n");
+    assert.equal(table.length, 4);
+    assert.match(
+      table[2],
+      /^\| r1 \| fer_cnn \(cpu\) \| 2\.53 M \| 120 \| 1\.00 \| 2 \(best 2\) \| 0\.5000 \| hflip \| 0\.7500 \| 0\.5500 \| 0\.5000 \|/,
+    );
+    assert.match(
+      table[3],
+      /^\| ensemble-e \| ensemble of r1 \+ r1 \| – \| – \| 2\.00 \| – \| – \| 10crop \| 0\.8000 \| – \| 0\.7000 \| 0\.6500 \|$/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
