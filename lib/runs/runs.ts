@@ -60,5 +60,6 @@ export {
   type RunSplitResult,
 } from "./predict.ts";
 export { findRuns } from "./discover.ts";
+export { lockRun, type RunLock } from "./lock.ts";
 export { runFigures, saveRunFigures } from "./figures.ts";
 export { runTransform } from "../train/config.ts";

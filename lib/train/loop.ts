@@ -47,6 +47,7 @@ import {
   writeTestReport,
 } from "../runs/files.ts";
 import { newRunName, runDirFor, runPaths } from "../runs/paths.ts";
+import { lockRun } from "../runs/lock.ts";
 import {
   initialState,
   loadState,
@@ -102,14 +103,31 @@ export class TrainError extends Error {
   override name = "TrainError";
 }
 
-/** Trains a model as `cfg` says and evaluates the best checkpoint on the test split once. */
+/**
+ * Trains a model as `cfg` says and evaluates the best checkpoint on the test split once. The run is locked for
+ * the whole time (lib/runs/lock.ts): a second trainer of the same run is refused, naming the first.
+ */
 export async function train(config: Partial<TrainConfig>, deps: TrainDeps = {}): Promise<TrainResult> {
+  const outDir = config.outDir ?? DEFAULT_CONFIG.outDir;
+  const run = config.run ?? newRunName(config.experiment ?? DEFAULT_CONFIG.experiment);
+  const dir = runDirFor(outDir, run);
+  mkdirSync(outDir, { recursive: true });
+  const lock = lockRun(dir);
+  try {
+    return await trainLocked({ ...config, outDir, run }, deps);
+  } finally {
+    lock.release();
+  }
+}
+
+/** {@link train}, once the run's lock is held. */
+async function trainLocked(config: Partial<TrainConfig>, deps: TrainDeps): Promise<TrainResult> {
   const log = deps.log ?? ((s: string) => console.log(s));
   const session = { wall0: performance.now(), cpu0: cpuSeconds() };
 
   // ---- run folder and config ------------------------------------------------------------------------------
-  const outDir = config.outDir ?? DEFAULT_CONFIG.outDir;
-  const run = config.run ?? newRunName(config.experiment ?? DEFAULT_CONFIG.experiment);
+  const outDir = config.outDir!;
+  const run = config.run!;
   const paths = runPaths(runDirFor(outDir, run));
   let cfg: TrainConfig = { ...DEFAULT_CONFIG, ...config, outDir, run };
   let resumeState: LoopState | null = null;
