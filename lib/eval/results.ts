@@ -25,10 +25,14 @@ export interface RunRecord {
     maxTrainImages: number | null;
     maxEvalImages: number | null;
   };
-  history: { epoch: number; val_acc: number }[];
+  history: { epoch: number; val_acc: number; wall_total_s?: number; cpu_total_s?: number }[];
   summary: {
     best_epoch: number;
     stopped: string;
+    /** Totals over all sessions of a resumed run (runs since the cost accounting). */
+    wall_seconds?: number;
+    cpu_seconds?: number;
+    sessions?: number;
     sample_data?: boolean;
     report: ClassificationReport;
     confusion_matrix: number[][];
@@ -76,6 +80,16 @@ export function readRunRecord(runDir: string): RunRecord {
 
 const pct = (v: number, digits = 0) => `${(v * 100).toFixed(digits)} %`;
 const count = (n: number, what: string) => `${n.toLocaleString("en-US")} ${what}${n === 1 ? "" : "s"}`;
+
+/** Wall time and CPU-hours over all sessions, or why they are not known. */
+function costText(summary: RunRecord["summary"], history: RunRecord["history"]): string {
+  const wall = summary.wall_seconds ?? history.at(-1)?.wall_total_s;
+  const cpu = summary.cpu_seconds ?? history.at(-1)?.cpu_total_s;
+  if (wall === undefined || cpu === undefined) return "not recorded (a run from before the cost accounting)";
+  const sessions = summary.sessions;
+  return `wall time ${(wall / 3600).toFixed(2)} h, ${(cpu / 3600).toFixed(2)} CPU-hours` +
+    (sessions ? ` over ${count(sessions, "session")}` : "");
+}
 
 /** The run's results beside the study's, its setting and its flags. */
 export function runResults(rec: RunRecord): RunResults {
@@ -135,6 +149,7 @@ export function runResults(rec: RunRecord): RunResults {
       "this run": "validation split",
       study: `${STUDY_SETTING.earlyStoppedOn} set`,
     },
+    { setting: "training cost", "this run": costText(summary, history), study: "not published" },
   ];
 
   const flags: string[] = [];

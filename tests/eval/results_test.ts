@@ -109,6 +109,15 @@ Deno.test("runResults: a collapsed run is flagged with its share, never-predicte
   assert.equal(setting["input size"], "48×48×3");
   assert.equal(setting["training images"], "6,000 (subset)");
   assert.match(setting["epochs"], /^4 of at most 4 \(best: 4; completed\)$/);
+  assert.equal(setting["training cost"], "not recorded (a run from before the cost accounting)");
+  // the cost over all sessions, from the test report (else the last history row)
+  const rec = record(TEST, (y) => y);
+  const cost = (r: ReturnType<typeof record>) =>
+    runResults(r).setting.find((s) => s.setting === "training cost")?.["this run"];
+  rec.history[rec.history.length - 1] = { ...rec.history.at(-1)!, wall_total_s: 5400, cpu_total_s: 9000 };
+  assert.equal(cost(rec), "wall time 1.50 h, 2.50 CPU-hours");
+  rec.summary = { ...rec.summary, wall_seconds: 7200, cpu_seconds: 10800, sessions: 3 };
+  assert.equal(cost(rec), "wall time 2.00 h, 3.00 CPU-hours over 3 sessions");
 });
 
 Deno.test("runResults: a good, study-like run has no collapse flags and names only the remaining difference", () => {
