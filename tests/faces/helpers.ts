@@ -14,6 +14,8 @@ export interface TinyRun {
   seed?: number;
   /** A functional net with conv → batch norm (moving statistics set off their defaults) instead. */
   batchNorm?: boolean;
+  /** A crop-trained run: faces resized to `cropFrom` and `inputSize` centre-cropped (TrainConfig `cropFrom`). */
+  cropFrom?: number;
 }
 
 /**
@@ -51,6 +53,7 @@ export async function makeTinyRun(dir: string, o: TinyRun = {}): Promise<string>
     std,
     dataSize: 48,
     seed,
+    ...(o.cropFrom ? { cropFrom: o.cropFrom } : {}),
   };
   await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify(cfg, null, 2));
   await saveCheckpoint(model, join(dir, "best"), {

@@ -131,6 +131,33 @@ Deno.test("preprocess (tfjs ops, used in the browser) equals the run's eval tran
   }
 });
 
+Deno.test("preprocess equals the eval transform of crop-trained runs: resize to cropFrom, then the centre crop", async () => {
+  const tmp = mkdtempSync(join(tmpdir(), "fer-export-"));
+  try {
+    // 44 of 48 (the vgg_fer recipe: no resize, offset 2), 44 of 52 (resize up, offset 4), 44 of 47 (offset
+    // 1.5, rounded half to even: 2)
+    for (const [cropFrom, offset] of [[48, 2], [52, 4], [47, 2]]) {
+      const runDir = await makeTinyRun(join(tmp, `run${cropFrom}`), { inputSize: 44, cropFrom });
+      const p = (await exportRun(runDir, join(tmp, `web${cropFrom}`))).metadata.preprocessing;
+      assert.deepEqual([p.dataSize, p.cropFrom, p.inputSize], [48, cropFrom, 44]);
+      const crops = randomCrops(2, cropFrom);
+      const [diff, shifted] = tf.tidy(() => {
+        const a = runTransform(loadRunConfig(runDir))(crops);
+        const b = preprocess(crops, p);
+        assert.deepEqual(b.shape, [2, 44, 44, 1]);
+        // a resize straight to 44 (what exports did before cropFrom) is not the model's input
+        const resized = preprocess(crops, { ...p, cropFrom: undefined });
+        return [tf.max(tf.abs(tf.sub(a, b))).dataSync()[0], tf.max(tf.abs(tf.sub(a, resized))).dataSync()[0]];
+      });
+      assert.ok(diff < 1e-4, `cropFrom ${cropFrom} (offset ${offset}): max input difference ${diff}`);
+      assert.ok(shifted > 0.1, `cropFrom ${cropFrom}: a plain resize should differ (${shifted})`);
+      crops.dispose();
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
 Deno.test("export of a folder without a run: a clear error naming config.json", async () => {
   const tmp = mkdtempSync(join(tmpdir(), "fer-export-"));
   try {
