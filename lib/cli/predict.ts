@@ -5,8 +5,9 @@
  * and prints its box and top classes; `--annotate` writes the photo with boxes and labels (OUT is a file for one
  * image, else a folder). With `--no-detect`, the whole-image mode for pre-cropped faces: decodes each image with
  * sharp the way training saw it (gray, resized to the run's data size, then the run's eval transform: resize to
- * the input size, channels, normalization) and prints the top classes with their probabilities; `--tta MODE`
- * (with `--no-detect`) averages them over test-time views (lib/eval/tta.ts).
+ * the input size, channels, normalization) and prints the top classes with their probabilities. `--tta MODE`
+ * averages the probabilities over test-time views (lib/eval/tta.ts) of each aligned face, or of each image with
+ * `--no-detect`.
  * Exit status: 0 all predicted, 1 some image failed, 2 bad arguments/run.
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -44,7 +45,7 @@ const SPEC: CommandSpec = {
     tta: {
       type: "string",
       value: "MODE",
-      help: `test-time augmentation with --no-detect: ${TTA_MODES.join(", ")} (lib/eval/tta.ts)`,
+      help: `test-time augmentation of each face: ${TTA_MODES.join(", ")} (lib/eval/tta.ts)`,
       default: "none",
     },
     "tta-average": {
@@ -69,9 +70,6 @@ const { run, images, top, detect, minScore, annotate, tta } = parseCli(SPEC, (a)
     tta = parseTta(a.string("tta", "none"), a.string("tta-average", "prob"));
   } catch (e) {
     throw new ArgsError((e as Error).message);
-  }
-  if (tta.mode !== "none" && !a.flag("no-detect")) {
-    throw new ArgsError("--tta applies to the whole-image mode: add --no-detect");
   }
   return {
     tta,
@@ -109,7 +107,12 @@ try {
 }
 if (detect) {
   const files = images.map((p) => ({ shown: p, file: userPath(p) }));
-  Deno.exit(await predictFaceImages(files, { model, classes, cfg, top, minScore, annotate }));
+  // TTA on each aligned face: the same views as on the test split (the crops are FER2013-sized gray faces)
+  const faceTta = tta.mode === "none" ? undefined : {
+    views: transforms,
+    combine: (logits: Float32Array[], c: number) => averageViews(logits, c, tta.average),
+  };
+  Deno.exit(await predictFaceImages(files, { model, classes, cfg, top, minScore, annotate, tta: faceTta }));
 }
 
 let failed = 0;

@@ -9,6 +9,7 @@ import { annotatePhoto } from "./annotate.ts";
 import { loadFaceDetector } from "./files.ts";
 import { formatFaces, predictPhotoFile } from "./photo.ts";
 import { preprocessingOf } from "./preprocess.ts";
+import type { FaceTta } from "./pipeline.ts";
 import type { TrainConfig } from "../train/loop.ts";
 
 /** What the face mode needs from the CLI. */
@@ -20,6 +21,8 @@ export interface FaceCliOptions {
   minScore: number;
   /** One image: the output file; several: a folder that receives `<name>.png` per image. */
   annotate?: string;
+  /** Test-time augmentation of each aligned face (lib/faces/pipeline.ts). */
+  tta?: FaceTta;
 }
 
 /** An image argument: as typed (for messages) and resolved (to read). */
@@ -28,7 +31,12 @@ export type ImageArg = { shown: string; file: string };
 /** Runs the face mode over `images`; returns the exit status (0 all read, 1 some image could not be read). */
 export async function predictFaceImages(images: ImageArg[], o: FaceCliOptions): Promise<number> {
   const detector = await loadFaceDetector();
-  const classifier = { model: o.model, classes: o.classes, preprocessing: preprocessingOf(o.cfg) };
+  const classifier = {
+    model: o.model,
+    classes: o.classes,
+    preprocessing: preprocessingOf(o.cfg),
+    tta: o.tta,
+  };
   const toFolder = o.annotate !== undefined &&
     (images.length > 1 || (existsSync(o.annotate) && statSync(o.annotate).isDirectory()));
   if (toFolder) mkdirSync(o.annotate!, { recursive: true });

@@ -16,16 +16,40 @@ export interface FacePrediction extends Face {
   probs: number[];
 }
 
+/**
+ * Test-time augmentation for faces: one transform per view, each turning the gray crops [n, dataSize, dataSize,
+ * 1] (0..255) into model inputs, and how the views' logits become probabilities (`combine(logits, classes)`,
+ * lib/eval/tta.ts `averageViews` in the CLI). Kept as functions so that this file stays tfjs-only.
+ */
+export interface FaceTta {
+  views: ((crops: tf.Tensor4D) => tf.Tensor4D)[];
+  combine: (logits: Float32Array[], classes: number) => Float32Array;
+}
+
 /** A model ready to classify aligned faces. */
 export interface Classifier {
   model: tfl.LayersModel;
   classes: string[];
   preprocessing: Preprocessing;
+  /** Test-time views instead of the single {@link preprocess}ed input. */
+  tta?: FaceTta;
 }
 
 /** Softmax probabilities for gray crops [n, dataSize, dataSize, 1] (0..255); one row per crop. */
 export async function classifyCrops(c: Classifier, crops: tf.Tensor4D): Promise<number[][]> {
-  if (crops.shape[0] === 0) return [];
+  const n = crops.shape[0];
+  if (n === 0) return [];
+  if (c.tta) {
+    const k = c.classes.length;
+    const logits: Float32Array[] = [];
+    for (const view of c.tta.views) {
+      const out = tf.tidy(() => c.model.predict(view(crops)) as tf.Tensor2D);
+      logits.push((await out.data()) as Float32Array); // asynchronous: GPU backends cannot read synchronously
+      out.dispose();
+    }
+    const probs = c.tta.combine(logits, k);
+    return Array.from({ length: n }, (_, i) => Array.from(probs.subarray(i * k, (i + 1) * k)));
+  }
   const probs = tf.tidy(() => tf.softmax(c.model.predict(preprocess(crops, c.preprocessing)) as tf.Tensor2D));
   const rows = (await probs.array()) as number[][];
   probs.dispose();

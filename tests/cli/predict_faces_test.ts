@@ -86,3 +86,26 @@ Deno.test("predict --no-detect keeps the whole-image mode for pre-cropped 48×48
     rmSync(tmp, { recursive: true, force: true });
   }
 });
+
+Deno.test("predict --tta on photos: every aligned face averaged over the views; a crop-trained run's 10crop", async () => {
+  const tmp = mkdtempSync(join(tmpdir(), "fer-predict-tta-"));
+  try {
+    const run = await makeTinyRun(join(tmp, "run"), { inputSize: 44, cropFrom: 48 });
+    const faces = async (...extra: string[]) => {
+      const r = await predict(run, FIX + "three_faces.jpg", "--top", "7", ...extra);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout.split("\n").filter((l) => l.startsWith("  face ")).map((l) => l.split("): ")[1]);
+    };
+    const plain = await faces();
+    const tta = await faces("--tta", "10crop");
+    assert.equal(plain.length, 3);
+    assert.equal(tta.length, 3);
+    assert.notDeepEqual(tta, plain);
+    for (const line of tta) {
+      const total = [...line.matchAll(/(\d+\.\d)%/g)].reduce((s, m) => s + Number(m[1]), 0);
+      assert.ok(Math.abs(total - 100) < 0.5, line); // all seven classes, a distribution
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
