@@ -32,22 +32,27 @@ export function loadRunSummary(runDir: string, name?: string): RunSummary {
   const { rows } = readPredictionsCsv(paths.predictions);
   const y = rows.map((r) => r.label);
   const p = rows.map((r) => r.pred);
+  // an ensemble folder (lib/eval/ensemble.ts) names its members and TTA instead of a training setting
+  const ens = cfg as unknown as { kind?: string; members?: { run: string }[]; tta_description?: string };
   return {
     name: name ?? cfg.experiment,
     runDir,
     experiment: cfg.experiment,
-    preset: [
-      ...(cfg.preset ? [`${cfg.preset} preset`] : []),
-      `${cfg.inputSize}px`,
-      ...(cfg.maxTrainImages === null ? [] : [`${cfg.maxTrainImages} train imgs`]),
-      // whether ImageNet weights were used, for the models the study fine-tuned (not for the FER CNN)
-      // a JS peer (lib/peers): weights as its authors trained them
-      ...(typeof cfg.model === "string" && cfg.model.startsWith("peer:") ? ["its authors' weights"] : []),
-      ...(typeof cfg.model !== "string" || cfg.model.startsWith("fer_cnn") || cfg.model.startsWith("peer:") ||
-          typeof cfg.pretrained !== "boolean"
-        ? []
-        : [cfg.pretrained ? "ImageNet init" : "random init"]),
-    ].join(", "),
+    preset: ens.kind === "ensemble"
+      ? `ensemble of ${ens.members?.map((m) => m.run).join(" + ")}; TTA ${ens.tta_description ?? "none"}`
+      : [
+        ...(cfg.preset ? [`${cfg.preset} preset`] : []),
+        `${cfg.inputSize}px`,
+        ...(cfg.maxTrainImages === null ? [] : [`${cfg.maxTrainImages} train imgs`]),
+        // whether ImageNet weights were used, for the models the study fine-tuned (not for the FER CNN)
+        // a JS peer (lib/peers): weights as its authors trained them
+        ...(typeof cfg.model === "string" && cfg.model.startsWith("peer:") ? ["its authors' weights"] : []),
+        ...(typeof cfg.model !== "string" || cfg.model.startsWith("fer_cnn") ||
+            cfg.model.startsWith("peer:") ||
+            typeof cfg.pretrained !== "boolean"
+          ? []
+          : [cfg.pretrained ? "ImageNet init" : "random init"]),
+      ].join(", "),
     rows,
     report: classificationReport(y, p, [...CLASSES]),
     confusion: confusionMatrix(y, p, CLASSES.length),

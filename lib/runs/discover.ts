@@ -7,7 +7,7 @@ import { runPaths, RUNS_DIR } from "./paths.ts";
 /**
  * Run folders under `outDir` (default checkpoints/) whose config names `experiment` and that have a test report,
  * oldest first (by when the report was written). Smoke-preset runs are left out unless in smoke mode or
- * `includeSmoke`. Folders with an unreadable config are skipped. `withWeights`: only runs whose best model is
+ * `includeSmoke`. Folders with an unreadable config and ensembles ({@link findEnsembles}) are skipped. `withWeights`: only runs whose best model is
  * present (committed run folders carry no weights; a fresh clone has their reports, not their models).
  */
 export function findRuns(
@@ -21,14 +21,32 @@ export function findRuns(
     const p = runPaths(d);
     if (!existsSync(p.testReportJson) || !existsSync(p.config)) return false;
     if (withWeights && !existsSync(join(p.best, "model.json"))) return false;
-    let cfg: { preset?: string; experiment?: string };
+    let cfg: { preset?: string; experiment?: string; kind?: string };
     try {
       cfg = JSON.parse(Deno.readTextFileSync(p.config));
     } catch {
       return false;
     }
     if (!includeSmoke && cfg.preset === "smoke") return false;
+    if (cfg.kind === "ensemble") return false; // trained runs only: ensembles are found by findEnsembles
     return !experiment || cfg.experiment === experiment;
+  }).sort((a, b) => finished(a) - finished(b) || a.localeCompare(b));
+}
+
+/**
+ * Ensemble folders under `outDir` (lib/eval/ensemble.ts: config.json with `kind: "ensemble"`) that have a test
+ * report, oldest first.
+ */
+export function findEnsembles(outDir = RUNS_DIR): string[] {
+  if (!existsSync(outDir)) return [];
+  return readdirSync(outDir).map((d) => join(outDir, d)).filter((d) => {
+    const p = runPaths(d);
+    if (!existsSync(p.testReportJson) || !existsSync(p.config)) return false;
+    try {
+      return JSON.parse(Deno.readTextFileSync(p.config)).kind === "ensemble";
+    } catch {
+      return false;
+    }
   }).sort((a, b) => finished(a) - finished(b) || a.localeCompare(b));
 }
 

@@ -59,7 +59,7 @@ export {
   runSplit,
   type RunSplitResult,
 } from "./predict.ts";
-export { findRuns } from "./discover.ts";
+export { findEnsembles, findRuns } from "./discover.ts";
 export { lockRun, type RunLock } from "./lock.ts";
 export { runFigures, saveRunFigures } from "./figures.ts";
 export { runTransform } from "../train/config.ts";

@@ -53,6 +53,17 @@ Deno.test("comparison: estimates, per-class F1, McNemar counts and confusion dif
     cfgs.forEach(([extra, want], i) =>
       assert.equal(loadRunSummary(fakeRun(root, `s${i}`, a, labels, extra)).preset, want)
     );
+    // an ensemble folder names its members and TTA
+    const ens = {
+      kind: "ensemble",
+      model: "ensemble",
+      members: [{ run: "x" }, { run: "y" }],
+      tta_description: "10crop (probabilities averaged over 10 views)",
+    };
+    assert.equal(
+      loadRunSummary(fakeRun(root, "ens", a, labels, ens)).preset,
+      "ensemble of x + y; TTA 10crop (probabilities averaged over 10 views)",
+    );
     const est = metricEstimates([ra, rb], { resamples: 200 });
     const accA = est.find((e) => e.model === "a" && e.metric === "accuracy")!;
     assert.ok(accA.lo <= accA.value && accA.value <= accA.hi && accA.hi - accA.lo > 0);

@@ -4,6 +4,7 @@ import { displayPath, findRuns, relativizeText, weightsFallbackLine } from "../.
 import { PROJECT_ROOT } from "../../lib/data/dataset.ts";
 import { WeightsNotFoundError } from "../../lib/models/weights/hub.ts";
 import { experimentConfig } from "../../lib/train/experiments.ts";
+import { findEnsembles } from "../../lib/runs/runs.ts";
 
 Deno.test("experimentConfig records the preset it came from", () => {
   assert.equal(experimentConfig("fer_cnn", "cpu").preset, "cpu");
@@ -27,11 +28,19 @@ Deno.test("findRuns: by experiment, completed runs only, oldest report first, sm
     make("c-smoke", "fer_cnn", "smoke", 4000);
     make("d-unfinished", "fer_cnn", "cpu", null);
     make("e-other", "convnext_tiny", null, 1000);
+    Deno.mkdirSync(join(out, "f-ens"));
+    Deno.writeTextFileSync(
+      join(out, "f-ens", "config.json"),
+      JSON.stringify({ kind: "ensemble", experiment: "x" }),
+    );
+    Deno.writeTextFileSync(join(out, "f-ens", "test_report.json"), "{}");
     const names = (l: string[]) => l.map((d) => d.slice(out.length + 1));
     assert.deepEqual(names(findRuns("fer_cnn", out, false)), ["b-cpu", "a-cpu-later"]);
     assert.deepEqual(names(findRuns("fer_cnn", out, true)), ["b-cpu", "a-cpu-later", "c-smoke"]);
     assert.deepEqual(names(findRuns(undefined, out, false)), ["e-other", "b-cpu", "a-cpu-later"]);
     assert.deepEqual(findRuns("fer_cnn", join(out, "missing")), []);
+    assert.deepEqual(names(findEnsembles(out)), ["f-ens"]);
+    assert.deepEqual(findEnsembles(join(out, "missing")), []);
     // withWeights: a committed run folder has its reports but not its model
     assert.deepEqual(names(findRuns("fer_cnn", out, false, true)), []);
     Deno.mkdirSync(join(out, "b-cpu", "best"));
