@@ -39,6 +39,15 @@ export function notebookPreset(wanted: Preset = "cpu"): Preset {
 }
 
 /**
+ * The run a notebook shows: the parameter cell's `RUN`, except under FER_SMOKE=1 (CI), where the notebook is a
+ * pipeline check that trains its tiny smoke run instead (the named long run is not in a fresh clone's runs
+ * folder of smoke mode).
+ */
+export function shownRun(run: string | null): string | null {
+  return defaultPreset() === "smoke" ? null : run;
+}
+
+/**
  * The preset of the study's notebooks (02–04): `smoke` under FER_SMOKE=1; with timm's ImageNet weights
  * available (Hugging Face cache or a download), `fineTune` (default `cpu`); without them the `scratch` preset —
  * an honest from-scratch recipe for the same architecture rather than a fine-tuning recipe on random weights
@@ -91,6 +100,8 @@ export async function setupExperiment(
   run: string | null = null,
 ): Promise<TrainConfig> {
   await initEngine();
+  if (run && !shownRun(run)) await print(`smoke mode: a tiny run is trained instead of showing ${run}`);
+  run = shownRun(run);
   if (run) {
     const dir = resolveRunDir(run);
     const cfg = loadRunConfig(dir);
@@ -136,6 +147,7 @@ export async function usePretrainedIfAvailable(
   run: string | null = null,
 ): Promise<TrainConfig> {
   const tag = defaultConfig(cfg.model).pretrained;
+  run = shownRun(run);
   if (run) {
     await print(
       `weights: the run started from ${
@@ -249,10 +261,12 @@ export async function trainInNotebook(cfg: TrainConfig): Promise<NotebookRun> {
 }
 
 /**
- * The training cell: trains `cfg` here when `run` is null, otherwise loads the finished run from checkpoints/
- * and shows its per-epoch history instead (its report and predictions are read by the next cells).
+ * The training cell: trains `cfg` here when `run` is null (or in smoke mode, {@link shownRun}), otherwise loads
+ * the finished run from checkpoints/ and shows its per-epoch history instead (its report and predictions are
+ * read by the next cells).
  */
 export async function trainOrLoad(cfg: TrainConfig, run: string | null): Promise<NotebookRun> {
+  run = shownRun(run);
   if (!run) return await trainInNotebook(cfg);
   const runDir = resolveRunDir(run);
   const rec = readRunRecord(runDir);

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { displayPath, findRuns, relativizeText, weightsFallbackLine } from "../../lib/viz/notebook.ts";
+import {
+  displayPath,
+  findRuns,
+  relativizeText,
+  shownRun,
+  weightsFallbackLine,
+} from "../../lib/viz/notebook.ts";
 import { PROJECT_ROOT } from "../../lib/data/dataset.ts";
 import { WeightsNotFoundError } from "../../lib/models/weights/hub.ts";
 import { experimentConfig } from "../../lib/train/experiments.ts";
@@ -9,6 +15,20 @@ import { findEnsembles } from "../../lib/runs/runs.ts";
 Deno.test("experimentConfig records the preset it came from", () => {
   assert.equal(experimentConfig("fer_cnn", "cpu").preset, "cpu");
   assert.equal(experimentConfig("convnext_tiny", "smoke").preset, "smoke");
+});
+
+Deno.test("shownRun: the notebook's RUN, except in smoke mode (a pipeline check trains its tiny run)", () => {
+  const before = Deno.env.get("FER_SMOKE");
+  try {
+    Deno.env.delete("FER_SMOKE");
+    assert.equal(shownRun("convnext_tiny-scratch"), "convnext_tiny-scratch");
+    assert.equal(shownRun(null), null);
+    Deno.env.set("FER_SMOKE", "1");
+    assert.equal(shownRun("convnext_tiny-scratch"), null);
+  } finally {
+    if (before === undefined) Deno.env.delete("FER_SMOKE");
+    else Deno.env.set("FER_SMOKE", before);
+  }
 });
 
 Deno.test("findRuns: by experiment, completed runs only, oldest report first, smoke runs only when asked", async () => {
