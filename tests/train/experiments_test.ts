@@ -111,6 +111,10 @@ Deno.test("scratch presets: the study's architectures from random init on the fu
   assert.deepEqual(diff(b, ls), ["labelSmoothing", "loss", "lr", "model", "patience"]);
   assert.ok(Math.abs(ls.lr / b.lr - pls.lr / pb.lr) < 1e-12, "same learning-rate ratio as the paper");
   assert.ok(ls.patience > b.patience);
+  // from-scratch regularisation (stochastic depth, EfficientNet-B3's own training value) in both, so the
+  // rerun's difference stays the study's
+  assert.deepEqual(b.modelOptions, { headInit: "zeros", dropPathRate: 0.2 });
+  assert.deepEqual(ls.modelOptions, b.modelOptions);
   assert.throws(
     () => experimentConfig("fer_cnn", "scratch"),
     /has no scratch preset \(it has paper, cpu, smoke\)/,
