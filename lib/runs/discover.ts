@@ -4,11 +4,34 @@ import { join } from "node:path";
 import { defaultPreset } from "../train/experiments.ts";
 import { runPaths, RUNS_DIR } from "./paths.ts";
 
+/** A run folder's config.json fields that decide whether a search keeps it. */
+type FoundConfig = { preset?: string; experiment?: string; kind?: string };
+
+/**
+ * The folders under `outDir` with a test report and a readable config that `keep` accepts, oldest first (by
+ * when the report was written). Shared by {@link findRuns} and {@link findEnsembles}.
+ */
+function scanFinished(outDir: string, keep: (cfg: FoundConfig, dir: string) => boolean): string[] {
+  if (!existsSync(outDir)) return [];
+  return readdirSync(outDir).map((d) => join(outDir, d)).filter((d) => {
+    const p = runPaths(d);
+    if (!existsSync(p.testReportJson) || !existsSync(p.config)) return false;
+    let cfg: FoundConfig;
+    try {
+      cfg = JSON.parse(Deno.readTextFileSync(p.config));
+    } catch {
+      return false;
+    }
+    return keep(cfg, d);
+  }).sort((a, b) => finished(a) - finished(b) || a.localeCompare(b));
+}
+
 /**
  * Run folders under `outDir` (default checkpoints/) whose config names `experiment` and that have a test report,
  * oldest first (by when the report was written). Smoke-preset runs are left out unless in smoke mode or
- * `includeSmoke`. Folders with an unreadable config and ensembles ({@link findEnsembles}) are skipped. `withWeights`: only runs whose best model is
- * present (committed run folders carry no weights; a fresh clone has their reports, not their models).
+ * `includeSmoke`. Folders with an unreadable config and ensembles ({@link findEnsembles}) are skipped.
+ * `withWeights`: only runs whose best model is present (committed run folders carry no weights; a fresh clone
+ * has their reports, not their models).
  */
 export function findRuns(
   experiment?: string,
@@ -16,21 +39,12 @@ export function findRuns(
   includeSmoke = defaultPreset() === "smoke",
   withWeights = false,
 ): string[] {
-  if (!existsSync(outDir)) return [];
-  return readdirSync(outDir).map((d) => join(outDir, d)).filter((d) => {
-    const p = runPaths(d);
-    if (!existsSync(p.testReportJson) || !existsSync(p.config)) return false;
-    if (withWeights && !existsSync(join(p.best, "model.json"))) return false;
-    let cfg: { preset?: string; experiment?: string; kind?: string };
-    try {
-      cfg = JSON.parse(Deno.readTextFileSync(p.config));
-    } catch {
-      return false;
-    }
+  return scanFinished(outDir, (cfg, d) => {
+    if (withWeights && !existsSync(join(runPaths(d).best, "model.json"))) return false;
     if (!includeSmoke && cfg.preset === "smoke") return false;
     if (cfg.kind === "ensemble") return false; // trained runs only: ensembles are found by findEnsembles
     return !experiment || cfg.experiment === experiment;
-  }).sort((a, b) => finished(a) - finished(b) || a.localeCompare(b));
+  });
 }
 
 /**
@@ -38,16 +52,7 @@ export function findRuns(
  * report, oldest first.
  */
 export function findEnsembles(outDir = RUNS_DIR): string[] {
-  if (!existsSync(outDir)) return [];
-  return readdirSync(outDir).map((d) => join(outDir, d)).filter((d) => {
-    const p = runPaths(d);
-    if (!existsSync(p.testReportJson) || !existsSync(p.config)) return false;
-    try {
-      return JSON.parse(Deno.readTextFileSync(p.config)).kind === "ensemble";
-    } catch {
-      return false;
-    }
-  }).sort((a, b) => finished(a) - finished(b) || a.localeCompare(b));
+  return scanFinished(outDir, (cfg) => cfg.kind === "ensemble");
 }
 
 /** When a run's test report was written (ms since epoch). */
