@@ -7,7 +7,8 @@
 #
 # A queue file has one run per line, `<run> <experiment> <preset>` (# starts a comment). A run is finished when
 # checkpoints/<run>/test_report.json exists (written after its last epoch); it is resumed when
-# checkpoints/<run>/last.safetensors exists, else started. A run that fails stops the queue (exit status 1).
+# checkpoints/<run>/config.json exists (also when it was killed in its first epoch: train --resume then starts it
+# from epoch 1 with the saved config), else started. A run that fails stops the queue (exit status 1).
 set -u
 queue=${1:?usage: tools/train_queue.sh QUEUE_FILE}
 cd "$(dirname "$0")/.." || exit 1
@@ -18,7 +19,7 @@ grep -v '^[[:space:]]*\(#\|$\)' "$queue" | while read -r run experiment preset; 
     echo "$(date -u +%FT%TZ) $run: finished, skipped"
     continue
   fi
-  if [ -f "$dir/last.safetensors" ]; then
+  if [ -f "$dir/config.json" ]; then
     echo "$(date -u +%FT%TZ) $run: resuming"
     deno task train --resume "$run" < /dev/null >> "logs/$run.log" 2>&1
   else

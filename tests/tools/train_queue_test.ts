@@ -54,22 +54,32 @@ Deno.test("train_queue.sh: skips finished runs, resumes stopped ones, starts new
   await Deno.mkdir(join(root, "checkpoints", "done"), { recursive: true });
   await Deno.writeTextFile(join(root, "checkpoints", "done", "test_report.json"), "{}");
   await Deno.mkdir(join(root, "checkpoints", "half"), { recursive: true });
+  await Deno.writeTextFile(join(root, "checkpoints", "half", "config.json"), "{}");
   await Deno.writeTextFile(join(root, "checkpoints", "half", "last.safetensors"), "");
+  // killed during its first epoch: config.json but no last.safetensors, so it is resumed too (train starts it
+  // from epoch 1 with the saved config; starting it afresh would be refused because the folder exists)
+  await Deno.mkdir(join(root, "checkpoints", "first"), { recursive: true });
+  await Deno.writeTextFile(join(root, "checkpoints", "first", "config.json"), "{}");
   const r = await runQueue(
     root,
     env,
-    "# comment\ndone fer_cnn cpu\n\nhalf vgg_fer cpu\nnew resnet_fer scratch\n",
+    "# comment\ndone fer_cnn cpu\n\nhalf vgg_fer cpu\nfirst vgg_fer cpu\nnew resnet_fer scratch\n",
   );
   assert.equal(r.code, 0, r.text);
   assert.deepEqual(calls(), [
     "task train --resume half",
+    "task train --resume first",
     "task train resnet_fer --preset scratch --run new",
   ]);
   assert.match(r.text, /done: finished, skipped/);
   // Run again: everything is finished now, nothing is called.
-  const again = await runQueue(root, env, "done fer_cnn cpu\nhalf vgg_fer cpu\nnew resnet_fer scratch\n");
+  const again = await runQueue(
+    root,
+    env,
+    "done fer_cnn cpu\nhalf vgg_fer cpu\nfirst vgg_fer cpu\nnew resnet_fer scratch\n",
+  );
   assert.equal(again.code, 0);
-  assert.equal(calls().length, 2);
+  assert.equal(calls().length, 3);
   await Deno.remove(root, { recursive: true });
 });
 
