@@ -34,7 +34,7 @@ import {
   readPredictionsCsv,
   writePredictionsCsv,
 } from "../eval/predictions.ts";
-import { predictRun, RunError, runPaths } from "../runs/runs.ts";
+import { predictionsPath, predictRun, RunError, runPaths } from "../runs/runs.ts";
 import { initEngine } from "../engine/init.ts";
 import { CheckpointError } from "../models/checkpoint.ts";
 import { bootstrapCI, type BootstrapOptions, type BootstrapResult } from "../eval/stats.ts";
@@ -291,8 +291,7 @@ export async function main(args: string[]): Promise<number> {
           throw e instanceof RangeError ? new EvaluateError(e.message) : e;
         });
       const paths = runPaths(runDir);
-      const plain = split === "test" ? paths.predictions : paths.predictionsVal;
-      const out = tta.mode === "none" ? plain : plain.replace(/\.csv$/, `_tta-${tta.mode}.csv`);
+      const out = predictionsPath(paths, split, tta.mode);
       if (data === "match") writePredictionsCsv(out, rows, classes);
       const digits = intOption("digits", values.digits, 0);
       const ev = reportFromPredictions(rows, {

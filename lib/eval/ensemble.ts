@@ -7,7 +7,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { classificationReport, confusionMatrix, formatReport } from "./metrics.ts";
-import { type PredictionRow, writePredictionsCsv } from "./predictions.ts";
+import { type PredictionRow, rowsAccuracy, writePredictionsCsv } from "./predictions.ts";
 import { describeTta, predictRunTta, type TtaSpec } from "./tta.ts";
 import { runDirFor, runPaths, RUNS_DIR } from "../runs/paths.ts";
 import { writeAtomicSync } from "../util/fs.ts";
@@ -88,7 +88,7 @@ export async function predictMembers(
     classes = r.classes;
     members.push({ name, rows: r.rows });
     info.push({ run: name, dir: r.runDir, experiment: r.cfg.experiment, model: r.cfg.model });
-    log(`member ${name}: ${(accuracyOf(r.rows) * 100).toFixed(2)} % on ${split} (${describeTta(tta)})`);
+    log(`member ${name}: ${(rowsAccuracy(r.rows) * 100).toFixed(2)} % on ${split} (${describeTta(tta)})`);
   }
   return { members, classes, info };
 }
@@ -117,7 +117,7 @@ export function selectMembers(
     // the order key prefers earlier candidates: bit i of the reversed mask is candidate i
     let order = 0;
     for (let i = 0; i < n; i++) if (mask & (1 << i)) order |= 1 << (n - 1 - i);
-    tried.push({ members: subset.map((m) => m.name), accuracy: accuracyOf(averageMembers(subset)), order });
+    tried.push({ members: subset.map((m) => m.name), accuracy: rowsAccuracy(averageMembers(subset)), order });
   }
   tried.sort((a, b) => b.accuracy - a.accuracy || a.members.length - b.members.length || b.order - a.order);
   const out = tried.map(({ members, accuracy }) => ({ members, accuracy }));
@@ -170,12 +170,8 @@ export function writeEnsemble(
     confusion_matrix: confusionMatrix(y, p, classes.length),
   };
   // the validation report sits beside the test report's names (test_report.* stays the test split's)
-  const json = split === "test"
-    ? paths.testReportJson
-    : paths.testReportJson.replace(/test_report/, "val_report");
-  const txt = split === "test"
-    ? paths.testReportTxt
-    : paths.testReportTxt.replace(/test_report/, "val_report");
+  const json = split === "test" ? paths.testReportJson : paths.valReportJson;
+  const txt = split === "test" ? paths.testReportTxt : paths.valReportTxt;
   writeAtomicSync(json, JSON.stringify(summary, null, 2) + "\n");
   writeAtomicSync(txt, `${title}\n\n${formatReport(report, { digits: 4 })}\n`);
   return { dir, rows, classes, accuracy: report.accuracy, macroF1: report.macro_avg.f1 };
@@ -235,8 +231,4 @@ export async function chooseThenTestEnsemble(
     split: "test",
   });
   return { chosen, tried: sel.tried, val, test };
-}
-
-function accuracyOf(rows: PredictionRow[]): number {
-  return rows.filter((r) => r.pred === r.label).length / rows.length;
 }

@@ -13,6 +13,11 @@ import { CLASSES } from "../data/classes.ts";
 /** One prediction: source path, true class index, predicted class index and optional class probabilities. */
 export type PredictionRow = { path: string; label: number; pred: number; probs?: number[] };
 
+/** Fraction of rows whose prediction is the label (NaN for no rows). */
+export function rowsAccuracy(rows: readonly PredictionRow[]): number {
+  return rows.filter((r) => r.pred === r.label).length / rows.length;
+}
+
 /** A bad predictions file; the message names the file and (where there is one) the line. */
 export class PredictionsError extends Error {
   constructor(message: string) {

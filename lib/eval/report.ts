@@ -6,6 +6,7 @@ import { existsSync } from "node:fs";
 import { basename } from "node:path";
 import {
   type HistoryRow,
+  predictionsPath,
   readConfig,
   readHistory,
   readTestReport,
@@ -16,7 +17,7 @@ import { CLASSES } from "../data/classes.ts";
 import { TTA_MODES, type TtaMode } from "../data/augment.ts";
 import { modelParams } from "../models/registry.ts";
 import { classificationReport } from "./metrics.ts";
-import { readPredictionsCsv } from "./predictions.ts";
+import { readPredictionsCsv, rowsAccuracy } from "./predictions.ts";
 
 /**
  * A Markdown table of the history. Runs that record CPU time (every run since the cost accounting, see
@@ -142,7 +143,7 @@ function inProgressMarkdown(
 function csvAccuracy(file: string): number | null {
   if (!existsSync(file)) return null;
   const { rows } = readPredictionsCsv(file);
-  return rows.length ? rows.filter((r) => r.pred === r.label).length / rows.length : null;
+  return rows.length ? rowsAccuracy(rows) : null;
 }
 
 /** One row of {@link resultsTable}: a run's recipe, size, cost and accuracy with and without TTA. */
@@ -183,7 +184,7 @@ export function resultRow(runDir: string): ResultRow {
       const p = runPaths(m.dir);
       return existsSync(p.config) ? runCost(readHistory(p), readTestReport(p) ?? {}) : null;
     });
-    const valFile = paths.testReportJson.replace(/test_report/, "val_report");
+    const valFile = paths.valReportJson;
     const val = existsSync(valFile)
       ? JSON.parse(Deno.readTextFileSync(valFile)).test_accuracy as number
       : null;
@@ -211,10 +212,10 @@ export function resultRow(runDir: string): ResultRow {
   let tta: TtaMode = "none";
   let valAccTta = best?.val_acc ?? null;
   for (const mode of TTA_MODES.filter((m) => m !== "none")) {
-    const acc = csvAccuracy(paths.predictionsVal.replace(/\.csv$/, `_tta-${mode}.csv`));
+    const acc = csvAccuracy(predictionsPath(paths, "val", mode));
     if (acc !== null && (valAccTta === null || acc > valAccTta)) [tta, valAccTta] = [mode, acc];
   }
-  const ttaTest = tta === "none" ? null : paths.predictions.replace(/\.csv$/, `_tta-${tta}.csv`);
+  const ttaTest = tta === "none" ? null : predictionsPath(paths, "test", tta);
   const testAccTta = ttaTest ? csvAccuracy(ttaTest) : summary?.test_accuracy ?? null;
   const finalRows = ttaTest && existsSync(ttaTest) ? readPredictionsCsv(ttaTest).rows : null;
   let params: number | null = null;

@@ -43,6 +43,9 @@ export type RunPaths = {
   /** Test report of the best model (JSON and text), written once at the end. */
   testReportJson: string;
   testReportTxt: string;
+  /** Validation report (same format), written by an ensemble chosen on validation (lib/eval/ensemble.ts). */
+  valReportJson: string;
+  valReportTxt: string;
   /** Test / validation predictions (lib/eval/predictions.ts format). */
   predictions: string;
   predictionsVal: string;
@@ -61,10 +64,21 @@ export function runPaths(dir: string): RunPaths {
     best: join(dir, "best"),
     testReportJson: join(dir, "test_report.json"),
     testReportTxt: join(dir, "test_report.txt"),
+    valReportJson: join(dir, "val_report.json"),
+    valReportTxt: join(dir, "val_report.txt"),
     predictions: join(dir, "predictions.csv"),
     predictionsVal: join(dir, "predictions_val.csv"),
     skipped: join(dir, "skipped.json"),
   };
+}
+
+/**
+ * The predictions CSV of a split under a test-time augmentation: `predictions.csv` / `predictions_val.csv`
+ * without TTA (`tta` "none" or absent), `predictions_tta-<mode>.csv` / `predictions_val_tta-<mode>.csv` with it.
+ */
+export function predictionsPath(paths: RunPaths, split: "test" | "val", tta = "none"): string {
+  const plain = split === "test" ? paths.predictions : paths.predictionsVal;
+  return tta === "none" ? plain : plain.replace(/\.csv$/, `_tta-${tta}.csv`);
 }
 
 /**

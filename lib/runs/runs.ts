@@ -14,11 +14,13 @@
  *
  * Writes are atomic (lib/util/fs.ts). A run folder holds: config.json, history.json, history.csv,
  * last.safetensors, best/ (model.json + weights-<hash>.bin), test_report.json, test_report.txt,
- * predictions.csv (and predictions_val.csv after `evaluate <run> --split val`), and the figures.
+ * predictions.csv (and predictions_val.csv after `evaluate <run> --split val`; `_tta-<mode>` variants after
+ * `evaluate --tta`, see `predictionsPath`), and the figures.
  */
 export {
   checkRunName,
   newRunName,
+  predictionsPath,
   resolveRunDir,
   runDirFor,
   RunError,

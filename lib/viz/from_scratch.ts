@@ -11,7 +11,7 @@ import { classificationReport, confusionMatrix } from "../eval/metrics.ts";
 import type { RunSummary } from "../eval/compare.ts";
 import { STUDY_RESULTS } from "../eval/study.ts";
 import { chooseThenTestEnsemble } from "../eval/ensemble.ts";
-import type { PredictionRow } from "../eval/predictions.ts";
+import { type PredictionRow, rowsAccuracy } from "../eval/predictions.ts";
 import { JS_MODEL_RESULTS } from "../eval/references.ts";
 import { predictRunTta, type TtaSpec } from "../eval/tta.ts";
 import { loadRunConfig, readHistory, runDirFor, runPaths, RUNS_DIR } from "../runs/runs.ts";
@@ -109,11 +109,6 @@ export function cpuHoursPlot(runDirs: string[]): string {
   });
 }
 
-/** Accuracy of prediction rows. */
-function accuracy(rows: PredictionRow[]): number {
-  return rows.filter((r) => r.pred === r.label).length / rows.length;
-}
-
 /**
  * Validation accuracy of a run under each TTA mode (probabilities averaged), and the best mode — the choice is
  * made on validation; the test split is not touched here.
@@ -127,7 +122,7 @@ export async function chooseTta(
   const rows = [];
   for (const mode of usable) {
     const r = await predictRunTta(runDir, "val", { mode, average: "prob" });
-    rows.push({ mode, "val accuracy": accuracy(r.rows) });
+    rows.push({ mode, "val accuracy": rowsAccuracy(r.rows) });
   }
   const best = rows.reduce((a, b) => (b["val accuracy"] > a["val accuracy"] ? b : a));
   return { rows, best: { mode: best.mode, average: "prob" } };

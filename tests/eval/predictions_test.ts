@@ -10,6 +10,7 @@ import {
   type PredictionRow,
   PredictionsError,
   readPredictionsCsv,
+  rowsAccuracy,
   writePredictionsCsv,
 } from "../../lib/eval/predictions.ts";
 import { CLASSES } from "../../lib/data/dataset.ts";
@@ -121,4 +122,11 @@ Deno.test("readPredictionsCsv: missing file named; committed fixture CSVs parse"
   assert.equal(p.hasProbs, true);
   for (const r of p.rows) assert.ok(Math.abs(r.probs!.reduce((a, v) => a + v, 0) - 1) < 1e-5);
   assert.equal(readPredictionsCsv(`${CSV_DIR}fer2013_imbalanced.csv`).rows.length, 7178);
+});
+
+Deno.test("rowsAccuracy: the fraction of rows predicted as labelled", () => {
+  const row = (label: number, pred: number): PredictionRow => ({ path: "p.jpg", label, pred });
+  assert.equal(rowsAccuracy([row(0, 0), row(1, 2), row(3, 3), row(4, 4)]), 0.75);
+  assert.equal(rowsAccuracy([row(1, 2)]), 0);
+  assert.ok(Number.isNaN(rowsAccuracy([])));
 });

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { checkRunName, newRunName, runDirFor, RunError, runPaths } from "../../lib/runs/runs.ts";
+import {
+  checkRunName,
+  newRunName,
+  predictionsPath,
+  runDirFor,
+  RunError,
+  runPaths,
+} from "../../lib/runs/runs.ts";
 import { join } from "node:path";
 import { PROJECT_ROOT } from "../../lib/util/project.ts";
 
@@ -11,6 +18,15 @@ Deno.test("run names: one folder name under the runs folder", () => {
   assert.equal(runDirFor("/r", "ok-1_2.3"), "/r/ok-1_2.3");
   assert.equal(newRunName("fer_cnn", new Date("2026-11-30T11:17:09.123Z")), "fer_cnn-2026-11-30T11-17-09");
   assert.equal(runPaths("/r/x").last, "/r/x/last.safetensors");
+  assert.equal(runPaths("/r/x").valReportJson, "/r/x/val_report.json");
+});
+
+Deno.test("predictionsPath: one file per split and test-time augmentation", () => {
+  const p = runPaths("/r/x");
+  assert.equal(predictionsPath(p, "test"), "/r/x/predictions.csv");
+  assert.equal(predictionsPath(p, "val", "none"), "/r/x/predictions_val.csv");
+  assert.equal(predictionsPath(p, "test", "hflip"), "/r/x/predictions_tta-hflip.csv");
+  assert.equal(predictionsPath(p, "val", "10crop"), "/r/x/predictions_val_tta-10crop.csv");
 });
 
 Deno.test("RUNS_DIR: checkpoints/ in the project, or FER_RUNS_DIR when set (resolved)", async () => {
