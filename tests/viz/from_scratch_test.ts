@@ -1,0 +1,119 @@
+/**
+ * lib/viz/from_scratch.ts without training: the parts of notebook 06 that read run folders (recipe table, CPU-hour
+ * curve rows, finished check) and the generated comparison rows and results text. The training and TTA steps
+ * are exercised end to end by the notebook's smoke execution (tests/viz/notebook_test.ts).
+ */
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CLASSES } from "../../lib/data/dataset.ts";
+import type { PredictionRow } from "../../lib/eval/predictions.ts";
+import { JS_MODEL_RESULTS } from "../../lib/eval/references.ts";
+import { STUDY_RESULTS } from "../../lib/eval/study.ts";
+import { runPaths, writeConfig, writeHistory } from "../../lib/runs/runs.ts";
+import { DEFAULT_CONFIG } from "../../lib/train/config.ts";
+import {
+  comparisonRows,
+  cpuHoursRows,
+  recipeRows,
+  resultsText,
+  runFinished,
+  summaryOf,
+} from "../../lib/viz/from_scratch.ts";
+
+/** A run folder with a config and a two-epoch history (the second epoch resumed: totals carried over). */
+function fakeRun(root: string, name: string, over: Partial<typeof DEFAULT_CONFIG>): string {
+  const dir = join(root, name);
+  mkdirSync(dir, { recursive: true });
+  const paths = runPaths(dir);
+  writeConfig(paths, { ...DEFAULT_CONFIG, run: name, ...over });
+  const row = { train_loss: 1, train_acc: 0.5, val_loss: 1, lr: 0.01, seconds: 10, img_s: 100 };
+  writeHistory(paths, [
+    { ...row, epoch: 1, val_acc: 0.4, cpu_s: 1800, wall_total_s: 3600, cpu_total_s: 1800 },
+    { ...row, epoch: 2, val_acc: 0.5, cpu_s: 3600, wall_total_s: 9000, cpu_total_s: 5400 },
+  ]);
+  return dir;
+}
+
+/** `n` rows of which the first `correct` are right (class = index mod 7). */
+function rows(n: number, correct: number): PredictionRow[] {
+  return Array.from({ length: n }, (_, i) => ({
+    path: `${i}.jpg`,
+    label: i % CLASSES.length,
+    pred: i < correct ? i % CLASSES.length : (i + 1) % CLASSES.length,
+  }));
+}
+
+Deno.test("recipeRows / cpuHoursRows / runFinished read the run folders", () => {
+  const root = mkdtempSync(join(tmpdir(), "fer-scratch-"));
+  try {
+    const vgg = fakeRun(root, "vgg", {
+      model: "vgg_fer",
+      inputSize: 40,
+      cropFrom: 48,
+      optimizer: "sgd",
+      lr: 0.01,
+      schedule: "warmup_cosine",
+      warmupEpochs: 2,
+      tMax: 40,
+      weightDecay: 1e-4,
+      loss: "label_smoothing",
+      labelSmoothing: 0.1,
+      erasing: { p: 0.5 },
+      mixupAlpha: 0.2,
+    });
+    const plain = fakeRun(root, "plain", { model: "fer_cnn", inputSize: 48, optimizer: "adamw", lr: 3e-4 });
+    const [a, b] = recipeRows([vgg, plain]);
+    assert.equal(a.run, "vgg");
+    assert.equal(a.input, "40 px crops of 48");
+    assert.equal(a.optimizer, "SGD Nesterov lr 0.01");
+    assert.equal(a.schedule, "warm-up 2 + cosine 40 ep");
+    assert.equal(a.loss, "label smoothing 0.1");
+    assert.equal(a.erasing, "p 0.5");
+    assert.equal(a.mixup, "α 0.2");
+    assert.equal(b.input, "48 px");
+    assert.equal(b.optimizer, "AdamW lr 0.0003");
+    assert.equal(b.mixup, "none");
+
+    assert.deepEqual(cpuHoursRows(vgg), [
+      { epoch: 1, "CPU-hours": 0.5, "wall hours": 1, "val accuracy": 0.4 },
+      { epoch: 2, "CPU-hours": 1.5, "wall hours": 2.5, "val accuracy": 0.5 },
+    ]);
+
+    // finished only once the test report is written
+    assert.equal(runFinished(vgg), false);
+    writeFileSync(runPaths(vgg).testReportJson, "{}");
+    assert.equal(runFinished(vgg), true);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+Deno.test("comparisonRows: ours, then the study's, then the JavaScript models; resultsText from the numbers", () => {
+  const single = summaryOf("vgg", "/r/vgg", rows(100, 70));
+  const tta = summaryOf("vgg", "/r/vgg", rows(100, 72));
+  const cmp = comparisonRows([tta]);
+  assert.equal(cmp.length, 1 + STUDY_RESULTS.length + JS_MODEL_RESULTS.length);
+  assert.equal(cmp[0].model, "vgg");
+  assert.equal(cmp[0].accuracy, 0.72);
+  assert.match(String(cmp[1].model), /^study: /);
+  assert.equal(cmp.at(-1)!.model, JS_MODEL_RESULTS.at(-1)!.model);
+
+  assert.match(resultsText(null, null), /No finished run yet/);
+  const best = JS_MODEL_RESULTS.reduce((a, b) => (b.accuracy > a.accuracy ? b : a));
+  const text = resultsText({ name: "vgg", plain: single, tta, ttaLabel: "hflip" }, null);
+  assert.match(text, /test accuracy 70\.00 % without TTA, 72\.00 % with hflip/);
+  const gap = (100 * Math.abs(0.72 - best.accuracy)).toFixed(2);
+  assert.match(text, new RegExp(`is ${0.72 > best.accuracy ? "above" : "below"} it by ${gap} points`));
+  assert.doesNotMatch(text, /Ensemble/);
+  const ens = summaryOf("ens", "/r/ens", rows(100, 75));
+  assert.match(
+    resultsText({ name: "vgg", plain: single, tta, ttaLabel: "hflip" }, {
+      name: "ens",
+      summary: ens,
+      members: 3,
+    }),
+    /Ensemble of 3 runs \(ens\): test accuracy 75\.00 %/,
+  );
+});
