@@ -19,8 +19,9 @@ import { initEngine } from "../engine/init.ts";
 import type { TrainConfig } from "../train/config.ts";
 import { ArgsError, type CommandSpec, parseCli, runArg, usageError, userPath } from "./args.ts";
 import { predictFaceImages } from "../faces/cli.ts";
-import { averageViews, parseTta, ttaTransforms } from "../eval/tta.ts";
-import { TTA_MODES } from "../data/augment.ts";
+import { parseTta, ttaTransforms } from "../eval/tta.ts";
+import { averageViews } from "../eval/combine.ts";
+import { TTA_MODES } from "../data/views.ts";
 
 const SPEC: CommandSpec = {
   name: "predict",
@@ -107,12 +108,9 @@ try {
 }
 if (detect) {
   const files = images.map((p) => ({ shown: p, file: userPath(p) }));
-  // TTA on each aligned face: the same views as on the test split (the crops are FER2013-sized gray faces)
-  const faceTta = tta.mode === "none" ? undefined : {
-    views: transforms,
-    combine: (logits: Float32Array[], c: number) => averageViews(logits, c, tta.average),
-  };
-  Deno.exit(await predictFaceImages(files, { model, classes, cfg, top, minScore, annotate, tta: faceTta }));
+  // TTA on each aligned face: the same views as on the test split (the crops are FER2013-sized gray faces;
+  // the mode was checked against the run above)
+  Deno.exit(await predictFaceImages(files, { model, classes, cfg, top, minScore, annotate, tta }));
 }
 
 let failed = 0;

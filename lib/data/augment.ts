@@ -8,7 +8,7 @@
  * Crop-based training (optional, `cropFrom`, for the from-scratch recipes — not in the study): Resize to
  * `cropFrom` -> RandomCrop(size) -> the augmentations above -> Normalize -> RandomErasing (torchvision's, on the
  * normalized tensor); evaluation takes the centre crop, or one test-time-augmentation view (`view`: a crop
- * offset and a flip; see {@link ttaViews}).
+ * offset and a flip; see lib/data/views.ts `ttaViews`).
  *
  * Input is the float32 0..255 batch [b, h, w, c] from `batches()`; output is the model-ready tensor (resized,
  * channels expanded or reduced, normalized). Random parameters come from a seeded generator (lib/util/rng.ts), drawn
@@ -34,6 +34,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { mixSeed, mulberry32, shuffleInPlace } from "../util/rng.ts";
 import { IMAGENET } from "../models/register.ts";
+import { centerOffset, roundHalfEven, type View } from "./views.ts";
 
 /** ImageNet means (Albumentations Normalize defaults; defined once, in lib/models/register.ts). */
 export const IMAGENET_MEAN: number[] = IMAGENET.mean;
@@ -91,9 +92,6 @@ export const ERASING_DEFAULTS: Required<ErasingOptions> = {
 
 /** One erased rectangle (rows `top..top+h-1`, columns `left..left+w-1`). */
 export type EraseRect = { top: number; left: number; h: number; w: number };
-
-/** A deterministic evaluation view: a crop at (top, left) of the `cropFrom` image, optionally flipped. */
-export type View = { top: number; left: number; flip: boolean };
 
 /** Options of {@link makeTransforms}. */
 export type TransformOptions = {
@@ -346,17 +344,6 @@ export function normalizePixels(
   return { data: out, b, h, w, c: channels };
 }
 
-/** Python's round() (half to even), as torchvision's center_crop uses. */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-/** torchvision's center crop offset of a `size` crop from `n` pixels: `int(round((n - size) / 2))`. */
-export function centerOffset(n: number, size: number): number {
-  return roundHalfEven((n - size) / 2);
-}
-
 /**
  * Crops `oh`×`ow` from every image, image `i` at rows `tops[i]..`, columns `lefts[i]..`, mirrored left-right
  * where `flips[i]` (torchvision crop, then hflip). Offsets must keep the crop inside the image.
@@ -433,50 +420,6 @@ export function erasePixels(img: Pixels, rects: (EraseRect | null)[], value = 0)
     }
   }
   return img;
-}
-
-/** Test-time augmentation modes. */
-export const TTA_MODES = ["none", "hflip", "5crop", "10crop"] as const;
-/** A test-time augmentation mode. */
-export type TtaMode = (typeof TTA_MODES)[number];
-
-/**
- * The views of a TTA mode for `size` crops of a `from`×`from` image, in torchvision's order: `none` the centre
- * crop; `hflip` centre and its mirror; `5crop` top-left, top-right, bottom-left, bottom-right, centre
- * (`five_crop`); `10crop` those five, then the same five of the mirrored image (`ten_crop`, which flips the
- * whole image before cropping — so the mirrored top-left view is the mirror of the top-right crop).
- * Without crops (`from === size`) the corner crops do not exist and `5crop`/`10crop` are refused.
- */
-export function ttaViews(mode: TtaMode, from: number, size: number): View[] {
-  if (size > from) throw new RangeError(`crop ${size} is larger than the image ${from}`);
-  const c = centerOffset(from, size);
-  const center: View = { top: c, left: c, flip: false };
-  const m = from - size;
-  const five: View[] = [
-    { top: 0, left: 0, flip: false },
-    { top: 0, left: m, flip: false },
-    { top: m, left: 0, flip: false },
-    { top: m, left: m, flip: false },
-    center,
-  ];
-  // the mirrored image's crop at (t, l) is the mirror of the original's crop at (t, m - l)
-  const mirrored = (v: View): View => ({ top: v.top, left: m - v.left, flip: true });
-  switch (mode) {
-    case "none":
-      return [center];
-    case "hflip":
-      return [center, mirrored(center)];
-    case "5crop":
-    case "10crop":
-      if (m === 0) {
-        throw new RangeError(
-          `${mode} needs crops smaller than the image (crop ${size} of ${from}); use hflip`,
-        );
-      }
-      return mode === "5crop" ? five : [...five, ...five.map(mirrored)];
-    default:
-      throw new RangeError(`unknown TTA mode "${mode}" (${TTA_MODES.join(", ")})`);
-  }
 }
 
 // ---- tensor wrappers ----------------------------------------------------------------------------------

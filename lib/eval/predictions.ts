@@ -6,7 +6,7 @@
  * CRLF) because every error must name the file and the physical line of the record, which the CSV parsers
  * at hand (d3-dsv's csvParseRows) do not report; it is a small state machine.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { writeAtomicSync } from "../util/fs.ts";
 import { CLASSES } from "../data/classes.ts";
 
@@ -16,6 +16,13 @@ export type PredictionRow = { path: string; label: number; pred: number; probs?:
 /** Fraction of rows whose prediction is the label (NaN for no rows). */
 export function rowsAccuracy(rows: readonly PredictionRow[]): number {
   return rows.filter((r) => r.pred === r.label).length / rows.length;
+}
+
+/** Accuracy of a predictions CSV ({@link rowsAccuracy}), or null when the file is absent or has no rows. */
+export function fileAccuracy(file: string): number | null {
+  if (!existsSync(file)) return null;
+  const { rows } = readPredictionsCsv(file);
+  return rows.length ? rowsAccuracy(rows) : null;
 }
 
 /** A bad predictions file; the message names the file and (where there is one) the line. */

@@ -14,10 +14,11 @@ import {
   runPaths,
 } from "../runs/runs.ts";
 import { CLASSES } from "../data/classes.ts";
-import { TTA_MODES, type TtaMode } from "../data/augment.ts";
+import type { TtaMode } from "../data/views.ts";
 import { modelParams } from "../models/registry.ts";
 import { classificationReport } from "./metrics.ts";
-import { readPredictionsCsv, rowsAccuracy } from "./predictions.ts";
+import { fileAccuracy, readPredictionsCsv } from "./predictions.ts";
+import { chosenTta } from "./tta.ts";
 
 /**
  * A Markdown table of the history. Runs that record CPU time (every run since the cost accounting, see
@@ -139,13 +140,6 @@ function inProgressMarkdown(
   ].join("\n");
 }
 
-/** Accuracy of a predictions CSV, or null when the file is absent. */
-function csvAccuracy(file: string): number | null {
-  if (!existsSync(file)) return null;
-  const { rows } = readPredictionsCsv(file);
-  return rows.length ? rowsAccuracy(rows) : null;
-}
-
 /** One row of {@link resultsTable}: a run's recipe, size, cost and accuracy with and without TTA. */
 export type ResultRow = {
   run: string;
@@ -208,15 +202,9 @@ export function resultRow(runDir: string): ResultRow {
   const best = history.length ? history.reduce((a, b) => (b.val_acc > a.val_acc ? b : a)) : null;
   const rates = history.map((r) => r.img_s).sort((a, b) => a - b);
   const cost = runCost(history, summary ?? {});
-  // the TTA choice: the best validation accuracy among the modes evaluated ("none" is the best epoch's own)
-  let tta: TtaMode = "none";
-  let valAccTta = best?.val_acc ?? null;
-  for (const mode of TTA_MODES.filter((m) => m !== "none")) {
-    const acc = csvAccuracy(predictionsPath(paths, "val", mode));
-    if (acc !== null && (valAccTta === null || acc > valAccTta)) [tta, valAccTta] = [mode, acc];
-  }
+  const { mode: tta, valAccuracy: valAccTta } = chosenTta(runDir);
   const ttaTest = tta === "none" ? null : predictionsPath(paths, "test", tta);
-  const testAccTta = ttaTest ? csvAccuracy(ttaTest) : summary?.test_accuracy ?? null;
+  const testAccTta = ttaTest ? fileAccuracy(ttaTest) : summary?.test_accuracy ?? null;
   const finalRows = ttaTest && existsSync(ttaTest) ? readPredictionsCsv(ttaTest).rows : null;
   let params: number | null = null;
   try {

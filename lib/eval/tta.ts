@@ -1,31 +1,33 @@
 /**
  * Test-time augmentation: a run's model applied to several deterministic views of each image (the centre crop
- * and its mirror, torchvision's five_crop or ten_crop; lib/data/augment.ts `ttaViews`), the views' outputs
- * averaged — softmax probabilities (`prob`, the default) or logits (`logit`, then one softmax). Used by
- * `deno task evaluate|predict --tta`, the ensembles (lib/eval/ensemble.ts) and the notebooks.
+ * and its mirror, torchvision's five_crop or ten_crop; lib/data/views.ts `ttaViews`), the views' outputs
+ * averaged (lib/eval/combine.ts) — softmax probabilities (`prob`, the default) or logits (`logit`, then one
+ * softmax). Used by `deno task evaluate|predict --tta`, the ensembles (lib/eval/ensemble.ts) and the notebooks.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type * as tfl from "@tensorflow/tfjs-layers";
-import { makeTransforms, type Transform, TTA_MODES, type TtaMode, ttaViews } from "../data/augment.ts";
+import { makeTransforms, type Transform } from "../data/augment.ts";
+import { TTA_MODES, type TtaMode, ttaViews } from "../data/views.ts";
+import { averageViews, type TtaAverage, type TtaSpec } from "./combine.ts";
 import { batches, type Split } from "../data/dataset.ts";
 import {
   checkRunClasses,
   loadRunConfig,
   loadRunModel,
   predictionRows,
+  predictionsPath,
+  readHistory,
   resolveRunDir,
   type RunDataOptions,
+  runPaths,
   type RunPredictions,
   runSplit,
 } from "../runs/runs.ts";
+import { fileAccuracy } from "./predictions.ts";
 import type { TrainConfig } from "../train/config.ts";
 import { forInference } from "../models/fold.ts";
 
-/** How the views' outputs are combined. */
-export type TtaAverage = "prob" | "logit";
-
-/** TTA settings: the views and how their outputs are averaged. */
-export type TtaSpec = { mode: TtaMode; average: TtaAverage };
+export type { TtaAverage, TtaSpec };
 
 /** No TTA: the run's own evaluation transform. */
 export const NO_TTA: TtaSpec = { mode: "none", average: "prob" };
@@ -75,41 +77,6 @@ export function ttaTransforms(cfg: TrainConfig, mode: TtaMode): Transform[] {
       view,
     })
   );
-}
-
-/**
- * Combines per-view outputs `[views][n·c]` (logits) into probabilities `n·c`: the mean of the views'
- * softmaxes (`prob`) or the softmax of the mean logits (`logit`). Plain arrays: the averaging is checked
- * against hand-computed values in tests/eval/tta_test.ts.
- */
-export function averageViews(logits: Float32Array[], c: number, average: TtaAverage): Float32Array {
-  if (logits.length === 0) throw new RangeError("no views to average");
-  const len = logits[0].length;
-  const out = new Float32Array(len);
-  const softmaxInto = (src: ArrayLike<number>, dst: Float64Array, at: number) => {
-    let m = -Infinity;
-    for (let k = 0; k < c; k++) m = Math.max(m, src[at + k]);
-    let s = 0;
-    for (let k = 0; k < c; k++) s += dst[k] = Math.exp(src[at + k] - m);
-    for (let k = 0; k < c; k++) dst[k] /= s;
-  };
-  const p = new Float64Array(c);
-  for (let at = 0; at < len; at += c) {
-    if (average === "logit") {
-      const mean = new Float64Array(c);
-      for (const v of logits) for (let k = 0; k < c; k++) mean[k] += v[at + k] / logits.length;
-      softmaxInto(mean, p, 0);
-      for (let k = 0; k < c; k++) out[at + k] = p[k];
-    } else {
-      const acc = new Float64Array(c);
-      for (const v of logits) {
-        softmaxInto(v, p, at);
-        for (let k = 0; k < c; k++) acc[k] += p[k] / logits.length;
-      }
-      for (let k = 0; k < c; k++) out[at + k] = acc[k];
-    }
-  }
-  return out;
 }
 
 /** Index of the largest value in each row of `n·c` probabilities (first on ties, as numpy's argmax). */
@@ -176,4 +143,24 @@ export async function predictRunTta(
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * The TTA chosen on validation for a run: among the modes `deno task evaluate <run> --split val --tta <mode>`
+ * evaluated (its `predictions_val_tta-<mode>.csv` files), the one with the best validation accuracy, against the
+ * best epoch's own (`none`). Ties keep the cheaper mode. Reads only validation files: the test split plays no
+ * part. Probabilities averaged, as `evaluate` does by default.
+ */
+export function chosenTta(
+  runDir: string,
+): { mode: TtaMode; average: TtaAverage; valAccuracy: number | null } {
+  const paths = runPaths(runDir);
+  const history = readHistory(paths);
+  let mode: TtaMode = "none";
+  let valAccuracy = history.length ? Math.max(...history.map((r) => r.val_acc)) : null;
+  for (const m of TTA_MODES.filter((m) => m !== "none")) {
+    const acc = fileAccuracy(predictionsPath(paths, "val", m));
+    if (acc !== null && (valAccuracy === null || acc > valAccuracy)) [mode, valAccuracy] = [m, acc];
+  }
+  return { mode, average: "prob", valAccuracy };
 }

@@ -9,7 +9,7 @@ import { annotatePhoto } from "./annotate.ts";
 import { loadFaceDetector } from "./files.ts";
 import { formatFaces, predictPhotoFile } from "./photo.ts";
 import { preprocessingOf } from "./preprocess.ts";
-import type { FaceTta } from "./pipeline.ts";
+import type { TtaSpec } from "../eval/combine.ts";
 import type { TrainConfig } from "../train/loop.ts";
 
 /** What the face mode needs from the CLI. */
@@ -21,8 +21,8 @@ export interface FaceCliOptions {
   minScore: number;
   /** One image: the output file; several: a folder that receives `<name>.png` per image. */
   annotate?: string;
-  /** Test-time augmentation of each aligned face (lib/faces/pipeline.ts). */
-  tta?: FaceTta;
+  /** Test-time augmentation of each aligned face (lib/faces/pipeline.ts `Classifier`). */
+  tta?: TtaSpec;
 }
 
 /** An image argument: as typed (for messages) and resolved (to read). */

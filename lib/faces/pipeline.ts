@@ -3,27 +3,18 @@
  * (lib/faces/align.ts), preprocess (lib/faces/preprocess.ts) and classify with a layers model. The same
  * function runs in the CLI (`deno task predict`) and in the browser demo (web/), so both give the same numbers.
  *
- * Platform-neutral (tfjs only).
+ * Platform-neutral (tfjs only; the view geometry and averaging modules it imports are plain TypeScript).
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type * as tfl from "@tensorflow/tfjs-layers";
 import { alignFaces } from "./align.ts";
 import type { DetectOptions, Face, FaceDetector } from "./detect.ts";
-import { preprocess, type Preprocessing } from "./preprocess.ts";
+import { type Preprocessing, preprocessViews } from "./preprocess.ts";
+import { averageViews, type TtaSpec } from "../eval/combine.ts";
 
 /** One face with its class probabilities (in the model's class order). */
 export interface FacePrediction extends Face {
   probs: number[];
-}
-
-/**
- * Test-time augmentation for faces: one transform per view, each turning the gray crops [n, dataSize, dataSize,
- * 1] (0..255) into model inputs, and how the views' logits become probabilities (`combine(logits, classes)`,
- * lib/eval/tta.ts `averageViews` in the CLI). Kept as functions so that this file stays tfjs-only.
- */
-export interface FaceTta {
-  views: ((crops: tf.Tensor4D) => tf.Tensor4D)[];
-  combine: (logits: Float32Array[], classes: number) => Float32Array;
 }
 
 /** A model ready to classify aligned faces. */
@@ -31,29 +22,32 @@ export interface Classifier {
   model: tfl.LayersModel;
   classes: string[];
   preprocessing: Preprocessing;
-  /** Test-time views instead of the single {@link preprocess}ed input. */
-  tta?: FaceTta;
+  /**
+   * Test-time augmentation of each face: the evaluation's views (lib/data/views.ts) averaged as `deno task
+   * evaluate --tta` does (lib/eval/combine.ts). Absent or `none`: the single centre view.
+   */
+  tta?: TtaSpec;
 }
 
 /** Softmax probabilities for gray crops [n, dataSize, dataSize, 1] (0..255); one row per crop. */
 export async function classifyCrops(c: Classifier, crops: tf.Tensor4D): Promise<number[][]> {
   const n = crops.shape[0];
   if (n === 0) return [];
-  if (c.tta) {
-    const k = c.classes.length;
-    const logits: Float32Array[] = [];
-    for (const view of c.tta.views) {
-      const out = tf.tidy(() => c.model.predict(view(crops)) as tf.Tensor2D);
+  const k = c.classes.length;
+  const { mode, average } = c.tta ?? { mode: "none", average: "prob" };
+  const inputs = preprocessViews(crops, c.preprocessing, mode);
+  const logits: Float32Array[] = [];
+  try {
+    for (const x of inputs) {
+      const out = c.model.predict(x) as tf.Tensor2D;
       logits.push((await out.data()) as Float32Array); // asynchronous: GPU backends cannot read synchronously
       out.dispose();
     }
-    const probs = c.tta.combine(logits, k);
-    return Array.from({ length: n }, (_, i) => Array.from(probs.subarray(i * k, (i + 1) * k)));
+  } finally {
+    tf.dispose(inputs);
   }
-  const probs = tf.tidy(() => tf.softmax(c.model.predict(preprocess(crops, c.preprocessing)) as tf.Tensor2D));
-  const rows = (await probs.array()) as number[][];
-  probs.dispose();
-  return rows;
+  const probs = averageViews(logits, k, average);
+  return Array.from({ length: n }, (_, i) => Array.from(probs.subarray(i * k, (i + 1) * k)));
 }
 
 /** Every face in an RGB image ([h, w, 3], 0..255) with its expression probabilities, best detection first. */

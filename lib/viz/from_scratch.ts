@@ -6,7 +6,7 @@
  */
 import { existsSync } from "node:fs";
 import { CLASSES } from "../data/dataset.ts";
-import type { TtaMode } from "../data/augment.ts";
+import type { TtaMode } from "../data/views.ts";
 import { classificationReport, confusionMatrix } from "../eval/metrics.ts";
 import type { RunSummary } from "../eval/compare.ts";
 import { STUDY_RESULTS } from "../eval/study.ts";

@@ -2,7 +2,6 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import assert from "node:assert/strict";
 import {
-  centerOffset,
   colorJitter,
   cropPixels,
   drawErasing,
@@ -17,8 +16,8 @@ import {
   resize,
   shiftScaleRotate,
   toChannels,
-  ttaViews,
 } from "../../lib/data/augment.ts";
+import { ttaViews } from "../../lib/data/views.ts";
 import { mulberry32 } from "../../lib/util/rng.ts";
 
 await tf.setBackend("cpu");
@@ -230,15 +229,6 @@ Deno.test("the study's training pipeline draws exactly as before crops and erasi
   assert.equal(h, -66862577);
   assert.equal(v[5], 0.23971234261989594);
   tf.dispose([x, y]);
-});
-
-Deno.test("centerOffset is torchvision's int(round((n - size) / 2)), half to even", () => {
-  assert.deepEqual(
-    [[48, 44], [48, 40], [48, 43], [48, 41], [5, 2], [7, 2], [3, 2], [6, 6]].map(([n, s]) =>
-      centerOffset(n, s)
-    ),
-    [2, 4, 2, 4, 2, 2, 0, 0],
-  );
 });
 
 Deno.test("cropPixels: exact pixels, per-image offsets, mirrored crops; out-of-image crops are refused", () => {

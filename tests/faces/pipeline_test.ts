@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { type Classifier, classifyCrops } from "../../lib/faces/pipeline.ts";
 import { preprocessingOf } from "../../lib/faces/preprocess.ts";
-import { averageViews, ttaTransforms } from "../../lib/eval/tta.ts";
+import { ttaTransforms } from "../../lib/eval/tta.ts";
 import { loadRunConfig, loadRunModel } from "../../lib/runs/runs.ts";
 import { makeTinyRun, randomCrops } from "./helpers.ts";
 
@@ -20,16 +20,24 @@ Deno.test("classifyCrops with TTA: each face's probabilities are its views' mean
     const { model, classes } = await loadRunModel(runDir);
     const base: Classifier = { model, classes, preprocessing: preprocessingOf(cfg) };
     const crops = randomCrops(3, 11);
+    // the views of the test split's evaluation (lib/data/augment.ts transforms, not the face preprocessing)
     const views = ttaTransforms(cfg, "10crop");
-    const tta = { views, combine: (l: Float32Array[], c: number) => averageViews(l, c, "prob") };
+    const tta = { mode: "10crop", average: "prob" } as const;
     const got = await classifyCrops({ ...base, tta }, crops);
-    // by hand: softmax of each view's logits, averaged
+    // by hand: softmax of each view's logits, averaged (inputs agree to ~1e-5: two bilinear resize codes)
     const want = tf.tidy(() =>
       tf.div(tf.addN(views.map((v) => tf.softmax(model.predict(v(crops)) as tf.Tensor2D))), views.length)
         .arraySync() as number[][]
     );
     assert.equal(got.length, 3);
-    got.forEach((row, i) => row.forEach((p, k) => assert.ok(Math.abs(p - want[i][k]) < 1e-6, `${i},${k}`)));
+    got.forEach((row, i) => row.forEach((p, k) => assert.ok(Math.abs(p - want[i][k]) < 1e-5, `${i},${k}`)));
+    // logits averaged: the softmax of the views' mean logits
+    const gotLogit = await classifyCrops({ ...base, tta: { mode: "10crop", average: "logit" } }, crops);
+    const wantLogit = tf.tidy(() =>
+      tf.softmax(tf.div(tf.addN(views.map((v) => model.predict(v(crops)) as tf.Tensor2D)), views.length))
+        .arraySync() as number[][]
+    );
+    gotLogit.forEach((row, i) => row.forEach((p, k) => assert.ok(Math.abs(p - wantLogit[i][k]) < 1e-5)));
     // the single view (no TTA) is the centre crop, which differs from the ten-crop mean
     const plain = await classifyCrops(base, crops);
     const centre = tf.tidy(() =>

@@ -7,7 +7,9 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import * as tfl from "@tensorflow/tfjs-layers";
 import { exportRun } from "../../lib/models/export.ts";
-import { preprocess } from "../../lib/faces/preprocess.ts";
+import { preprocess, preprocessViews } from "../../lib/faces/preprocess.ts";
+import { ttaTransforms } from "../../lib/eval/tta.ts";
+import { FER_FRAMING, LUMA } from "../../lib/faces/align.ts";
 import { loadRunConfig, loadRunModel, runTransform } from "../../lib/runs/runs.ts";
 import { IMAGENET_MEAN, IMAGENET_STD } from "../../lib/data/augment.ts";
 import { CLASSES } from "../../lib/data/dataset.ts";
@@ -152,6 +154,64 @@ Deno.test("preprocess equals the eval transform of crop-trained runs: resize to 
       assert.ok(diff < 1e-4, `cropFrom ${cropFrom} (offset ${offset}): max input difference ${diff}`);
       assert.ok(shifted > 0.1, `cropFrom ${cropFrom}: a plain resize should differ (${shifted})`);
       crops.dispose();
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+Deno.test("preprocessViews: torchvision's five_crop / ten_crop pixels on a 3×3 face, as the evaluation's", () => {
+  const x = tf.tensor4d([0, 1, 2, 3, 4, 5, 6, 7, 8], [1, 3, 3, 1]); // 0 1 2 / 3 4 5 / 6 7 8
+  const p = {
+    dataSize: 3,
+    inputSize: 2,
+    cropFrom: 3,
+    channels: 1 as const,
+    mean: [0],
+    std: [1 / 255],
+    framing: FER_FRAMING,
+    luma: LUMA,
+  };
+  const pix = (mode: "none" | "hflip" | "5crop" | "10crop") =>
+    preprocessViews(x, p, mode).map((v) => {
+      const out = Array.from(v.dataSync());
+      v.dispose();
+      return out;
+    });
+  const five = [[0, 1, 3, 4], [1, 2, 4, 5], [3, 4, 6, 7], [4, 5, 7, 8], [0, 1, 3, 4]];
+  const mirrored = [[2, 1, 5, 4], [1, 0, 4, 3], [5, 4, 8, 7], [4, 3, 7, 6], [2, 1, 5, 4]];
+  assert.deepEqual(pix("10crop"), [...five, ...mirrored]);
+  assert.deepEqual(pix("5crop"), five);
+  assert.deepEqual(pix("hflip"), [five[4], mirrored[4]]);
+  assert.deepEqual(pix("none"), [five[4]]);
+  // a run that sees whole images has no corner crops
+  assert.throws(() => preprocessViews(x, { ...p, inputSize: 3, cropFrom: undefined }, "5crop"), /use hflip/);
+  x.dispose();
+});
+
+Deno.test("preprocessViews equals the evaluation's TTA transforms, view by view (crop-trained and whole-image runs)", async () => {
+  const tmp = mkdtempSync(join(tmpdir(), "fer-export-"));
+  try {
+    const cases = [
+      { name: "crops", over: { inputSize: 44, cropFrom: 48 }, mode: "10crop" as const, views: 10 },
+      { name: "whole", over: { inputSize: 64, channels: 3 as const }, mode: "hflip" as const, views: 2 },
+    ];
+    for (const c of cases) {
+      const runDir = await makeTinyRun(join(tmp, c.name), c.over);
+      const cfg = loadRunConfig(runDir);
+      const p = (await exportRun(runDir, join(tmp, `web-${c.name}`))).metadata.preprocessing;
+      const crops = randomCrops(2, 7);
+      const want = ttaTransforms(cfg, c.mode);
+      const got = preprocessViews(crops, p, c.mode);
+      assert.equal(got.length, c.views);
+      want.forEach((t, i) => {
+        const d = tf.tidy(() => tf.max(tf.abs(tf.sub(t(crops), got[i]))).dataSync()[0]);
+        assert.ok(d < 1e-4, `${c.name} view ${i}: max input difference ${d}`);
+      });
+      // the views differ from each other (a flip that did nothing would pass the comparison above trivially)
+      const d01 = tf.tidy(() => tf.max(tf.abs(tf.sub(got[0], got[1]))).dataSync()[0]);
+      assert.ok(d01 > 0.1, `${c.name}: views 0 and 1 are equal`);
+      tf.dispose([crops, ...got]);
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
