@@ -7,6 +7,10 @@
  * @vladmandic/human's package), then runs the same face pipeline as `deno task predict` (lib/faces/pipeline.ts)
  * on the webcam or on an uploaded image, drawing boxes, labels and class probabilities with the frame rate.
  *
+ * Each face gets the test-time augmentation stored in the export (by default the mode chosen on validation;
+ * lib/models/export.ts), as `deno task predict` does; `?tta=none|hflip|5crop|10crop` overrides it (e.g. `none`
+ * for a faster webcam).
+ *
  * For tests it exposes `window.fer` (see {@link FerPage}). `?backend=cpu|webgl` picks the tfjs backend
  * (default: webgl when available, else cpu); `?camera=0` leaves the webcam off.
  */
@@ -19,12 +23,16 @@ import "../lib/models/layers.ts"; // registers LayerScale (ConvNeXt exports)
 import { FaceDetector } from "../lib/faces/detect.ts";
 import { type Classifier, type FacePrediction, predictFaces, topClasses } from "../lib/faces/pipeline.ts";
 import { preprocess, type Preprocessing } from "../lib/faces/preprocess.ts";
+import { TTA_MODES, type TtaMode } from "../lib/data/views.ts";
+import type { TtaSpec } from "../lib/eval/combine.ts";
 
 /** What the page exposes on `window.fer`. */
 export interface FerPage {
   ready: Promise<void>;
   backend: string;
   classes: string[];
+  /** The test-time augmentation applied to each face (`none`: the single centre view). */
+  tta: TtaSpec;
   /** The latest camera frame's faces (boxes, probabilities), frames processed and frames per second. */
   last: { faces: FacePrediction[]; frames: number; fps: number };
   /** Faces and probabilities for an image URL (e.g. a data: URL). */
@@ -40,6 +48,7 @@ const page: FerPage = {
   ready: Promise.resolve(),
   backend: "",
   classes: [],
+  tta: { mode: "none", average: "prob" },
   last: { faces: [], frames: 0, fps: 0 },
   predictImage: () => Promise.reject(new Error("not ready")),
   logits: () => Promise.reject(new Error("not ready")),
@@ -106,16 +115,29 @@ async function main() {
   status(`tfjs ${tf.version_core} on ${page.backend}; loading models…`);
   const model = await tfl.loadLayersModel("model/model.json");
   const meta = (await (await fetch("model/model.json")).json()).userDefinedMetadata;
+  const wantedTta = params.get("tta");
+  if (wantedTta !== null && !(TTA_MODES as readonly string[]).includes(wantedTta)) {
+    throw new Error(`?tta must be one of ${TTA_MODES.join(", ")}, got "${wantedTta}"`);
+  }
+  // absent in exports made before TTA was exported
+  const stored = meta.tta as (TtaSpec & { source?: string }) | undefined;
+  const tta: TtaSpec = {
+    mode: (wantedTta as TtaMode | null) ?? stored?.mode ?? "none",
+    average: stored?.average ?? "prob",
+  };
   const classifier: Classifier = {
     model,
     classes: meta.classes,
     preprocessing: meta.preprocessing as Preprocessing,
+    tta,
   };
   page.classes = classifier.classes;
+  page.tta = tta;
   const detector = new FaceDetector(await loadGraphModel("detector/blazeface.json"));
   $("model").textContent = `${meta.model} (${meta.run}); input ${meta.preprocessing.dataSize}×` +
     `${meta.preprocessing.dataSize} gray face → ${meta.preprocessing.inputSize}×${meta.preprocessing.inputSize}×` +
-    `${meta.preprocessing.channels}`;
+    `${meta.preprocessing.channels}; TTA ${tta.mode}` +
+    (wantedTta !== null ? " (?tta)" : stored?.source === "validation" ? " (chosen on validation)" : "");
 
   const photoCanvas = $<HTMLCanvasElement>("photo");
   const overlay = $<HTMLCanvasElement>("overlay");

@@ -1,36 +1,57 @@
 /**
- * `deno task export <run> <dir>`: writes the run's best model as a browser-loadable TensorFlow.js LayersModel
- * (`<dir>/model.json` + weight shards, class names and preprocessing in its metadata; lib/models/export.ts).
+ * `deno task export <run> <dir> [--tta MODE]`: writes the run's best model as a browser-loadable TensorFlow.js
+ * LayersModel (`<dir>/model.json` + weight shards; class names, preprocessing and the test-time augmentation —
+ * by default the one chosen on validation — in its metadata; lib/models/export.ts).
  * Exit status: 0 written, 2 bad arguments or run.
  */
 import { exportRun } from "../models/export.ts";
+import { describeResolvedTta } from "../eval/tta.ts";
 import { resolveRunDir } from "../runs/runs.ts";
 import { initEngine } from "../engine/init.ts";
 import { type CommandSpec, parseCli, runArg, usageError, userPath } from "./args.ts";
 
 const SPEC: CommandSpec = {
   name: "export",
-  usage: ["<run> <dir>"],
+  usage: ["<run> <dir> [--tta MODE] [--tta-average prob|logit]"],
   summary: "Writes a run's best model (a run name under checkpoints/ or a run folder) to <dir> as a " +
     "TensorFlow.js LayersModel\n(model.json + weight shards; class names and preprocessing in its metadata), " +
     "loadable with tf.loadLayersModel.",
-  options: {},
+  options: {
+    tta: {
+      type: "string",
+      value: "MODE",
+      help: "test-time augmentation the demo applies to each face: auto (the mode chosen on validation), " +
+        "none, hflip, 5crop, 10crop",
+      default: "auto",
+    },
+    "tta-average": {
+      type: "string",
+      value: "HOW",
+      help: "average the views' prob or logit",
+      default: "prob",
+    },
+  },
   positionals: { min: 0, max: 2 },
 };
 
-const { run, out } = parseCli(SPEC, (a) => {
+const { run, out, tta, ttaAverage } = parseCli(SPEC, (a) => {
   if (a.positionals.length !== 2) usageError(SPEC, "a run and an output folder are needed");
-  return { run: runArg(a.positionals[0]), out: userPath(a.positionals[1]) };
+  return {
+    run: runArg(a.positionals[0]),
+    out: userPath(a.positionals[1]),
+    tta: a.string("tta", "auto"),
+    ttaAverage: a.string("tta-average", "prob"),
+  };
 });
 try {
   const runDir = resolveRunDir(run);
   await initEngine();
-  const r = await exportRun(runDir, out);
+  const r = await exportRun(runDir, out, { tta, ttaAverage });
   const p = r.metadata.preprocessing;
   console.log(
     `${r.modelJson}: ${r.metadata.model} from ${r.metadata.run}, ${r.shards.length} weight shard(s); input ` +
       `${p.dataSize}×${p.dataSize} gray face -> ${p.inputSize}×${p.inputSize}×${p.channels}; classes ` +
-      r.metadata.classes.join(", "),
+      r.metadata.classes.join(", ") + `; ${describeResolvedTta(r.metadata.tta!)}`,
   );
 } catch (e) {
   console.error(`error: ${(e as Error).message}`);

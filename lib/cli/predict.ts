@@ -7,7 +7,8 @@
  * sharp the way training saw it (gray, resized to the run's data size, then the run's eval transform: resize to
  * the input size, channels, normalization) and prints the top classes with their probabilities. `--tta MODE`
  * averages the probabilities over test-time views (lib/eval/tta.ts) of each aligned face, or of each image with
- * `--no-detect`.
+ * `--no-detect`; the default, `auto`, is the mode chosen on validation (`deno task evaluate <run> --split val
+ * --tta <mode>`; none when no such evaluation was made), which is also what the exported demo applies.
  * Exit status: 0 all predicted, 1 some image failed, 2 bad arguments/run.
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -19,7 +20,7 @@ import { initEngine } from "../engine/init.ts";
 import type { TrainConfig } from "../train/config.ts";
 import { ArgsError, type CommandSpec, parseCli, runArg, usageError, userPath } from "./args.ts";
 import { predictFaceImages } from "../faces/cli.ts";
-import { parseTta, ttaTransforms } from "../eval/tta.ts";
+import { describeResolvedTta, type ResolvedTta, resolveTta, ttaTransforms } from "../eval/tta.ts";
 import { averageViews } from "../eval/combine.ts";
 import { TTA_MODES } from "../data/views.ts";
 
@@ -46,8 +47,9 @@ const SPEC: CommandSpec = {
     tta: {
       type: "string",
       value: "MODE",
-      help: `test-time augmentation of each face: ${TTA_MODES.join(", ")} (lib/eval/tta.ts)`,
-      default: "none",
+      help: `test-time augmentation of each face: auto (the mode chosen on validation, as the demo), ` +
+        `${TTA_MODES.join(", ")} (lib/eval/tta.ts)`,
+      default: "auto",
     },
     "tta-average": {
       type: "string",
@@ -66,14 +68,8 @@ const { run, images, top, detect, minScore, annotate, tta } = parseCli(SPEC, (a)
   if (!(minScore >= 0 && minScore <= 1)) {
     throw new ArgsError(`--min-score must be in 0..1, got "${a.string("min-score")}"`);
   }
-  let tta;
-  try {
-    tta = parseTta(a.string("tta", "none"), a.string("tta-average", "prob"));
-  } catch (e) {
-    throw new ArgsError((e as Error).message);
-  }
   return {
-    tta,
+    tta: { mode: a.string("tta", "auto"), average: a.string("tta-average", "prob") },
     run: runArg(run),
     images,
     top: a.int("top", { min: 1, fallback: 3 }),
@@ -101,16 +97,19 @@ try {
   fail((e as Error).message);
 }
 let transforms;
+let spec: ResolvedTta;
 try {
-  transforms = tta.mode === "none" ? [runTransform(cfg)] : ttaTransforms(cfg, tta.mode);
+  spec = resolveTta(runDir, tta.mode, tta.average);
+  transforms = spec.mode === "none" ? [runTransform(cfg)] : ttaTransforms(cfg, spec.mode);
 } catch (e) {
   fail((e as Error).message);
 }
+if (spec.mode !== "none" || spec.source === "validation") console.error(describeResolvedTta(spec));
 if (detect) {
   const files = images.map((p) => ({ shown: p, file: userPath(p) }));
   // TTA on each aligned face: the same views as on the test split (the crops are FER2013-sized gray faces;
   // the mode was checked against the run above)
-  Deno.exit(await predictFaceImages(files, { model, classes, cfg, top, minScore, annotate, tta }));
+  Deno.exit(await predictFaceImages(files, { model, classes, cfg, top, minScore, annotate, tta: spec }));
 }
 
 let failed = 0;
@@ -132,7 +131,7 @@ for (const path of images) {
   const all = await out.data() as Float32Array; // asynchronous: GPU backends cannot read synchronously
   out.dispose();
   const c = classes.length;
-  const probs = averageViews(transforms.map((_, i) => all.subarray(i * c, (i + 1) * c)), c, tta.average);
+  const probs = averageViews(transforms.map((_, i) => all.subarray(i * c, (i + 1) * c)), c, spec.average);
   const ranked = Array.from(probs, (p, i) => ({ p, c: classes[i] })).sort((a, b) => b.p - a.p).slice(0, top);
   console.log(`${path}: ${ranked.map((r) => `${r.c} ${(100 * r.p).toFixed(1)}%`).join(", ")}`);
 }

@@ -1,5 +1,6 @@
 /**
- * `deno task serve [run] [--port N] [--model DIR]`: exports the run's best model (lib/models/export.ts) to
+ * `deno task serve [run] [--port N] [--model DIR] [--tta MODE]`: exports the run's best model, with the
+ * test-time augmentation chosen on validation unless `--tta` names one (lib/models/export.ts), to
  * `checkpoints/<run>/web/` and serves the live demo page (web/) on http://127.0.0.1:<port>/: webcam or uploaded
  * image, faces boxed and labelled with class probabilities and the frame rate, all computed in the browser.
  * Without a run, the newest run under checkpoints/ that has a best model; `--model` serves an existing export.
@@ -7,6 +8,7 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { exportRun } from "../models/export.ts";
+import { describeResolvedTta } from "../eval/tta.ts";
 import { resolveRunDir } from "../runs/runs.ts";
 import { initEngine } from "../engine/init.ts";
 import { runPaths, RUNS_DIR } from "../runs/paths.ts";
@@ -15,13 +17,26 @@ import { type CommandSpec, parseCli, runArg } from "./args.ts";
 
 const SPEC: CommandSpec = {
   name: "serve",
-  usage: ["[run] [--port N] [--model DIR]"],
+  usage: ["[run] [--port N] [--model DIR] [--tta MODE] [--tta-average prob|logit]"],
   summary:
     "Exports a run's best model (default: the newest run under checkpoints/) and serves the live demo " +
     "page on\nhttp://127.0.0.1:<port>/: webcam or uploaded photo, faces boxed and labelled in the browser.",
   options: {
     port: { type: "string", value: "N", help: "port to listen on (0: any free port)", default: "8080" },
     model: { type: "string", value: "DIR", help: "serve an existing export instead of exporting a run" },
+    tta: {
+      type: "string",
+      value: "MODE",
+      help: "test-time augmentation the demo applies to each face: auto (the mode chosen on validation), " +
+        "none, hflip, 5crop, 10crop",
+      default: "auto",
+    },
+    "tta-average": {
+      type: "string",
+      value: "HOW",
+      help: "average the views' prob or logit",
+      default: "prob",
+    },
   },
   positionals: { max: 1 },
 };
@@ -39,10 +54,12 @@ function newestRun(): string | null {
   return runs.at(-1) ?? null;
 }
 
-const { run, port, model } = parseCli(SPEC, (a) => ({
+const { run, port, model, tta, ttaAverage } = parseCli(SPEC, (a) => ({
   run: a.positionals[0] ? runArg(a.positionals[0]) : undefined,
   port: a.int("port", { min: 0, max: 65535, fallback: 8080 }),
   model: a.path("model"),
+  tta: a.string("tta", "auto"),
+  ttaAverage: a.string("tta-average", "prob"),
 }));
 
 try {
@@ -56,8 +73,12 @@ try {
     if (!runDir) throw new Error("no run with a best model under checkpoints/; train one or name a run");
     await initEngine();
     modelDir = join(runDir, "web");
-    const r = await exportRun(runDir, modelDir);
-    console.log(`exported ${r.metadata.model} from ${r.metadata.run} to ${modelDir}`);
+    const r = await exportRun(runDir, modelDir, { tta, ttaAverage });
+    console.log(
+      `exported ${r.metadata.model} from ${r.metadata.run} to ${modelDir}; ${
+        describeResolvedTta(r.metadata.tta!)
+      }`,
+    );
   }
   const server = await startServer({ modelDir, port });
   console.log(`demo: ${server.url}  (Ctrl-C stops)`);

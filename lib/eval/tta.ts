@@ -4,6 +4,7 @@
  * averaged (lib/eval/combine.ts) — softmax probabilities (`prob`, the default) or logits (`logit`, then one
  * softmax). Used by `deno task evaluate|predict --tta`, the ensembles (lib/eval/ensemble.ts) and the notebooks.
  */
+import { existsSync } from "node:fs";
 import * as tf from "@tensorflow/tfjs-core";
 import type * as tfl from "@tensorflow/tfjs-layers";
 import { makeTransforms, type Transform } from "../data/augment.ts";
@@ -155,7 +156,7 @@ export function chosenTta(
   runDir: string,
 ): { mode: TtaMode; average: TtaAverage; valAccuracy: number | null } {
   const paths = runPaths(runDir);
-  const history = readHistory(paths);
+  const history = existsSync(paths.historyJson) ? readHistory(paths) : [];
   let mode: TtaMode = "none";
   let valAccuracy = history.length ? Math.max(...history.map((r) => r.val_acc)) : null;
   for (const m of TTA_MODES.filter((m) => m !== "none")) {
@@ -163,4 +164,39 @@ export function chosenTta(
     if (acc !== null && (valAccuracy === null || acc > valAccuracy)) [mode, valAccuracy] = [m, acc];
   }
   return { mode, average: "prob", valAccuracy };
+}
+
+/** A TTA a command will apply, and where it came from (for the printed line and the export's metadata). */
+export type ResolvedTta = TtaSpec & {
+  /** `validation`: `auto`, the run's choice on validation ({@link chosenTta}); `given`: named by the user. */
+  source: "validation" | "given";
+  /** Validation accuracy of the choice, when `source` is `validation` and the run has a history. */
+  valAccuracy: number | null;
+};
+
+/**
+ * `--tta MODE` for a run: `auto` is the mode chosen on validation ({@link chosenTta}), any other value is parsed
+ * by {@link parseTta}. The mode is checked against the run (five and ten crops need a crop-trained run).
+ */
+export function resolveTta(runDir: string, mode: string, average = "prob"): ResolvedTta {
+  let spec: ResolvedTta;
+  if (mode === "auto") {
+    const chosen = chosenTta(runDir);
+    const { average: how } = parseTta("none", average);
+    spec = { mode: chosen.mode, average: how, source: "validation", valAccuracy: chosen.valAccuracy };
+  } else if ((TTA_MODES as readonly string[]).includes(mode)) {
+    spec = { ...parseTta(mode, average), source: "given", valAccuracy: null };
+  } else {
+    throw new RangeError(`--tta must be auto or one of ${TTA_MODES.join(", ")}, got "${mode}"`);
+  }
+  ttaTransforms(loadRunConfig(runDir), spec.mode); // throws for crops on a whole-image run
+  return spec;
+}
+
+/** One line for a command's output: `TTA hflip (chosen on validation: 71.25 %, probabilities averaged)`. */
+export function describeResolvedTta(t: ResolvedTta): string {
+  const how = t.average === "prob" ? "probabilities averaged" : "logits averaged";
+  if (t.source === "given") return `TTA ${t.mode}${t.mode === "none" ? "" : ` (${how})`}`;
+  const acc = t.valAccuracy === null ? "" : `: ${(100 * t.valAccuracy).toFixed(2)} %`;
+  return `TTA ${t.mode} (chosen on validation${acc}${t.mode === "none" ? "" : `, ${how}`})`;
 }

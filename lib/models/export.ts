@@ -2,7 +2,8 @@
  * Export of a trained run for the browser: a TensorFlow.js LayersModel folder (`model.json` + weight shards
  * `group1-shardNofM.bin`, the layout tfjs-converter writes), loadable with `tf.loadLayersModel(url)`.
  * `userDefinedMetadata` carries what a user needs to feed it: the class names, the preprocessing
- * (lib/faces/preprocess.ts: crop framing, gray weights, sizes, normalisation) and where it came from.
+ * (lib/faces/preprocess.ts: crop framing, gray weights, sizes, normalisation), the test-time augmentation to
+ * apply to each face (by default the one chosen on validation) and where it came from.
  * Models with ConvNeXt's `LayerScale` need lib/models/layers.ts imported before loading (the demo does). The
  * exported graph is for inference: batch norms are folded into their convolutions (lib/models/fold.ts).
  */
@@ -11,12 +12,18 @@ import { basename, join } from "node:path";
 import { loadRunConfig, loadRunModel } from "../runs/runs.ts";
 import { type Preprocessing, preprocessingOf } from "../faces/preprocess.ts";
 import { forInference } from "./fold.ts";
+import { type ResolvedTta, resolveTta } from "../eval/tta.ts";
 
 /** `userDefinedMetadata` of an exported model. */
 export interface ExportMetadata {
   format: "fer-deno-export-v1";
   classes: string[];
   preprocessing: Preprocessing;
+  /**
+   * Test-time augmentation of each face (lib/faces/pipeline.ts `Classifier.tta`): the run's choice on validation
+   * unless the export named one. Absent in exports made before it existed (then the single centre view).
+   */
+  tta?: ResolvedTta;
   /** Model name (lib/models/registry.ts), run name and the run's best epoch, when known. */
   model: string;
   run: string;
@@ -34,13 +41,25 @@ export interface ExportResult {
 /** Default shard size, as tensorflowjs_converter uses (4 MiB): small enough for browser caches. */
 export const SHARD_BYTES = 4 * 1024 * 1024;
 
+/** Options of {@link exportRun}. */
+export interface ExportOptions {
+  /** Weight shard size in bytes (default {@link SHARD_BYTES}). */
+  shardBytes?: number;
+  /** `--tta`: `auto` (default: the mode chosen on validation) or a mode (lib/eval/tta.ts `resolveTta`). */
+  tta?: string;
+  /** How the views are averaged, `prob` (default) or `logit`. */
+  ttaAverage?: string;
+}
+
 /** Exports the best checkpoint of a run folder to `outDir` (created; an existing export there is replaced). */
 export async function exportRun(
   runDir: string,
   outDir: string,
-  shardBytes = SHARD_BYTES,
+  opts: ExportOptions = {},
 ): Promise<ExportResult> {
+  const shardBytes = opts.shardBytes ?? SHARD_BYTES;
   const cfg = loadRunConfig(runDir);
+  const tta = resolveTta(runDir, opts.tta ?? "auto", opts.ttaAverage ?? "prob");
   const { model, classes } = await loadRunModel(runDir);
   // inference only: batch norms folded into their convolutions (one pass fewer per conv in the browser too)
   const inf = forInference(model);
@@ -64,6 +83,7 @@ export async function exportRun(
       format: "fer-deno-export-v1",
       classes,
       preprocessing: preprocessingOf(cfg),
+      tta,
       model: cfg.model,
       run: basename(runDir),
       epoch,

@@ -5,9 +5,26 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import * as tfl from "@tensorflow/tfjs-layers";
-import { PROJECT_ROOT, type Split } from "../../lib/data/dataset.ts";
-import { argmaxRows, parseTta, predictRunTta, predictWithTta, ttaTransforms } from "../../lib/eval/tta.ts";
-import { predictRun, runTransform } from "../../lib/runs/runs.ts";
+import { CLASSES, PROJECT_ROOT, type Split } from "../../lib/data/dataset.ts";
+import {
+  argmaxRows,
+  chosenTta,
+  describeResolvedTta,
+  parseTta,
+  predictRunTta,
+  predictWithTta,
+  resolveTta,
+  ttaTransforms,
+} from "../../lib/eval/tta.ts";
+import { writePredictionsCsv } from "../../lib/eval/predictions.ts";
+import {
+  predictionsPath,
+  predictRun,
+  runPaths,
+  runTransform,
+  writeConfig,
+  writeHistory,
+} from "../../lib/runs/runs.ts";
 import { DEFAULT_CONFIG, type TrainConfig } from "../../lib/train/config.ts";
 import { train } from "../../lib/train/loop.ts";
 import { mulberry32 } from "../../lib/util/rng.ts";
@@ -131,5 +148,37 @@ Deno.test("predictRunTta on a crop-trained run: `none` equals predictRun; 10crop
     for (const r of ten.rows) assert.ok(Math.abs(r.probs!.reduce((a, b) => a + b) - 1) < 1e-5);
   } finally {
     rmSync(outDir, { recursive: true, force: true });
+  }
+});
+
+Deno.test("chosenTta / resolveTta: auto is the best mode on validation; named modes are checked against the run", () => {
+  const dir = mkdtempSync(join(tmpdir(), "fer-tta-choice-"));
+  try {
+    const paths = runPaths(dir);
+    writeConfig(paths, { ...DEFAULT_CONFIG, run: "r", inputSize: 44, cropFrom: 48, channels: 1 });
+    const row = { train_loss: 1, train_acc: 0.5, val_loss: 1, lr: 0.01, seconds: 1, img_s: 1 };
+    writeHistory(paths, [{ ...row, epoch: 1, val_acc: 0.6 }, { ...row, epoch: 2, val_acc: 0.7 }]);
+    // no TTA evaluated on validation: the best epoch's own (none)
+    assert.deepEqual(chosenTta(dir), { mode: "none", average: "prob", valAccuracy: 0.7 });
+    const rows = (correct: number) =>
+      Array.from({ length: 10 }, (_, i) => ({ path: `${i}.jpg`, label: 0, pred: i < correct ? 0 : 1 }));
+    writePredictionsCsv(predictionsPath(paths, "val", "hflip"), rows(8), CLASSES);
+    writePredictionsCsv(predictionsPath(paths, "val", "10crop"), rows(9), CLASSES);
+    writePredictionsCsv(predictionsPath(paths, "val", "5crop"), rows(6), CLASSES);
+    // the test split's files play no part, however good
+    writePredictionsCsv(predictionsPath(paths, "test", "5crop"), rows(10), CLASSES);
+    assert.deepEqual(chosenTta(dir), { mode: "10crop", average: "prob", valAccuracy: 0.9 });
+    const auto = resolveTta(dir, "auto", "logit");
+    assert.deepEqual(auto, { mode: "10crop", average: "logit", source: "validation", valAccuracy: 0.9 });
+    assert.equal(describeResolvedTta(auto), "TTA 10crop (chosen on validation: 90.00 %, logits averaged)");
+    const given = resolveTta(dir, "hflip");
+    assert.deepEqual(given, { mode: "hflip", average: "prob", source: "given", valAccuracy: null });
+    assert.equal(describeResolvedTta(given), "TTA hflip (probabilities averaged)");
+    assert.throws(() => resolveTta(dir, "3crop"), /--tta must be auto or one of none, hflip, 5crop, 10crop/);
+    // a whole-image run has no corner crops
+    writeConfig(paths, { ...DEFAULT_CONFIG, run: "r", inputSize: 48, channels: 1 });
+    assert.throws(() => resolveTta(dir, "auto"), /10crop TTA needs a run trained on crops/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { serveDir } from "../../lib/web/static.ts";
@@ -37,12 +37,12 @@ function assertSameLogits(a: tf.Tensor, b: tf.Tensor, tol: number): void {
   assert.ok(tf.tidy(() => tf.moments(a).variance.dataSync()[0]) > 1e-4, "logits are not constant");
 }
 
-Deno.test("export round trip: the exported model gives the checkpoint's logits; metadata has classes and preprocessing", async () => {
+Deno.test("export round trip: the exported model gives the checkpoint's logits; metadata has classes, preprocessing and TTA", async () => {
   const tmp = mkdtempSync(join(tmpdir(), "fer-export-"));
   try {
     const runDir = await makeTinyRun(join(tmp, "run"));
     const out = join(tmp, "web");
-    const r = await exportRun(runDir, out, 1000); // tiny shards: several files, as for a big model
+    const r = await exportRun(runDir, out, { shardBytes: 1000 }); // tiny shards: several files, as for a big model
     assert.ok(r.shards.length > 1);
     assert.deepEqual(
       readdirSync(out).sort(),
@@ -58,6 +58,13 @@ Deno.test("export round trip: the exported model gives the checkpoint's logits; 
       [48, 48, 1],
     );
     assert.deepEqual([meta.preprocessing.mean, meta.preprocessing.std], [[0.5], [0.5]]);
+    // no TTA evaluated on validation: the export applies the single centre view, and says it was the choice
+    assert.deepEqual([meta.tta.mode, meta.tta.average, meta.tta.source], ["none", "prob", "validation"]);
+    // a named TTA is stored as given; crops on a whole-image run are refused before anything is written
+    const flip = await exportRun(runDir, join(tmp, "flip"), { tta: "hflip" });
+    assert.deepEqual([flip.metadata.tta?.mode, flip.metadata.tta?.source], ["hflip", "given"]);
+    await assert.rejects(() => exportRun(runDir, join(tmp, "bad"), { tta: "10crop" }), /use --tta hflip/);
+    assert.equal(existsSync(join(tmp, "bad")), false);
     assert.ok(meta.preprocessing.framing.eyeDistance > 0 && meta.preprocessing.luma.length === 3);
     assert.equal(meta.run, "run");
 

@@ -15,6 +15,8 @@ import sharp from "sharp";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { exportRun } from "../../lib/models/export.ts";
+import { CLASSES } from "../../lib/data/dataset.ts";
+import { writePredictionsCsv } from "../../lib/eval/predictions.ts";
 import { loadRunConfig, loadRunModel, runTransform } from "../../lib/runs/runs.ts";
 import { startServer } from "../../lib/web/server.ts";
 import { makeTinyRun, randomCrops } from "../faces/helpers.ts";
@@ -29,7 +31,9 @@ const PREDICT = new URL("../../lib/cli/predict.ts", import.meta.url).pathname;
 type Win = {
   fer: {
     error: string | null;
+    ready: Promise<void>;
     classes: string[];
+    tta: { mode: string; average: string };
     last: { faces: unknown[]; frames: number; fps: number };
     predictImage(url: string): Promise<PageFace[]>;
     logits(crops: number[], n: number): Promise<number[][]>;
@@ -38,9 +42,9 @@ type Win = {
 type PageFace = { box: { x: number; y: number; width: number; height: number }; probs: number[] };
 
 /** `deno task predict <run> <image> --top 7`, parsed: one entry per face (box, probabilities by class name). */
-async function cliPredict(run: string, image: string) {
+async function cliPredict(run: string, image: string, ...more: string[]) {
   const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", PREDICT, run, image, "--top", "7"],
+    args: ["run", "-A", PREDICT, run, image, "--top", "7", ...more],
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -56,14 +60,22 @@ async function cliPredict(run: string, image: string) {
 }
 
 Deno.test({
-  name: "demo page: fake camera faces boxed and labelled; same predictions as deno task predict; same logits",
+  name:
+    "demo page: fake camera faces boxed and labelled; same predictions as deno task predict, with the TTA chosen " +
+    "on validation and with ?tta=none; same logits",
   ignore: !existsSync(CHROMIUM),
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
     const tmp = await Deno.makeTempDir({ prefix: "fer-demo-" });
     const run = await makeTinyRun(join(tmp, "run"));
-    await exportRun(run, join(tmp, "web"));
+    // a validation evaluation with hflip better than the best epoch: the export (and predict) choose hflip
+    writePredictionsCsv(
+      join(run, "predictions_val_tta-hflip.csv"),
+      [{ path: "a.jpg", label: 0, pred: 0 }],
+      CLASSES,
+    );
+    assert.equal((await exportRun(run, join(tmp, "web"))).metadata.tta?.mode, "hflip");
     // The fake camera clip: the three-face fixture, shifted a little per frame.
     const { data, info } = await sharp(FIX + "three_faces.jpg").raw().toBuffer({ resolveWithObject: true });
     const frames = [0, 4, 8].map((dx) => {
@@ -138,17 +150,38 @@ Deno.test({
         (u) => (globalThis as unknown as Win).fer.predictImage(u),
         url,
       );
-      const cli = await cliPredict(run, png);
-      assert.equal(pageFaces.length, 1);
-      assert.equal(cli.length, 1);
-      const b = pageFaces[0].box;
-      [b.x, b.y, b.width, b.height].forEach((v, i) =>
-        assert.ok(Math.abs(v - cli[0].box[i]) <= 1, `box ${i}`)
-      );
-      live.classes.forEach((c: string, i: number) => {
-        const d = Math.abs(pageFaces[0].probs[i] - cli[0].probs[c]);
-        assert.ok(d < 0.002, `${c}: page ${pageFaces[0].probs[i]}, cli ${cli[0].probs[c]}`);
+      const samePrediction = async (faces: PageFace[], cli: Awaited<ReturnType<typeof cliPredict>>) => {
+        assert.equal(faces.length, 1);
+        assert.equal(cli.length, 1);
+        const b = faces[0].box;
+        [b.x, b.y, b.width, b.height].forEach((v, i) =>
+          assert.ok(Math.abs(v - cli[0].box[i]) <= 1, `box ${i}`)
+        );
+        live.classes.forEach((c: string, i: number) => {
+          const d = Math.abs(faces[0].probs[i] - cli[0].probs[c]);
+          assert.ok(d < 0.002, `${c}: page ${faces[0].probs[i]}, cli ${cli[0].probs[c]}`);
+        });
+      };
+      assert.deepEqual(await page.evaluate(() => (globalThis as unknown as Win).fer.tta), {
+        mode: "hflip",
+        average: "prob",
       });
+      await samePrediction(pageFaces, await cliPredict(run, png)); // both: the TTA chosen on validation
+
+      // ?tta=none overrides the export: the single centre view, as `predict --tta none`
+      const plainPage = await browser.newPage();
+      await plainPage.goto(`${server.url}?backend=cpu&camera=0&tta=none`);
+      await plainPage.waitForFunction(() => (globalThis as unknown as Win).fer !== undefined);
+      await plainPage.evaluate(() => (globalThis as unknown as Win).fer.ready); // model and detector loaded
+      const plainFaces: PageFace[] = await plainPage.evaluate(
+        (u) => (globalThis as unknown as Win).fer.predictImage(u),
+        url,
+      );
+      await samePrediction(plainFaces, await cliPredict(run, png, "--tta", "none"));
+      const moved = Math.max(...plainFaces[0].probs.map((p, i) => Math.abs(p - pageFaces[0].probs[i])));
+      // well above the page-vs-CLI tolerance (0.002), so the two comparisons above tell the modes apart
+      assert.ok(moved > 0.005, `hflip TTA changed too little to be told apart (${moved})`);
+      await plainPage.close();
 
       // Export round trip in the browser: the page's exported model gives the checkpoint's logits.
       const crops = randomCrops(4, 3);
