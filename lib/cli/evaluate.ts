@@ -11,7 +11,9 @@
  * the run folder and prints the same report, with the run's class names. A run that recorded no fingerprint
  * cannot be checked, so its prediction files are left untouched. `--tta hflip|5crop|10crop` averages over
  * test-time views (lib/eval/tta.ts; `--tta-average prob|logit`, default prob) and writes
- * `predictions[_val]_tta-<mode>.csv` instead.
+ * `predictions[_val]_tta-<mode>.csv` instead; `--tta auto` takes the mode chosen on validation (the best of the
+ * `--split val --tta <mode>` evaluations made so far, against none), so `evaluate <run> --tta auto` is the
+ * single test of the final model.
  *
  * `deno task evaluate --ensemble <run> <run>... [--name N] [--split test|val] [--tta MODE]` averages the
  * members' class probabilities (each with that TTA) and writes the ensemble as a run folder,
@@ -34,11 +36,11 @@ import {
   readPredictionsCsv,
   writePredictionsCsv,
 } from "../eval/predictions.ts";
-import { predictionsPath, predictRun, RunError, runPaths } from "../runs/runs.ts";
+import { predictionsPath, predictRun, resolveRunDir, RunError, runPaths } from "../runs/runs.ts";
 import { initEngine } from "../engine/init.ts";
 import { CheckpointError } from "../models/checkpoint.ts";
 import { bootstrapCI, type BootstrapOptions, type BootstrapResult } from "../eval/stats.ts";
-import { describeTta, parseTta, predictRunTta } from "../eval/tta.ts";
+import { describeResolvedTta, describeTta, parseTta, predictRunTta, resolveTta } from "../eval/tta.ts";
 import { chooseThenTestEnsemble, evaluateEnsemble } from "../eval/ensemble.ts";
 import { ArgsError, type CommandSpec, helpText, parseArgv, runArg } from "./args.ts";
 
@@ -148,7 +150,7 @@ const SPEC: CommandSpec = {
   name: "evaluate",
   usage: [
     "--predictions FILE [--json] [--digits N] [--resamples N] [--seed N]",
-    "<run> [--split test|val] [--tta none|hflip|5crop|10crop] [--tta-average prob|logit] [--json]",
+    "<run> [--split test|val] [--tta none|hflip|5crop|10crop|auto] [--tta-average prob|logit] [--json]",
     "--ensemble <run> <run>... [--choose] [--name NAME] [--split test|val] [--tta MODE] [--json]",
   ],
   summary: "The classification report, confusion matrix and bootstrap 95% intervals of a predictions CSV " +
@@ -165,7 +167,8 @@ const SPEC: CommandSpec = {
     tta: {
       type: "string",
       value: "MODE",
-      help: "test-time augmentation: none, hflip, 5crop, 10crop (lib/eval/tta.ts)",
+      help: "test-time augmentation: none, hflip, 5crop, 10crop, or (one run) auto: the mode chosen on " +
+        "validation (lib/eval/tta.ts)",
       default: "none",
     },
     "tta-average": {
@@ -236,11 +239,16 @@ export async function main(args: string[]): Promise<number> {
       printReport(ev, { json: values.json, digits, source: file });
       return 0;
     }
+    // `--tta auto` (one run): the mode chosen on validation, resolved once the run is known
+    const auto = values.tta === "auto";
     let tta;
     try {
-      tta = parseTta(values.tta, values["tta-average"]);
+      tta = parseTta(auto ? "none" : values.tta, values["tta-average"]);
     } catch (e) {
       throw new EvaluateError((e as Error).message);
+    }
+    if (auto && values.ensemble) {
+      throw new EvaluateError("--tta auto is a run's own choice on validation: name a mode for an ensemble");
     }
     if (values.split !== "test" && values.split !== "val") {
       throw new EvaluateError(`--split must be test or val, got "${values.split}"`);
@@ -284,6 +292,16 @@ export async function main(args: string[]): Promise<number> {
     }
     if (positionals.length === 1) {
       const run = runArg(positionals[0]);
+      if (auto) {
+        let chosen;
+        try {
+          chosen = resolveTta(resolveRunDir(run), "auto", values["tta-average"]);
+        } catch (e) {
+          throw e instanceof RangeError ? new EvaluateError(e.message) : e;
+        }
+        tta = { mode: chosen.mode, average: chosen.average };
+        if (!values.json) console.log(describeResolvedTta(chosen));
+      }
       await initEngine();
       const { runDir, classes, rows, data } = tta.mode === "none"
         ? await predictRun(run, split, { data: values.data })

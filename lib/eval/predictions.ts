@@ -18,10 +18,13 @@ export function rowsAccuracy(rows: readonly PredictionRow[]): number {
   return rows.filter((r) => r.pred === r.label).length / rows.length;
 }
 
-/** Accuracy of a predictions CSV ({@link rowsAccuracy}), or null when the file is absent or has no rows. */
-export function fileAccuracy(file: string): number | null {
+/**
+ * Accuracy of a predictions CSV ({@link rowsAccuracy}) whose class names are `classes` (default FER2013's), or
+ * null when the file is absent or has no rows.
+ */
+export function fileAccuracy(file: string, classes: readonly string[] = CLASSES): number | null {
   if (!existsSync(file)) return null;
-  const { rows } = readPredictionsCsv(file);
+  const { rows } = readPredictionsCsv(file, { classes });
   return rows.length ? rowsAccuracy(rows) : null;
 }
 

@@ -204,8 +204,9 @@ export function resultRow(runDir: string): ResultRow {
   const cost = runCost(history, summary ?? {});
   const { mode: tta, valAccuracy: valAccTta } = chosenTta(runDir);
   const ttaTest = tta === "none" ? null : predictionsPath(paths, "test", tta);
-  const testAccTta = ttaTest ? fileAccuracy(ttaTest) : summary?.test_accuracy ?? null;
-  const finalRows = ttaTest && existsSync(ttaTest) ? readPredictionsCsv(ttaTest).rows : null;
+  const classes = summary?.report?.classes ?? CLASSES;
+  const testAccTta = ttaTest ? fileAccuracy(ttaTest, classes) : summary?.test_accuracy ?? null;
+  const finalRows = ttaTest && existsSync(ttaTest) ? readPredictionsCsv(ttaTest, { classes }).rows : null;
   let params: number | null = null;
   try {
     params = modelParams(cfg.model, {
@@ -228,7 +229,8 @@ export function resultRow(runDir: string): ResultRow {
     testAcc: summary?.test_accuracy ?? null,
     testAccTta,
     testMacroF1: finalRows
-      ? classificationReport(finalRows.map((r) => r.label), finalRows.map((r) => r.pred), CLASSES).macro_avg
+      ? classificationReport(finalRows.map((r) => r.label), finalRows.map((r) => r.pred), [...classes])
+        .macro_avg
         .f1
       : summary?.report.macro_avg.f1 ?? null,
   };

@@ -19,6 +19,7 @@ import {
   predictionsPath,
   readHistory,
   resolveRunDir,
+  runClasses,
   type RunDataOptions,
   runPaths,
   type RunPredictions,
@@ -157,10 +158,11 @@ export function chosenTta(
 ): { mode: TtaMode; average: TtaAverage; valAccuracy: number | null } {
   const paths = runPaths(runDir);
   const history = existsSync(paths.historyJson) ? readHistory(paths) : [];
+  const classes = runClasses(runDir);
   let mode: TtaMode = "none";
   let valAccuracy = history.length ? Math.max(...history.map((r) => r.val_acc)) : null;
   for (const m of TTA_MODES.filter((m) => m !== "none")) {
-    const acc = fileAccuracy(predictionsPath(paths, "val", m));
+    const acc = fileAccuracy(predictionsPath(paths, "val", m), classes);
     if (acc !== null && (valAccuracy === null || acc > valAccuracy)) [mode, valAccuracy] = [m, acc];
   }
   return { mode, average: "prob", valAccuracy };

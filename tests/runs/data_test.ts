@@ -6,7 +6,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
@@ -66,6 +66,15 @@ Deno.test("a run trained with FER2013_DIR records its data root; evaluate reads 
     const after = readFileSync(join(res.runDir, "predictions.csv"), "utf8");
     const firstCols = (s: string) => s.trim().split("\n").map((l) => l.split(",").slice(0, 3).join(","));
     assert.deepEqual(firstCols(after), firstCols(before));
+    // --tta auto: the mode chosen on validation (here a better hflip evaluation), tested once with it
+    writeFileSync(join(res.runDir, "predictions_val_tta-hflip.csv"), "path,label,pred\ntest/a/1.png,a,a\n");
+    const auto = await runDeno(EVALUATE, [res.runDir, "--tta", "auto", "--resamples", "10"], {
+      FER2013_DIR: null,
+      FER_CACHE_DIR: t.cache,
+    });
+    assert.equal(auto.code, 0, auto.stderr);
+    assert.match(auto.stdout, /^TTA hflip \(chosen on validation: 100\.00 %, probabilities averaged\)/);
+    assert.ok(existsSync(join(res.runDir, "predictions_tta-hflip.csv")));
   } finally {
     rmSync(t.dir, { recursive: true, force: true });
   }
