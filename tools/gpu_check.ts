@@ -8,6 +8,11 @@
  *
  *   deno run -A tools/gpu_check.ts [--allow-fallback] [--tiny] [--size 224] [--batch 32] [--steps 5]
  *     [--only efficientnet_b3,convnext_tiny,reference|none] [--skip-parity] [--out result.json]
+ *     [--recipes vgg_fer:cpu,efficientnet_b3:scratch,...]
+ *
+ * `--recipes EXPERIMENT:PRESET,...` also times each experiment's own setting (lib/train/experiments.ts: its
+ * model with the preset's options, input size, channels and batch size), so the minutes per epoch are those of
+ * that run on this GPU.
  *
  * `--tiny` (for a software adapter): 32 px, batch 2, one warm-up and one timed step, reference net at batch 4.
  * Exit status: 0 all good, 1 a parity case failed, 2 no adapter or a software one without `--allow-fallback`.
@@ -19,6 +24,8 @@ import { describeAdapter, probeAdapter, setWebgpuBackend } from "../lib/engine/w
 import { gradientParity, type ParityResult } from "../lib/engine/parity.ts";
 import { createModel } from "../lib/models/registry.ts";
 import { referenceNet, syntheticTraining } from "../lib/bench/nets.ts";
+import { experimentConfig } from "../lib/train/experiments.ts";
+import type { Preset } from "../lib/train/experiments.ts";
 
 /** FER2013's training folder (the study trained on all of it). */
 const FER_TRAIN_IMAGES = 28_709;
@@ -36,6 +43,7 @@ const { values: args } = parseArgs({
     out: { type: "string" },
     "skip-parity": { type: "boolean", default: false },
     only: { type: "string" },
+    recipes: { type: "string" },
   },
 });
 const tiny = args.tiny;
@@ -146,14 +154,26 @@ async function main(): Promise<number> {
     ],
     ["reference", () => referenceNet(), tiny ? 4 : 64],
   ];
+  const recipes = (args.recipes ?? "").split(",").map((s) => s.trim()).filter(Boolean).map((r) => {
+    const [exp, preset] = r.split(":");
+    const cfg = experimentConfig(exp, preset as Preset);
+    const build = () =>
+      createModel(cfg.model, {
+        numClasses: 7,
+        inputShape: [cfg.inputSize, cfg.inputSize, cfg.channels],
+        seed: cfg.seed,
+        ...cfg.modelOptions,
+      });
+    return [r, build, cfg.batchSize] as [string, () => ReturnType<typeof referenceNet>, number];
+  });
   const timings: Timing[] = [];
-  for (const [name, build, b] of plan.filter(([name]) => only.includes(name))) {
+  for (const [name, build, b] of [...plan.filter(([name]) => only.includes(name)), ...recipes]) {
     const model = build();
     try {
       const t = await time(name, model, b);
       timings.push(t);
       console.log(
-        `  ${name.padEnd(16)} ${t.input.join("x").padEnd(10)} batch ${String(b).padEnd(3)} ` +
+        `  ${name.padEnd(24)} ${t.input.join("x").padEnd(10)} batch ${String(b).padEnd(3)} ` +
           `train ${t.train_img_s.toFixed(1).padStart(7)} img/s (${t.minutes_per_epoch.toFixed(1)} min per ` +
           `FER2013 epoch)  inference ${t.infer_img_s.toFixed(1).padStart(7)} img/s  ` +
           `first step ${t.first_step_s.toFixed(1)} s`,
