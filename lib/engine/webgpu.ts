@@ -11,6 +11,7 @@
  * higher priority than every other backend.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { registerWebgpuGrads } from "./webgpu_grads.ts";
 
 /** What {@link probeAdapter} found. */
 export type GpuAdapter = {
@@ -140,6 +141,7 @@ export async function setWebgpuBackend(
     return { adapter: null, reason: `${adapter.description} is a software adapter` };
   }
   await import("@tensorflow/tfjs-backend-webgpu");
+  registerWebgpuGrads(); // filter gradients on the backend's matmul and reductions (lib/engine/webgpu_grads.ts)
   if (!(await tf.setBackend("webgpu"))) {
     return { adapter: null, reason: "the tfjs webgpu backend failed to initialise" };
   }

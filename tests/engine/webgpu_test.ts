@@ -10,6 +10,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { engineSummary, initEngine } from "../../lib/engine/init.ts";
 import { probeAdapter, setWebgpuBackend } from "../../lib/engine/webgpu.ts";
+import { isComposed } from "../../lib/engine/webgpu_grads.ts";
 import { gradientParity, parityCases } from "../../lib/engine/parity.ts";
 import { AdamW } from "../../lib/train/optim.ts";
 import { makeLoss } from "../../lib/train/losses.ts";
@@ -63,6 +64,68 @@ Deno.test({
     assert.equal(results.length, parityCases().length);
     const bad = results.filter((r) => !(r.maxRelError <= TOL));
     assert.deepEqual(bad.map((r) => `${r.name}: ${r.maxRelError.toExponential(2)} at ${r.worst}`), []);
+    await tf.setBackend("cpu");
+  },
+});
+
+Deno.test({
+  name: "webgpu filter gradients, composed from matmul and reductions, equal cpu on odd geometries",
+  ...opts,
+  fn: async () => {
+    await setWebgpuBackend({ warn: () => {} });
+    assert.ok(isComposed(tf.Conv2DBackpropFilter) && isComposed(tf.DepthwiseConv2dNativeBackpropFilter));
+    const r = mulberry32(11);
+    const rand = (shape: number[]) =>
+      Array.from({ length: shape.reduce((a, b) => a * b) }, () => r() * 2 - 1);
+    type Case = {
+      x: number[];
+      f: number[];
+      s: number | [number, number];
+      pad: "same" | "valid" | number;
+      dw?: true;
+    };
+    const cases: Case[] = [
+      { x: [2, 7, 9, 3], f: [3, 3, 3, 4], s: 1, pad: "same" },
+      { x: [2, 7, 9, 3], f: [4, 4, 3, 5], s: 1, pad: "same" }, // even kernel: more padding after than before
+      { x: [1, 9, 8, 2], f: [3, 2, 2, 3], s: [2, 3], pad: "valid" }, // strides that leave rows unused
+      { x: [2, 6, 6, 3], f: [3, 3, 3, 2], s: 2, pad: 1 }, // explicit padding
+      { x: [3, 5, 5, 6], f: [1, 1, 6, 4], s: 1, pad: "valid" }, // 1x1: one matmul
+      { x: [2, 9, 9, 4], f: [5, 5, 4, 1], s: 2, pad: "same", dw: true },
+      { x: [2, 8, 8, 3], f: [7, 7, 3, 1], s: 1, pad: "same", dw: true },
+    ];
+    for (const c of cases) {
+      const info = tf.backend_util.computeConv2DInfo(
+        c.x as [number, number, number, number],
+        c.f as [number, number, number, number],
+        c.s,
+        1,
+        c.pad,
+        undefined,
+        c.dw ?? false,
+      );
+      const xv = rand(c.x);
+      const dyv = rand(info.outShape);
+      const grads = async (backend: string) => {
+        await tf.setBackend(backend);
+        const x = tf.tensor4d(xv, c.x as [number, number, number, number]);
+        const dy = tf.tensor4d(dyv, info.outShape);
+        const attrs = { strides: c.s, pad: c.pad, dilations: 1, filterShape: c.f, dataFormat: "NHWC" };
+        const dw = tf.engine().runKernel(
+          c.dw ? tf.DepthwiseConv2dNativeBackpropFilter : tf.Conv2DBackpropFilter,
+          { x, dy },
+          attrs as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor;
+        const out = Float32Array.from(await dw.data());
+        tf.dispose([x, dy, dw]);
+        return out;
+      };
+      const cpu = await grads("cpu");
+      const gpu = await grads("webgpu");
+      assert.equal(gpu.length, cpu.length);
+      const scale = Math.max(...cpu.map(Math.abs));
+      const err = Math.max(...gpu.map((v, k) => Math.abs(v - cpu[k]))) / scale;
+      assert.ok(err <= TOL, `${JSON.stringify(c)}: relative error ${err}`);
+    }
     await tf.setBackend("cpu");
   },
 });
