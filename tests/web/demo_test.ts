@@ -150,7 +150,7 @@ Deno.test({
         (u) => (globalThis as unknown as Win).fer.predictImage(u),
         url,
       );
-      const samePrediction = async (faces: PageFace[], cli: Awaited<ReturnType<typeof cliPredict>>) => {
+      const samePrediction = (faces: PageFace[], cli: Awaited<ReturnType<typeof cliPredict>>) => {
         assert.equal(faces.length, 1);
         assert.equal(cli.length, 1);
         const b = faces[0].box;
@@ -166,7 +166,7 @@ Deno.test({
         mode: "hflip",
         average: "prob",
       });
-      await samePrediction(pageFaces, await cliPredict(run, png)); // both: the TTA chosen on validation
+      samePrediction(pageFaces, await cliPredict(run, png)); // both: the TTA chosen on validation
 
       // ?tta=none overrides the export: the single centre view, as `predict --tta none`
       const plainPage = await browser.newPage();
@@ -177,7 +177,7 @@ Deno.test({
         (u) => (globalThis as unknown as Win).fer.predictImage(u),
         url,
       );
-      await samePrediction(plainFaces, await cliPredict(run, png, "--tta", "none"));
+      samePrediction(plainFaces, await cliPredict(run, png, "--tta", "none"));
       const moved = Math.max(...plainFaces[0].probs.map((p, i) => Math.abs(p - pageFaces[0].probs[i])));
       // well above the page-vs-CLI tolerance (0.002), so the two comparisons above tell the modes apart
       assert.ok(moved > 0.005, `hflip TTA changed too little to be told apart (${moved})`);
