@@ -9,6 +9,7 @@
  */
 import { parseArgs } from "node:util";
 import { isAbsolute, resolve } from "node:path";
+import { TTA_MODES } from "../data/views.ts";
 
 /** One option: `--name VALUE` (string) or `--name` (boolean). */
 export type OptionSpec = {
@@ -44,6 +45,28 @@ export class ArgsError extends Error {
 }
 
 const HELP: OptionSpec = { type: "boolean", short: "h", help: "show this help" };
+
+/**
+ * `--tta MODE` and `--tta-average HOW` for the commands that apply a test-time augmentation to faces (predict,
+ * export, serve): `auto`, the default, is the mode chosen on validation (lib/eval/tta.ts `resolveTta`).
+ */
+export function faceTtaOptions(what: string): Record<string, OptionSpec> {
+  return {
+    tta: {
+      type: "string",
+      value: "MODE",
+      help:
+        `test-time augmentation ${what}: auto (the mode chosen on validation), none, hflip, 5crop, 10crop`,
+      default: "auto",
+    },
+    "tta-average": {
+      type: "string",
+      value: "HOW",
+      help: "average the views' prob or logit",
+      default: "prob",
+    },
+  };
+}
 
 /** The directory relative paths given on the command line refer to: `INIT_CWD` (set by `deno task`) or cwd. */
 export function callerDir(): string {

@@ -8,28 +8,16 @@ import { exportRun } from "../models/export.ts";
 import { describeResolvedTta } from "../eval/tta.ts";
 import { resolveRunDir } from "../runs/runs.ts";
 import { initEngine } from "../engine/init.ts";
-import { type CommandSpec, parseCli, runArg, usageError, userPath } from "./args.ts";
+import { type CommandSpec, faceTtaOptions, parseCli, runArg, usageError, userPath } from "./args.ts";
 
 const SPEC: CommandSpec = {
   name: "export",
   usage: ["<run> <dir> [--tta MODE] [--tta-average prob|logit]"],
   summary: "Writes a run's best model (a run name under checkpoints/ or a run folder) to <dir> as a " +
-    "TensorFlow.js LayersModel\n(model.json + weight shards; class names and preprocessing in its metadata), " +
+    "TensorFlow.js LayersModel\n(model.json + weight shards; class names, preprocessing and TTA in its metadata), " +
     "loadable with tf.loadLayersModel.",
   options: {
-    tta: {
-      type: "string",
-      value: "MODE",
-      help: "test-time augmentation the demo applies to each face: auto (the mode chosen on validation), " +
-        "none, hflip, 5crop, 10crop",
-      default: "auto",
-    },
-    "tta-average": {
-      type: "string",
-      value: "HOW",
-      help: "average the views' prob or logit",
-      default: "prob",
-    },
+    ...faceTtaOptions("the demo applies to each face"),
   },
   positionals: { min: 0, max: 2 },
 };

@@ -18,11 +18,18 @@ import { decodeImage } from "../data/dataset.ts";
 import { loadRunConfig, loadRunModel, resolveRunDir, runTransform } from "../runs/runs.ts";
 import { initEngine } from "../engine/init.ts";
 import type { TrainConfig } from "../train/config.ts";
-import { ArgsError, type CommandSpec, parseCli, runArg, usageError, userPath } from "./args.ts";
+import {
+  ArgsError,
+  type CommandSpec,
+  faceTtaOptions,
+  parseCli,
+  runArg,
+  usageError,
+  userPath,
+} from "./args.ts";
 import { predictFaceImages } from "../faces/cli.ts";
 import { describeResolvedTta, type ResolvedTta, resolveTta, ttaTransforms } from "../eval/tta.ts";
 import { averageViews } from "../eval/combine.ts";
-import { TTA_MODES } from "../data/views.ts";
 
 const SPEC: CommandSpec = {
   name: "predict",
@@ -44,19 +51,7 @@ const SPEC: CommandSpec = {
     },
     "min-score": { type: "string", value: "S", help: "face detection threshold, 0..1", default: "0.5" },
     "no-detect": { type: "boolean", help: "whole-image mode for pre-cropped 48×48 faces" },
-    tta: {
-      type: "string",
-      value: "MODE",
-      help: `test-time augmentation of each face: auto (the mode chosen on validation, as the demo), ` +
-        `${TTA_MODES.join(", ")} (lib/eval/tta.ts)`,
-      default: "auto",
-    },
-    "tta-average": {
-      type: "string",
-      value: "HOW",
-      help: "average the TTA views' prob or logit",
-      default: "prob",
-    },
+    ...faceTtaOptions("of each face (the demo applies the same)"),
   },
   positionals: { min: 0, max: Infinity },
 };

@@ -13,7 +13,7 @@ import { resolveRunDir } from "../runs/runs.ts";
 import { initEngine } from "../engine/init.ts";
 import { runPaths, RUNS_DIR } from "../runs/paths.ts";
 import { startServer } from "../web/server.ts";
-import { type CommandSpec, parseCli, runArg } from "./args.ts";
+import { type CommandSpec, faceTtaOptions, parseCli, runArg } from "./args.ts";
 
 const SPEC: CommandSpec = {
   name: "serve",
@@ -24,19 +24,7 @@ const SPEC: CommandSpec = {
   options: {
     port: { type: "string", value: "N", help: "port to listen on (0: any free port)", default: "8080" },
     model: { type: "string", value: "DIR", help: "serve an existing export instead of exporting a run" },
-    tta: {
-      type: "string",
-      value: "MODE",
-      help: "test-time augmentation the demo applies to each face: auto (the mode chosen on validation), " +
-        "none, hflip, 5crop, 10crop",
-      default: "auto",
-    },
-    "tta-average": {
-      type: "string",
-      value: "HOW",
-      help: "average the views' prob or logit",
-      default: "prob",
-    },
+    ...faceTtaOptions("the demo applies to each face"),
   },
   positionals: { max: 1 },
 };
