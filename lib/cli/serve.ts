@@ -13,7 +13,7 @@ import { resolveRunDir } from "../runs/runs.ts";
 import { initEngine } from "../engine/init.ts";
 import { runPaths, RUNS_DIR } from "../runs/paths.ts";
 import { startServer } from "../web/server.ts";
-import { type CommandSpec, faceTtaOptions, parseCli, runArg } from "./args.ts";
+import { ArgsError, type CommandSpec, faceTtaOptions, parseCli, runArg } from "./args.ts";
 
 const SPEC: CommandSpec = {
   name: "serve",
@@ -42,13 +42,22 @@ function newestRun(): string | null {
   return runs.at(-1) ?? null;
 }
 
-const { run, port, model, tta, ttaAverage } = parseCli(SPEC, (a) => ({
-  run: a.positionals[0] ? runArg(a.positionals[0]) : undefined,
-  port: a.int("port", { min: 0, max: 65535, fallback: 8080 }),
-  model: a.path("model"),
-  tta: a.string("tta", "auto"),
-  ttaAverage: a.string("tta-average", "prob"),
-}));
+const { run, port, model, tta, ttaAverage } = parseCli(SPEC, (a) => {
+  const model = a.path("model");
+  if (model !== undefined && (a.string("tta") !== undefined || a.string("tta-average") !== undefined)) {
+    throw new ArgsError(
+      "--tta is chosen when a run is exported; an existing export (--model) keeps its own " +
+        "(the page's ?tta= overrides it)",
+    );
+  }
+  return {
+    run: a.positionals[0] ? runArg(a.positionals[0]) : undefined,
+    port: a.int("port", { min: 0, max: 65535, fallback: 8080 }),
+    model,
+    tta: a.string("tta", "auto"),
+    ttaAverage: a.string("tta-average", "prob"),
+  };
+});
 
 try {
   let modelDir = model;
