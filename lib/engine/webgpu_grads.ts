@@ -15,6 +15,14 @@
  * over the whole GPU. Kernels are composed through the kernel registry (`tf.getKernel`), as the backends
  * compose their own; intermediates are freed as soon as they are used. Cases outside NHWC with unit dilation
  * keep the backend's own kernel. tests/engine/webgpu_test.ts checks the gradients against the cpu backend.
+ *
+ * When each sum is short the backend's own kernel is kept: the composed form costs 2–3 dispatches per kernel
+ * offset, which on llvmpipe made a small EfficientNet-B3 step (32 px, batch 2: at most 512 batch positions per
+ * sum) slower, 75 s against 51 s, while it made the reference net's (48 px, batch 2: up to 4,608) faster. So
+ * the default (`auto`) composes from {@link COMPOSE_MIN_POSITIONS} batch positions (N·OH·OW) up: every layer of
+ * the study's nets at batch 64 and 44–64 px but the last stages. The threshold is set from those llvmpipe
+ * runs and the one-thread-per-weight design, not yet from GPU timings. `FER_WEBGPU_GRADS=auto|composed|naive`
+ * (or {@link setFilterGradMode}) picks the behaviour.
  */
 import * as tf from "@tensorflow/tfjs-core";
 
@@ -111,12 +119,43 @@ function geometry(x: Info, filterShape: number[], attrs: Record<string, unknown>
   );
 }
 
+/** Batch positions per sum (N·OH·OW) from which `auto` composes the filter gradients. */
+export const COMPOSE_MIN_POSITIONS = 4096;
+
+/** How the filter gradients are computed: composed, tfjs's own, or composed for long sums only. */
+export type FilterGradMode = "auto" | "composed" | "naive";
+
+let mode: FilterGradMode = (() => {
+  let env: string | undefined;
+  try {
+    env = Deno.env.get("FER_WEBGPU_GRADS");
+  } catch { /* no --allow-env: the default */ }
+  return env === "composed" || env === "naive" ? env : "auto";
+})();
+
+/** Sets how the `webgpu` filter gradients are computed (tests and comparisons); returns the previous mode. */
+export function setFilterGradMode(m: FilterGradMode): FilterGradMode {
+  const prev = mode;
+  mode = m;
+  return prev;
+}
+
+/** Whether a filter gradient summing over `positions` batch positions (N·OH·OW) is composed in mode `m`. */
+export function composesAt(positions: number, m: FilterGradMode = mode): boolean {
+  return m === "composed" || (m === "auto" && positions >= COMPOSE_MIN_POSITIONS);
+}
+
+/** Whether a filter gradient with this geometry is composed (else the backend's own kernel runs). */
+function composes(info: tf.backend_util.Conv2DInfo | null): info is tf.backend_util.Conv2DInfo {
+  return info !== null && composesAt(info.batchSize * info.outHeight * info.outWidth);
+}
+
 /** `Conv2DBackpropFilter` (inputs x, dy; attrs strides, pad, filterShape, …) as one matmul per kernel offset. */
 function conv2DBackpropFilter(args: Args, fallback: tf.KernelFunc): Info {
   const { x, dy } = args.inputs;
   const filterShape = args.attrs.filterShape as number[];
   const info = geometry(x, filterShape, args.attrs, false);
-  if (!info) return fallback(args as unknown as Parameters<tf.KernelFunc>[0]) as Info;
+  if (!composes(info)) return fallback(args as unknown as Parameters<tf.KernelFunc>[0]) as Info;
   const b = args.backend;
   const [n, oh, ow, co] = dy.shape;
   const ci = x.shape[3];
@@ -147,7 +186,9 @@ function depthwiseBackpropFilter(args: Args, fallback: tf.KernelFunc): Info {
   const filterShape = args.attrs.filterShape as number[];
   const info = geometry(x, filterShape, args.attrs, true);
   // channel multipliers other than 1 keep the backend's kernel (the study's models use 1)
-  if (!info || filterShape[3] !== 1) return fallback(args as unknown as Parameters<tf.KernelFunc>[0]) as Info;
+  if (!composes(info) || filterShape[3] !== 1) {
+    return fallback(args as unknown as Parameters<tf.KernelFunc>[0]) as Info;
+  }
   const b = args.backend;
   const parts: Info[] = [];
   try {
@@ -178,16 +219,11 @@ export function isComposed(name: string): boolean {
 }
 
 /**
- * Replaces the `webgpu` backend's filter-gradient kernels with the composed ones above (call after the backend
- * package is imported; idempotent). `FER_WEBGPU_NAIVE_GRADS=1` keeps tfjs's own (to compare).
+ * Wraps the `webgpu` backend's filter-gradient kernels so that they compute as {@link setFilterGradMode} says
+ * (call after the backend package is imported; idempotent).
  */
 export function registerWebgpuGrads(): void {
   if (registered) return;
-  let naive = false;
-  try {
-    naive = Deno.env.get("FER_WEBGPU_NAIVE_GRADS") === "1";
-  } catch { /* no --allow-env: the composed kernels */ }
-  if (naive) return;
   const impl = {
     [tf.Conv2DBackpropFilter]: conv2DBackpropFilter,
     [tf.DepthwiseConv2dNativeBackpropFilter]: depthwiseBackpropFilter,

@@ -10,7 +10,12 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { engineSummary, initEngine } from "../../lib/engine/init.ts";
 import { probeAdapter, setWebgpuBackend } from "../../lib/engine/webgpu.ts";
-import { isComposed } from "../../lib/engine/webgpu_grads.ts";
+import {
+  COMPOSE_MIN_POSITIONS,
+  composesAt,
+  isComposed,
+  setFilterGradMode,
+} from "../../lib/engine/webgpu_grads.ts";
 import { gradientParity, parityCases } from "../../lib/engine/parity.ts";
 import { AdamW } from "../../lib/train/optim.ts";
 import { makeLoss } from "../../lib/train/losses.ts";
@@ -74,6 +79,13 @@ Deno.test({
   fn: async () => {
     await setWebgpuBackend({ warn: () => {} });
     assert.ok(isComposed(tf.Conv2DBackpropFilter) && isComposed(tf.DepthwiseConv2dNativeBackpropFilter));
+    // `auto` composes long sums only; these shapes are small, so the composed path is forced
+    assert.deepEqual(
+      [composesAt(COMPOSE_MIN_POSITIONS - 1, "auto"), composesAt(COMPOSE_MIN_POSITIONS, "auto")],
+      [false, true],
+    );
+    assert.deepEqual([composesAt(1, "composed"), composesAt(1 << 20, "naive")], [true, false]);
+    const prevMode = setFilterGradMode("composed");
     const r = mulberry32(11);
     const rand = (shape: number[]) =>
       Array.from({ length: shape.reduce((a, b) => a * b) }, () => r() * 2 - 1);
@@ -126,6 +138,7 @@ Deno.test({
       const err = Math.max(...gpu.map((v, k) => Math.abs(v - cpu[k]))) / scale;
       assert.ok(err <= TOL, `${JSON.stringify(c)}: relative error ${err}`);
     }
+    setFilterGradMode(prevMode);
     await tf.setBackend("cpu");
   },
 });
