@@ -55,8 +55,7 @@ export function faceTtaOptions(what: string): Record<string, OptionSpec> {
     tta: {
       type: "string",
       value: "MODE",
-      help:
-        `test-time augmentation ${what}: auto (the mode chosen on validation), none, hflip, 5crop, 10crop`,
+      help: `test-time augmentation ${what}: auto (the mode chosen on validation), ${TTA_MODES.join(", ")}`,
       default: "auto",
     },
     "tta-average": {
