@@ -213,7 +213,7 @@ export const WEBGPU_GRAD_KERNELS = [tf.Conv2DBackpropFilter, tf.DepthwiseConv2dN
 let registered = false;
 const composed = new Set<unknown>();
 
-/** Whether the `webgpu` kernel `name` is currently the composed one of this module. */
+/** Whether the `webgpu` kernel `name` is this module's wrapper (composing or delegating: {@link composesAt}). */
 export function isComposed(name: string): boolean {
   return composed.has(tf.getKernel(name, "webgpu")?.kernelFunc);
 }
