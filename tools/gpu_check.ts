@@ -141,7 +141,9 @@ async function main(): Promise<number> {
   console.log(
     `timing (webgpu, AdamW on the device; ${warmup} warm-up step${warmup > 1 ? "s" : ""}, ${steps} timed):`,
   );
+  // the 224 px study models last: they take longest, and a run cut off by a time limit keeps what came before
   const plan: [string, () => ReturnType<typeof referenceNet>, number][] = [
+    ["reference", () => referenceNet(), tiny ? 4 : 64],
     [
       "efficientnet_b3",
       () => createModel("efficientnet_b3", { inputShape: [size, size, 3], numClasses: 7 }),
@@ -152,7 +154,6 @@ async function main(): Promise<number> {
       () => createModel("convnext_tiny", { inputShape: [size, size, 3], numClasses: 7 }),
       batch,
     ],
-    ["reference", () => referenceNet(), tiny ? 4 : 64],
   ];
   const recipes = (args.recipes ?? "").split(",").map((s) => s.trim()).filter(Boolean).map((r) => {
     const [exp, preset] = r.split(":");
@@ -167,7 +168,20 @@ async function main(): Promise<number> {
     return [r, build, cfg.batchSize] as [string, () => ReturnType<typeof referenceNet>, number];
   });
   const timings: Timing[] = [];
-  for (const [name, build, b] of [...plan.filter(([name]) => only.includes(name)), ...recipes]) {
+  const result = {
+    adapter,
+    deno: Deno.version.deno,
+    filter_grads: Deno.env.get("FER_WEBGPU_GRADS") ?? "auto",
+    parity,
+    parity_failed: failed.map((r) => r.name),
+    timings,
+    options: { size, batch, steps, warmup, tiny },
+  };
+  // written after every model, so that a run stopped by a time limit leaves what it measured
+  const save = () => args.out && Deno.writeTextFileSync(args.out, JSON.stringify(result, null, 2) + "\n");
+  const pick = (names: string[]) => plan.filter(([n]) => names.includes(n) && only.includes(n));
+  const order = [...pick(["reference"]), ...recipes, ...pick(["efficientnet_b3", "convnext_tiny"])];
+  for (const [name, build, b] of order) {
     const model = build();
     try {
       const t = await time(name, model, b);
@@ -181,17 +195,10 @@ async function main(): Promise<number> {
     } finally {
       model.dispose();
     }
+    save();
   }
-  const result = {
-    adapter,
-    deno: Deno.version.deno,
-    parity,
-    parity_failed: failed.map((r) => r.name),
-    timings,
-    options: { size, batch, steps, warmup, tiny },
-  };
   console.log(`json: ${JSON.stringify(result)}`);
-  if (args.out) Deno.writeTextFileSync(args.out, JSON.stringify(result, null, 2) + "\n");
+  save();
   if (failed.length) console.error(`gradient parity failed: ${failed.map((r) => r.name).join("; ")}`);
   return failed.length ? 1 : 0;
 }
