@@ -24,7 +24,7 @@ import { FaceDetector } from "../lib/faces/detect.ts";
 import { type Classifier, type FacePrediction, predictFaces, topClasses } from "../lib/faces/pipeline.ts";
 import { preprocess, type Preprocessing } from "../lib/faces/preprocess.ts";
 import { TTA_MODES, type TtaMode } from "../lib/data/views.ts";
-import type { TtaSpec } from "../lib/eval/combine.ts";
+import { NO_TTA, type TtaSpec } from "../lib/eval/combine.ts";
 
 /** What the page exposes on `window.fer`. */
 export interface FerPage {
@@ -48,7 +48,7 @@ const page: FerPage = {
   ready: Promise.resolve(),
   backend: "",
   classes: [],
-  tta: { mode: "none", average: "prob" },
+  tta: NO_TTA,
   last: { faces: [], frames: 0, fps: 0 },
   predictImage: () => Promise.reject(new Error("not ready")),
   logits: () => Promise.reject(new Error("not ready")),
@@ -123,7 +123,7 @@ async function main() {
   const stored = meta.tta as (TtaSpec & { source?: string }) | undefined;
   const tta: TtaSpec = {
     mode: (wantedTta as TtaMode | null) ?? stored?.mode ?? "none",
-    average: stored?.average ?? "prob",
+    average: stored?.average ?? NO_TTA.average,
   };
   const classifier: Classifier = {
     model,

@@ -44,13 +44,13 @@ function run(
 
 /**
  * The windows of `x` ([N, H, W, C]) that each kernel offset of a convolution sees, as [N, OH, OW, C] infos, in
- * (kh, kw) order; `use(i, window)` consumes each before the next is made (the window is freed after it).
+ * (kh, kw) order; `use(window)` consumes each before the next is made (the window is freed after it).
  */
 function forEachWindow(
   backend: Backend,
   x: Info,
   info: tf.backend_util.Conv2DInfo,
-  use: (i: number, window: Info) => void,
+  use: (window: Info) => void,
 ): void {
   const { padInfo: p, strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow } = info;
   const [kh, kw] = [info.filterHeight, info.filterWidth];
@@ -75,7 +75,7 @@ function forEachWindow(
           shrinkAxisMask: 0,
         });
         try {
-          use(i * kw + j, window);
+          use(window);
         } finally {
           backend.disposeData(window.dataId);
         }
@@ -163,7 +163,7 @@ function conv2DBackpropFilter(args: Args, fallback: tf.KernelFunc): Info {
   const dy2 = run(tf.Reshape, b, { x: dy }, { shape: [1, rows, co] });
   const parts: Info[] = [];
   try {
-    forEachWindow(b, x, info, (_, window) => {
+    forEachWindow(b, x, info, (window) => {
       const w2 = run(tf.Reshape, b, { x: window }, { shape: [1, rows, ci] });
       try {
         parts.push(run(tf.BatchMatMul, b, { a: w2, b: dy2 }, { transposeA: true, transposeB: false }));
@@ -192,7 +192,7 @@ function depthwiseBackpropFilter(args: Args, fallback: tf.KernelFunc): Info {
   const b = args.backend;
   const parts: Info[] = [];
   try {
-    forEachWindow(b, x, info, (_, window) => {
+    forEachWindow(b, x, info, (window) => {
       const prod = run(tf.Multiply, b, { a: window, b: dy });
       try {
         parts.push(run(tf.Sum, b, { x: prod }, { axis: [0, 1, 2], keepDims: true }));

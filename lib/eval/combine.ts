@@ -12,6 +12,9 @@ export type TtaAverage = "prob" | "logit";
 /** TTA settings: the views (lib/data/views.ts) and how their outputs are averaged. */
 export type TtaSpec = { mode: TtaMode; average: TtaAverage };
 
+/** No TTA: the single centre view (the run's own evaluation transform). */
+export const NO_TTA: TtaSpec = { mode: "none", average: "prob" };
+
 /**
  * Combines per-view outputs `[views][n·c]` (logits) into probabilities `n·c`: the mean of the views'
  * softmaxes (`prob`) or the softmax of the mean logits (`logit`). Plain arrays: the averaging is checked

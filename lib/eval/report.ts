@@ -10,10 +10,10 @@ import {
   readConfig,
   readHistory,
   readTestReport,
+  runClasses,
   RunError,
   runPaths,
 } from "../runs/runs.ts";
-import { CLASSES } from "../data/classes.ts";
 import type { TtaMode } from "../data/views.ts";
 import { modelParams } from "../models/registry.ts";
 import { classificationReport } from "./metrics.ts";
@@ -204,7 +204,7 @@ export function resultRow(runDir: string): ResultRow {
   const cost = runCost(history, summary ?? {});
   const { mode: tta, valAccuracy: valAccTta } = chosenTta(runDir);
   const ttaTest = tta === "none" ? null : predictionsPath(paths, "test", tta);
-  const classes = summary?.report?.classes ?? CLASSES;
+  const classes = runClasses(runDir);
   const testAccTta = ttaTest ? fileAccuracy(ttaTest, classes) : summary?.test_accuracy ?? null;
   const finalRows = ttaTest && existsSync(ttaTest) ? readPredictionsCsv(ttaTest, { classes }).rows : null;
   let params: number | null = null;

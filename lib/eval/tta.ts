@@ -31,9 +31,6 @@ import { forInference } from "../models/fold.ts";
 
 export type { TtaAverage, TtaSpec };
 
-/** No TTA: the run's own evaluation transform. */
-export const NO_TTA: TtaSpec = { mode: "none", average: "prob" };
-
 /** Parses `none|hflip|5crop|10crop` and `prob|logit`; a clear error otherwise. */
 export function parseTta(mode: string, average = "prob"): TtaSpec {
   if (!(TTA_MODES as readonly string[]).includes(mode)) {

@@ -10,7 +10,7 @@ import type * as tfl from "@tensorflow/tfjs-layers";
 import { alignFaces } from "./align.ts";
 import type { DetectOptions, Face, FaceDetector } from "./detect.ts";
 import { type Preprocessing, preprocessViews } from "./preprocess.ts";
-import { averageViews, type TtaSpec } from "../eval/combine.ts";
+import { averageViews, NO_TTA, type TtaSpec } from "../eval/combine.ts";
 
 /** One face with its class probabilities (in the model's class order). */
 export interface FacePrediction extends Face {
@@ -34,7 +34,7 @@ export async function classifyCrops(c: Classifier, crops: tf.Tensor4D): Promise<
   const n = crops.shape[0];
   if (n === 0) return [];
   const k = c.classes.length;
-  const { mode, average } = c.tta ?? { mode: "none", average: "prob" };
+  const { mode, average } = c.tta ?? NO_TTA;
   const inputs = preprocessViews(crops, c.preprocessing, mode);
   const logits: Float32Array[] = [];
   try {
