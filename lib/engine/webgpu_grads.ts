@@ -5,7 +5,8 @@
  * GPU thread per filter weight, each summing over every batch position: a few thousand threads, each looping
  * over N·H·W products. Measured on an NVIDIA H200 through Vulkan, a training step of the reference VGG net
  * (batch 64, 48×48) took 13 s against 46 ms for its forward pass, and on Mesa's llvmpipe
- * `tf.profile` put 19 of a step's 31 s in `Conv2DBackpropFilter` (README, "GPU engine").
+ * `tools/webgpu_profile.ts` put 13.3 of a step's 22.0 s of kernel time in `Conv2DBackpropFilter` (README,
+ * "GPU engine").
  *
  * The same sums, written per kernel offset (kh, kw): the input window that offset sees is a strided slice of
  * the padded input, and
@@ -18,8 +19,8 @@
  *
  * When each sum is short the backend's own kernel is kept: the composed form costs 2–3 dispatches per kernel
  * offset, which on llvmpipe made a small EfficientNet-B3 step (32 px, batch 2: at most 512 batch positions per
- * sum) slower, 75 s against 51 s, while it made the reference net's (48 px, batch 2: up to 4,608) faster. So
- * the default (`auto`) composes from {@link COMPOSE_MIN_POSITIONS} batch positions (N·OH·OW) up: every layer of
+ * sum) slower, 69 s against 49 s (`tools/webgpu_profile.ts efficientnet_b3 32 2`), while it made the reference
+ * net's (48 px, batch 2: up to 4,608) faster. So the default (`auto`) composes from {@link COMPOSE_MIN_POSITIONS} batch positions (N·OH·OW) up: every layer of
  * the study's nets at batch 64 and 44–64 px but the last stages. The threshold is set from those llvmpipe
  * runs and the one-thread-per-weight design, not yet from GPU timings. `FER_WEBGPU_GRADS=auto|composed|naive`
  * (or {@link setFilterGradMode}) picks the behaviour.
