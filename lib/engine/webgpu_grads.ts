@@ -20,9 +20,10 @@
  * When each sum is short the backend's own kernel is kept: the composed form costs 2–3 dispatches per kernel
  * offset, which on llvmpipe made a small EfficientNet-B3 step (32 px, batch 2: at most 512 batch positions per
  * sum) slower, 69 s against 49 s (`tools/webgpu_profile.ts efficientnet_b3 32 2`), while it made the reference
- * net's (48 px, batch 2: up to 4,608) faster. So the default (`auto`) composes from {@link COMPOSE_MIN_POSITIONS} batch positions (N·OH·OW) up: every layer of
- * the study's nets at batch 64 and 44–64 px but the last stages. The threshold is set from those llvmpipe
- * runs and the one-thread-per-weight design, not yet from GPU timings. `FER_WEBGPU_GRADS=auto|composed|naive`
+ * net's (48 px, batch 2: up to 4,608) faster. So the default (`auto`) composes from
+ * {@link COMPOSE_MIN_POSITIONS} batch positions (N·OH·OW) up: every layer of the study's nets at batch 64 and
+ * 44–64 px but the last stages. The threshold is set from those llvmpipe runs and the one-thread-per-weight
+ * design, not yet from GPU timings. `FER_WEBGPU_GRADS=auto|composed|naive`
  * (or {@link setFilterGradMode}) picks the behaviour.
  */
 import * as tf from "@tensorflow/tfjs-core";
