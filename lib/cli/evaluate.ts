@@ -30,17 +30,12 @@ import {
   formatConfusionMatrix,
   formatReport,
 } from "../eval/metrics.ts";
-import {
-  type PredictionRow,
-  PredictionsError,
-  readPredictionsCsv,
-  writePredictionsCsv,
-} from "../eval/predictions.ts";
-import { predictionsPath, predictRun, resolveRunDir, RunError, runPaths } from "../runs/runs.ts";
+import { type PredictionRow, PredictionsError, readPredictionsCsv } from "../eval/predictions.ts";
+import { predictionsPath, resolveRunDir, RunError, runPaths } from "../runs/runs.ts";
 import { initEngine } from "../engine/init.ts";
 import { CheckpointError } from "../models/checkpoint.ts";
 import { bootstrapCI, type BootstrapOptions, type BootstrapResult } from "../eval/stats.ts";
-import { describeResolvedTta, describeTta, parseTta, predictRunTta, resolveTta } from "../eval/tta.ts";
+import { describeResolvedTta, describeTta, evaluateRunTta, parseTta, resolveTta } from "../eval/tta.ts";
 import { chooseThenTestEnsemble, evaluateEnsemble } from "../eval/ensemble.ts";
 import { ArgsError, type CommandSpec, helpText, parseArgv, runArg } from "./args.ts";
 
@@ -303,14 +298,12 @@ export async function main(args: string[]): Promise<number> {
         if (!values.json) console.log(describeResolvedTta(chosen));
       }
       await initEngine();
-      const { runDir, classes, rows, data } = tta.mode === "none"
-        ? await predictRun(run, split, { data: values.data })
-        : await predictRunTta(run, split, tta, { data: values.data }).catch((e) => {
+      const { runDir, classes, rows, written } = await evaluateRunTta(run, split, tta, { data: values.data })
+        .catch((e) => {
           throw e instanceof RangeError ? new EvaluateError(e.message) : e;
         });
       const paths = runPaths(runDir);
       const out = predictionsPath(paths, split, tta.mode);
-      if (data === "match") writePredictionsCsv(out, rows, classes);
       const digits = intOption("digits", values.digits, 0);
       const ev = reportFromPredictions(rows, {
         classes,
@@ -321,7 +314,7 @@ export async function main(args: string[]): Promise<number> {
         digits,
         source: `${runDir} (${split} split; TTA ${describeTta(tta)})`,
       });
-      if (data !== "match") {
+      if (!written) {
         console.error(
           `note: ${paths.config} records no data fingerprint, so these data cannot be checked against the ` +
             `run's; ${out} was left untouched`,

@@ -17,6 +17,7 @@ import {
   loadRunModel,
   predictionRows,
   predictionsPath,
+  predictRun,
   readHistory,
   resolveRunDir,
   runClasses,
@@ -25,7 +26,7 @@ import {
   type RunPredictions,
   runSplit,
 } from "../runs/runs.ts";
-import { fileAccuracy } from "./predictions.ts";
+import { fileAccuracy, writePredictionsCsv } from "./predictions.ts";
 import type { TrainConfig } from "../train/config.ts";
 import { forInference } from "../models/fold.ts";
 
@@ -145,24 +146,57 @@ export async function predictRunTta(
 }
 
 /**
- * The TTA chosen on validation for a run: among the modes `deno task evaluate <run> --split val --tta <mode>`
- * evaluated (its `predictions_val_tta-<mode>.csv` files), the one with the best validation accuracy, against the
- * best epoch's own (`none`). Ties keep the cheaper mode. Reads only validation files: the test split plays no
- * part. Probabilities averaged, as `evaluate` does by default.
+ * The validation accuracy of each TTA mode evaluated for a run: `none` is the best epoch's own (its history),
+ * every other mode that `deno task evaluate <run> --split val --tta <mode>` (or {@link evaluateRunTta}) has
+ * evaluated is read from its `predictions_val_tta-<mode>.csv`. Cheapest mode first; reads no test file.
+ */
+export function valTtaAccuracies(runDir: string): { mode: TtaMode; valAccuracy: number | null }[] {
+  const paths = runPaths(runDir);
+  const history = existsSync(paths.historyJson) ? readHistory(paths) : [];
+  const classes = runClasses(runDir);
+  const out: { mode: TtaMode; valAccuracy: number | null }[] = [
+    { mode: "none", valAccuracy: history.length ? Math.max(...history.map((r) => r.val_acc)) : null },
+  ];
+  for (const m of TTA_MODES.filter((m) => m !== "none")) {
+    const acc = fileAccuracy(predictionsPath(paths, "val", m), classes);
+    if (acc !== null) out.push({ mode: m, valAccuracy: acc });
+  }
+  return out;
+}
+
+/**
+ * The TTA chosen on validation for a run: among the modes {@link valTtaAccuracies} lists, the one with the best
+ * validation accuracy. Ties keep the cheaper mode. The test split plays no part. Probabilities averaged, as
+ * `evaluate` does by default.
  */
 export function chosenTta(
   runDir: string,
 ): { mode: TtaMode; average: TtaAverage; valAccuracy: number | null } {
-  const paths = runPaths(runDir);
-  const history = existsSync(paths.historyJson) ? readHistory(paths) : [];
-  const classes = runClasses(runDir);
-  let mode: TtaMode = "none";
-  let valAccuracy = history.length ? Math.max(...history.map((r) => r.val_acc)) : null;
-  for (const m of TTA_MODES.filter((m) => m !== "none")) {
-    const acc = fileAccuracy(predictionsPath(paths, "val", m), classes);
-    if (acc !== null && (valAccuracy === null || acc > valAccuracy)) [mode, valAccuracy] = [m, acc];
+  let best: { mode: TtaMode; valAccuracy: number | null } = { mode: "none", valAccuracy: null };
+  for (const r of valTtaAccuracies(runDir)) {
+    if (r.valAccuracy !== null && (best.valAccuracy === null || r.valAccuracy > best.valAccuracy)) best = r;
   }
-  return { mode, average: "prob", valAccuracy };
+  return { ...best, average: "prob" };
+}
+
+/**
+ * A run's predictions on a split under `tta` (`none`: the run's evaluation transform alone), written where
+ * `deno task evaluate` writes them (`predictionsPath`) when the data match the run's fingerprint; `written`
+ * is then that file, else null (the data cannot be checked against the run's, so its files stay untouched).
+ */
+export async function evaluateRunTta(
+  run: string,
+  which: "test" | "val",
+  tta: TtaSpec,
+  opts: RunDataOptions = {},
+): Promise<RunPredictions & { written: string | null }> {
+  const res = tta.mode === "none"
+    ? await predictRun(run, which, opts)
+    : await predictRunTta(run, which, tta, opts);
+  const out = predictionsPath(runPaths(res.runDir), which, tta.mode);
+  if (res.data !== "match") return { ...res, written: null };
+  writePredictionsCsv(out, res.rows, res.classes);
+  return { ...res, written: out };
 }
 
 /** A TTA a command will apply, and where it came from (for the printed line and the export's metadata). */

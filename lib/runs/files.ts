@@ -2,8 +2,8 @@
  * Reading and writing the run folder's plain files: config.json, history.json/.csv, test_report.json/.txt and
  * predictions CSVs. Every write is atomic (lib/util/fs.ts); every read error names the file.
  */
-import { existsSync } from "node:fs";
-import { isAbsolute, relative, resolve, sep } from "node:path";
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import type { Split } from "../data/dataset.ts";
 import type { ClassificationReport } from "../eval/metrics.ts";
 import type { PredictionRow } from "../eval/predictions.ts";
@@ -142,4 +142,19 @@ export function predictionRows(
     pred,
     probs: Array.from(probs.subarray(i * c, (i + 1) * c)),
   }));
+}
+
+/**
+ * Removes the predictions that `evaluate` derived from an earlier best model: `predictions_val.csv` and every
+ * `predictions[_val]_tta-<mode>.csv` (lib/runs/paths.ts `predictionsPath`), so that a TTA is never chosen
+ * (lib/eval/tta.ts `chosenTta`) or a test file reused from a model the run no longer holds. Called by the
+ * training loop whenever it saves a new best model. Returns the names removed.
+ */
+export function removeDerivedPredictions(paths: RunPaths): string[] {
+  if (!existsSync(paths.dir)) return [];
+  const derived = readdirSync(paths.dir).filter((f) =>
+    f === "predictions_val.csv" || /^predictions(_val)?_tta-[A-Za-z0-9]+\.csv$/.test(f)
+  );
+  for (const f of derived) rmSync(join(paths.dir, f), { force: true });
+  return derived;
 }

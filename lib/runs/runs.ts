@@ -34,6 +34,7 @@ export {
   readConfig,
   readHistory,
   readTestReport,
+  removeDerivedPredictions,
   type TestReport,
   writeConfig,
   writeHistory,

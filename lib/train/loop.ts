@@ -42,6 +42,7 @@ import {
   type HistoryRow,
   predictionRows,
   readConfig,
+  removeDerivedPredictions,
   writeConfig,
   writeHistory,
   writeTestReport,
@@ -288,6 +289,8 @@ async function trainLocked(config: Partial<TrainConfig>, deps: TrainDeps): Promi
         state.badEpochs = 0;
         const metadata = { run, model: cfg.model, epoch: epoch + 1, val_acc: val.accuracy, classes };
         await saveCheckpoint(model, paths.best, { metadata });
+        const derived = removeDerivedPredictions(paths);
+        if (derived.length) log(`removed the earlier best model's ${derived.join(", ")}`);
         note = "  * best";
       } else if (++state.badEpochs >= cfg.patience) {
         state.done = true;

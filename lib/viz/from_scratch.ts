@@ -11,10 +11,18 @@ import { classificationReport, confusionMatrix } from "../eval/metrics.ts";
 import type { RunSummary } from "../eval/compare.ts";
 import { STUDY_RESULTS } from "../eval/study.ts";
 import { chooseThenTestEnsemble } from "../eval/ensemble.ts";
-import { type PredictionRow, rowsAccuracy } from "../eval/predictions.ts";
+import { type PredictionRow, readPredictionsCsv } from "../eval/predictions.ts";
 import { JS_MODEL_RESULTS } from "../eval/references.ts";
-import { predictRunTta, type TtaSpec } from "../eval/tta.ts";
-import { loadRunConfig, readHistory, runDirFor, runPaths, RUNS_DIR } from "../runs/runs.ts";
+import { chosenTta, evaluateRunTta, type TtaSpec, valTtaAccuracies } from "../eval/tta.ts";
+import {
+  loadRunConfig,
+  predictionsPath,
+  readHistory,
+  runClasses,
+  runDirFor,
+  runPaths,
+  RUNS_DIR,
+} from "../runs/runs.ts";
 import { experimentConfig } from "../train/experiments.ts";
 import { trainInNotebook } from "./notebook.ts";
 import { print } from "./display.ts";
@@ -110,22 +118,26 @@ export function cpuHoursPlot(runDirs: string[]): string {
 }
 
 /**
- * Validation accuracy of a run under each TTA mode (probabilities averaged), and the best mode — the choice is
- * made on validation; the test split is not touched here.
+ * The TTA chosen on validation for a run, by the rule `--tta auto` uses (lib/eval/tta.ts `chosenTta`): each of
+ * `modes` the run supports that has no validation predictions yet is evaluated first and written where
+ * `deno task evaluate <run> --split val --tta <mode>` writes it. `rows` are the validation accuracies compared
+ * (`none`: the best epoch's); the test split is not touched here.
  */
 export async function chooseTta(
   runDir: string,
   modes: TtaMode[],
-): Promise<{ rows: { mode: TtaMode; "val accuracy": number }[]; best: TtaSpec }> {
+): Promise<{ rows: { mode: TtaMode; "val accuracy": number | null }[]; best: TtaSpec }> {
   const cfg = loadRunConfig(runDir);
-  const usable = modes.filter((m) => cfg.cropFrom || (m !== "5crop" && m !== "10crop"));
-  const rows = [];
+  const usable = modes.filter((m) => m !== "none" && (cfg.cropFrom || (m !== "5crop" && m !== "10crop")));
+  const evaluated = new Set(valTtaAccuracies(runDir).map((r) => r.mode));
   for (const mode of usable) {
-    const r = await predictRunTta(runDir, "val", { mode, average: "prob" });
-    rows.push({ mode, "val accuracy": rowsAccuracy(r.rows) });
+    if (!evaluated.has(mode)) await evaluateRunTta(runDir, "val", { mode, average: "prob" });
   }
-  const best = rows.reduce((a, b) => (b["val accuracy"] > a["val accuracy"] ? b : a));
-  return { rows, best: { mode: best.mode, average: "prob" } };
+  const rows = valTtaAccuracies(runDir)
+    .filter((r) => modes.includes(r.mode))
+    .map((r) => ({ mode: r.mode, "val accuracy": r.valAccuracy }));
+  const { mode, average } = chosenTta(runDir);
+  return { rows, best: { mode, average } };
 }
 
 /** A run's (or ensemble's) test predictions as a comparison summary (lib/eval/compare.ts). */
@@ -143,9 +155,15 @@ export function summaryOf(name: string, runDir: string, rows: PredictionRow[]): 
   };
 }
 
-/** Test predictions of a run with the chosen TTA (one evaluation of the final model on test). */
+/**
+ * Test predictions of a run with the chosen TTA: the file `deno task evaluate <run> --tta auto` wrote when there
+ * is one (the final model's one test evaluation; the training loop removes it when the best model changes),
+ * else that evaluation, written to the same file.
+ */
 export async function testWithTta(runDir: string, tta: TtaSpec): Promise<PredictionRow[]> {
-  return (await predictRunTta(runDir, "test", tta)).rows;
+  const file = predictionsPath(runPaths(runDir), "test", tta.mode);
+  if (existsSync(file)) return readPredictionsCsv(file, { classes: runClasses(runDir) }).rows;
+  return (await evaluateRunTta(runDir, "test", tta)).rows;
 }
 
 /**

@@ -10,13 +10,15 @@ import {
   argmaxRows,
   chosenTta,
   describeResolvedTta,
+  evaluateRunTta,
   parseTta,
   predictRunTta,
   predictWithTta,
   resolveTta,
   ttaTransforms,
+  valTtaAccuracies,
 } from "../../lib/eval/tta.ts";
-import { writePredictionsCsv } from "../../lib/eval/predictions.ts";
+import { readPredictionsCsv, rowsAccuracy, writePredictionsCsv } from "../../lib/eval/predictions.ts";
 import {
   predictionsPath,
   predictRun,
@@ -146,6 +148,22 @@ Deno.test("predictRunTta on a crop-trained run: `none` equals predictRun; 10crop
     const ten = await predictRunTta(res.runDir, "test", { mode: "10crop", average: "logit" });
     assert.equal(ten.rows.length, 20);
     for (const r of ten.rows) assert.ok(Math.abs(r.probs!.reduce((a, b) => a + b) - 1) < 1e-5);
+    // evaluateRunTta writes where `evaluate` writes; valTtaAccuracies (and so chosenTta) read that file
+    const paths = runPaths(res.runDir);
+    assert.deepEqual(valTtaAccuracies(res.runDir).map((r) => r.mode), ["none"]);
+    const hflip = await evaluateRunTta(res.runDir, "val", { mode: "hflip", average: "prob" });
+    assert.equal(hflip.written, predictionsPath(paths, "val", "hflip"));
+    assert.deepEqual(
+      readPredictionsCsv(hflip.written!, { classes: hflip.classes }).rows.map((
+        r,
+      ) => [r.path, r.label, r.pred]),
+      hflip.rows.map((r) => [r.path, r.label, r.pred]),
+    );
+    const accs = valTtaAccuracies(res.runDir);
+    assert.deepEqual(accs.map((r) => r.mode), ["none", "hflip"]);
+    assert.equal(accs[1].valAccuracy, rowsAccuracy(hflip.rows));
+    const plainVal = await evaluateRunTta(res.runDir, "val", { mode: "none", average: "prob" });
+    assert.equal(plainVal.written, paths.predictionsVal);
   } finally {
     rmSync(outDir, { recursive: true, force: true });
   }
@@ -162,12 +180,21 @@ Deno.test("chosenTta / resolveTta: auto is the best mode on validation; named mo
     assert.deepEqual(chosenTta(dir), { mode: "none", average: "prob", valAccuracy: 0.7 });
     const rows = (correct: number) =>
       Array.from({ length: 10 }, (_, i) => ({ path: `${i}.jpg`, label: 0, pred: i < correct ? 0 : 1 }));
+    // a tie with the best epoch keeps the cheaper mode
+    writePredictionsCsv(predictionsPath(paths, "val", "hflip"), rows(7), CLASSES);
+    assert.deepEqual(chosenTta(dir), { mode: "none", average: "prob", valAccuracy: 0.7 });
     writePredictionsCsv(predictionsPath(paths, "val", "hflip"), rows(8), CLASSES);
     writePredictionsCsv(predictionsPath(paths, "val", "10crop"), rows(9), CLASSES);
     writePredictionsCsv(predictionsPath(paths, "val", "5crop"), rows(6), CLASSES);
     // the test split's files play no part, however good
     writePredictionsCsv(predictionsPath(paths, "test", "5crop"), rows(10), CLASSES);
     assert.deepEqual(chosenTta(dir), { mode: "10crop", average: "prob", valAccuracy: 0.9 });
+    assert.deepEqual(valTtaAccuracies(dir), [
+      { mode: "none", valAccuracy: 0.7 },
+      { mode: "hflip", valAccuracy: 0.8 },
+      { mode: "5crop", valAccuracy: 0.6 },
+      { mode: "10crop", valAccuracy: 0.9 },
+    ]);
     const auto = resolveTta(dir, "auto", "logit");
     assert.deepEqual(auto, { mode: "10crop", average: "logit", source: "validation", valAccuracy: 0.9 });
     assert.equal(describeResolvedTta(auto), "TTA 10crop (chosen on validation: 90.00 %, logits averaged)");

@@ -1,12 +1,19 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { PROJECT_ROOT } from "../../lib/data/dataset.ts";
 import { readPredictionsCsv } from "../../lib/eval/predictions.ts";
-import { predictRun, resolveRunDir, RunError, saveRunFigures } from "../../lib/runs/runs.ts";
+import {
+  predictRun,
+  removeDerivedPredictions,
+  resolveRunDir,
+  RunError,
+  runPaths,
+  saveRunFigures,
+} from "../../lib/runs/runs.ts";
 import { train } from "../../lib/train/loop.ts";
 import { tinyModel } from "../helpers/tiny_model.ts";
 
@@ -59,4 +66,24 @@ Deno.test("unknown run: a clear error naming the missing file", () => {
     () => resolveRunDir("/nonexistent/run"),
     (e: Error) => e instanceof RunError && /config\.json not found/.test(e.message),
   );
+});
+
+Deno.test("removeDerivedPredictions: the validation and TTA predictions go, the run's own files stay", () => {
+  const dir = mkdtempSync(join(tmpdir(), "fer-derived-"));
+  try {
+    const keep = [
+      "config.json",
+      "predictions.csv",
+      "test_report.json",
+      "history.json",
+      "predictions_val.txt",
+    ];
+    const derived = ["predictions_tta-hflip.csv", "predictions_val.csv", "predictions_val_tta-10crop.csv"];
+    for (const f of [...keep, ...derived]) writeFileSync(join(dir, f), "x");
+    assert.deepEqual(removeDerivedPredictions(runPaths(dir)).sort(), [...derived].sort());
+    assert.deepEqual(readdirSync(dir).sort(), [...keep].sort());
+    assert.deepEqual(removeDerivedPredictions(runPaths(join(dir, "missing"))), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -1,25 +1,31 @@
 /**
  * lib/viz/from_scratch.ts without training: the parts of notebook 06 that read run folders (recipe table, CPU-hour
- * curve rows, finished check) and the generated comparison rows and results text. The training and TTA steps
- * are exercised end to end by the notebook's smoke execution (tests/viz/notebook_test.ts).
+ * curve rows, finished check) and the generated comparison rows and results text; the TTA choice and the test
+ * with it on a tiny crop-trained run. The whole notebook is exercised end to end by its smoke execution
+ * (tests/viz/notebook_test.ts).
  */
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CLASSES } from "../../lib/data/dataset.ts";
-import type { PredictionRow } from "../../lib/eval/predictions.ts";
+import * as tfl from "@tensorflow/tfjs-layers";
+import { CLASSES, PROJECT_ROOT } from "../../lib/data/dataset.ts";
+import { type PredictionRow, readPredictionsCsv, writePredictionsCsv } from "../../lib/eval/predictions.ts";
+import { chosenTta } from "../../lib/eval/tta.ts";
+import { train } from "../../lib/train/loop.ts";
 import { JS_MODEL_RESULTS } from "../../lib/eval/references.ts";
 import { STUDY_RESULTS } from "../../lib/eval/study.ts";
-import { runPaths, writeConfig, writeHistory } from "../../lib/runs/runs.ts";
+import { predictionsPath, runPaths, writeConfig, writeHistory } from "../../lib/runs/runs.ts";
 import { DEFAULT_CONFIG } from "../../lib/train/config.ts";
 import {
+  chooseTta,
   comparisonRows,
   cpuHoursRows,
   recipeRows,
   resultsText,
   runFinished,
   summaryOf,
+  testWithTta,
 } from "../../lib/viz/from_scratch.ts";
 
 /** A run folder with a config and a two-epoch history (the second epoch resumed: totals carried over). */
@@ -116,4 +122,60 @@ Deno.test("comparisonRows: ours, then the study's, then the JavaScript models; r
     }),
     /Ensemble of 3 runs \(ens\): test accuracy 75\.00 %/,
   );
+});
+
+Deno.test("chooseTta writes the validation files and chooses as `--tta auto` does; testWithTta reuses the test file", async () => {
+  const outDir = mkdtempSync(join(tmpdir(), "fer-06-tta-"));
+  try {
+    const res = await train({
+      experiment: "t",
+      model: "tiny",
+      pretrained: false,
+      inputSize: 14,
+      cropFrom: 16,
+      dataSize: 16,
+      channels: 1,
+      mean: [0.5],
+      std: [0.5],
+      batchSize: 16,
+      epochs: 1,
+      maxTrainImages: 32,
+      maxEvalImages: 20,
+      dataRoot: join(PROJECT_ROOT, "data", "sample"),
+      outDir,
+      run: "crop",
+    }, {
+      createModel: (cfg, n) =>
+        tfl.sequential({
+          layers: [
+            tfl.layers.averagePooling2d({ inputShape: [cfg.inputSize, cfg.inputSize, 1], poolSize: 2 }),
+            tfl.layers.flatten(),
+            tfl.layers.dense({ units: n }),
+          ],
+        }),
+      progress: "lines",
+      log: () => {},
+    });
+    const paths = runPaths(res.runDir);
+    const modes = ["none", "hflip", "5crop", "10crop"] as const;
+    const first = await chooseTta(res.runDir, [...modes]);
+    for (const m of modes.slice(1)) assert.ok(existsSync(predictionsPath(paths, "val", m)), m);
+    assert.deepEqual(first.rows.map((r) => r.mode), [...modes]);
+    assert.equal(first.best.mode, chosenTta(res.runDir).mode);
+    // an evaluated mode is read, not evaluated again: a perfect 5crop file decides the choice
+    const val = readPredictionsCsv(predictionsPath(paths, "val", "5crop")).rows;
+    writePredictionsCsv(predictionsPath(paths, "val", "5crop"), val.map((r) => ({ ...r, pred: r.label })));
+    const again = await chooseTta(res.runDir, [...modes]);
+    assert.deepEqual(again.best, { mode: "5crop", average: "prob" });
+    assert.equal(again.rows.find((r) => r.mode === "5crop")!["val accuracy"], 1);
+    // the test with the chosen mode is made once and written; later calls read that file
+    const test = await testWithTta(res.runDir, again.best);
+    const file = predictionsPath(paths, "test", "5crop");
+    assert.equal(test.length, 20);
+    assert.ok(existsSync(file));
+    writePredictionsCsv(file, test.slice(0, 3));
+    assert.equal((await testWithTta(res.runDir, again.best)).length, 3);
+  } finally {
+    rmSync(outDir, { recursive: true, force: true });
+  }
 });
