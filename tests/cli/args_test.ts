@@ -15,9 +15,8 @@ import {
   userPath,
 } from "../../lib/cli/args.ts";
 import { PROJECT_ROOT } from "../../lib/data/dataset.ts";
-import { train } from "../../lib/train/loop.ts";
 import { experimentConfig, withEpochs } from "../../lib/train/experiments.ts";
-import { tinyModel } from "../helpers/tiny_model.ts";
+import { trainTinyRun } from "../helpers/tiny_model.ts";
 
 const SPEC: CommandSpec = {
   name: "demo",
@@ -166,23 +165,7 @@ Deno.test("relative paths given from a subfolder: predict images, --data and --p
   await tf.setBackend("cpu");
   const caller = mkdtempSync(join(tmpdir(), "fer-subdir-"));
   try {
-    await train({
-      experiment: "t",
-      model: "tiny",
-      pretrained: false,
-      inputSize: 16,
-      channels: 1,
-      mean: [0.5],
-      std: [0.5],
-      batchSize: 16,
-      epochs: 1,
-      augment: false,
-      maxTrainImages: 16,
-      maxEvalImages: 8,
-      dataRoot: join(PROJECT_ROOT, "data", "sample"),
-      outDir: caller,
-      run: "r",
-    }, { createModel: tinyModel, progress: "lines", log: () => {} });
+    await trainTinyRun(caller, "r", { augment: false, maxTrainImages: 16, maxEvalImages: 8 });
     mkdirSync(join(caller, "faces"));
     await sharp(new Uint8Array(48 * 48).fill(100), { raw: { width: 48, height: 48, channels: 1 } }).png()
       .toFile(join(caller, "faces", "face.png"));

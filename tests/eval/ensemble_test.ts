@@ -4,8 +4,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import * as tfl from "@tensorflow/tfjs-layers";
-import { PROJECT_ROOT } from "../../lib/data/dataset.ts";
 import {
   averageMembers,
   chooseThenTestEnsemble,
@@ -14,7 +12,7 @@ import {
 } from "../../lib/eval/ensemble.ts";
 import { readPredictionsCsv } from "../../lib/eval/predictions.ts";
 import { predictRunTta } from "../../lib/eval/tta.ts";
-import { train } from "../../lib/train/loop.ts";
+import { trainTinyRun } from "../helpers/tiny_model.ts";
 
 await tf.setBackend("cpu");
 
@@ -89,35 +87,7 @@ Deno.test("selectMembers: the most accurate subset on the rows given; ties to fe
 Deno.test("evaluateEnsemble: two runs with TTA -> a run-like folder naming its members; probabilities are the members' mean", async () => {
   const outDir = mkdtempSync(join(tmpdir(), "fer-ens-"));
   // same seed (the capped test subset depends on it), different learning rates -> different members
-  const trainRun = (run: string, lr: number) =>
-    train({
-      experiment: "t",
-      model: "tiny",
-      pretrained: false,
-      inputSize: 16,
-      channels: 1,
-      mean: [0.5],
-      std: [0.5],
-      batchSize: 16,
-      epochs: 1,
-      lr,
-      maxTrainImages: 32,
-      maxEvalImages: 20,
-      dataRoot: join(PROJECT_ROOT, "data", "sample"),
-      outDir,
-      run,
-    }, {
-      createModel: (cfg, n) =>
-        tfl.sequential({
-          layers: [
-            tfl.layers.averagePooling2d({ inputShape: [cfg.inputSize, cfg.inputSize, 1], poolSize: 4 }),
-            tfl.layers.flatten(),
-            tfl.layers.dense({ units: n }),
-          ],
-        }),
-      progress: "lines",
-      log: () => {},
-    });
+  const trainRun = (run: string, lr: number) => trainTinyRun(outDir, run, { lr });
   try {
     const r1 = await trainRun("m1", 1e-3);
     const r2 = await trainRun("m2", 1e-2);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import * as tfl from "@tensorflow/tfjs-layers";
-import { CLASSES, PROJECT_ROOT, type Split } from "../../lib/data/dataset.ts";
+import { CLASSES, type Split } from "../../lib/data/dataset.ts";
 import {
   argmaxRows,
   chosenTta,
@@ -28,8 +28,8 @@ import {
   writeHistory,
 } from "../../lib/runs/runs.ts";
 import { DEFAULT_CONFIG, type TrainConfig } from "../../lib/train/config.ts";
-import { train } from "../../lib/train/loop.ts";
 import { mulberry32 } from "../../lib/util/rng.ts";
+import { trainTinyRun } from "../helpers/tiny_model.ts";
 
 await tf.setBackend("cpu");
 
@@ -107,35 +107,7 @@ Deno.test("predictWithTta averages the views' softmax outputs batch by batch, wi
 Deno.test("predictRunTta on a crop-trained run: `none` equals predictRun; 10crop predicts every image", async () => {
   const outDir = mkdtempSync(join(tmpdir(), "fer-tta-"));
   try {
-    const res = await train({
-      experiment: "t",
-      model: "tiny",
-      pretrained: false,
-      inputSize: 14,
-      cropFrom: 16,
-      dataSize: 16,
-      channels: 1,
-      mean: [0.5],
-      std: [0.5],
-      batchSize: 16,
-      epochs: 1,
-      maxTrainImages: 32,
-      maxEvalImages: 20,
-      dataRoot: join(PROJECT_ROOT, "data", "sample"),
-      outDir,
-      run: "crop",
-    }, {
-      createModel: (cfg, n) =>
-        tfl.sequential({
-          layers: [
-            tfl.layers.averagePooling2d({ inputShape: [cfg.inputSize, cfg.inputSize, 1], poolSize: 2 }),
-            tfl.layers.flatten(),
-            tfl.layers.dense({ units: n }),
-          ],
-        }),
-      progress: "lines",
-      log: () => {},
-    });
+    const res = await trainTinyRun(outDir, "crop", { inputSize: 14, cropFrom: 16, dataSize: 16 });
     const plain = await predictRun(res.runDir, "test");
     const none = await predictRunTta(res.runDir, "test", { mode: "none", average: "prob" });
     assert.deepEqual(

@@ -4,7 +4,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { PROJECT_ROOT } from "../../lib/data/dataset.ts";
 import { readPredictionsCsv } from "../../lib/eval/predictions.ts";
 import {
   predictRun,
@@ -14,31 +13,14 @@ import {
   runPaths,
   saveRunFigures,
 } from "../../lib/runs/runs.ts";
-import { train } from "../../lib/train/loop.ts";
-import { tinyModel } from "../helpers/tiny_model.ts";
+import { trainTinyRun } from "../helpers/tiny_model.ts";
 
 await tf.setBackend("cpu");
 
 Deno.test("a trained run reloads from disk and predicts the test split exactly as training did", async () => {
   const outDir = mkdtempSync(join(tmpdir(), "fer-runs-"));
   try {
-    const res = await train({
-      experiment: "t",
-      model: "tiny",
-      pretrained: false,
-      inputSize: 16,
-      channels: 1,
-      mean: [0.5],
-      std: [0.5],
-      batchSize: 16,
-      epochs: 1,
-      augment: false,
-      maxTrainImages: 32,
-      maxEvalImages: 20,
-      dataRoot: join(PROJECT_ROOT, "data", "sample"),
-      outDir,
-      run: "r1",
-    }, { createModel: tinyModel, progress: "lines", log: () => {} });
+    const res = await trainTinyRun(outDir, "r1", { augment: false });
     assert.equal(resolveRunDir(join(outDir, "r1")), res.runDir);
     const p = await predictRun(res.runDir, "test");
     assert.equal(p.rows.length, 20);

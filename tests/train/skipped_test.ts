@@ -5,8 +5,7 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { PROJECT_ROOT, SKIPPED_FILE } from "../../lib/data/dataset.ts";
-import { train } from "../../lib/train/loop.ts";
-import { tinyModel } from "../helpers/tiny_model.ts";
+import { trainTinyRun } from "../helpers/tiny_model.ts";
 
 await tf.setBackend("cpu");
 
@@ -17,23 +16,12 @@ Deno.test("a run records the files the data loader skipped (skipped.json in the 
     cpSync(join(PROJECT_ROOT, "data", "sample"), root, { recursive: true });
     writeFileSync(join(root, "train", "happy", "broken.jpg"), "not a jpeg");
     writeFileSync(join(root, "test", "sad", "notes.txt"), "hello");
-    const res = await train({
-      experiment: "t",
-      model: "tiny",
-      pretrained: false,
-      inputSize: 16,
-      channels: 1,
-      mean: [0.5],
-      std: [0.5],
-      batchSize: 16,
-      epochs: 1,
+    const res = await trainTinyRun(join(tmp, "runs"), "r", {
       augment: false,
       maxTrainImages: 16,
       maxEvalImages: 8,
       dataRoot: root,
-      outDir: join(tmp, "runs"),
-      run: "r",
-    }, { createModel: tinyModel, progress: "lines", log: () => {} });
+    });
     const j = JSON.parse(readFileSync(join(res.runDir, SKIPPED_FILE), "utf8"));
     assert.equal(j.root, root);
     assert.deepEqual(j.files.map((f: { path: string }) => f.path), [

@@ -8,11 +8,9 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import * as tfl from "@tensorflow/tfjs-layers";
-import { CLASSES, PROJECT_ROOT } from "../../lib/data/dataset.ts";
+import { CLASSES } from "../../lib/data/dataset.ts";
 import { type PredictionRow, readPredictionsCsv, writePredictionsCsv } from "../../lib/eval/predictions.ts";
 import { chosenTta } from "../../lib/eval/tta.ts";
-import { train } from "../../lib/train/loop.ts";
 import { JS_MODEL_RESULTS } from "../../lib/eval/references.ts";
 import { STUDY_RESULTS } from "../../lib/eval/study.ts";
 import { predictionsPath, runPaths, writeConfig, writeHistory } from "../../lib/runs/runs.ts";
@@ -27,6 +25,7 @@ import {
   summaryOf,
   testWithTta,
 } from "../../lib/viz/from_scratch.ts";
+import { trainTinyRun } from "../helpers/tiny_model.ts";
 
 /** A run folder with a config and a two-epoch history (the second epoch resumed: totals carried over). */
 function fakeRun(root: string, name: string, over: Partial<typeof DEFAULT_CONFIG>): string {
@@ -127,35 +126,7 @@ Deno.test("comparisonRows: ours, then the study's, then the JavaScript models; r
 Deno.test("chooseTta writes the validation files and chooses as `--tta auto` does; testWithTta reuses the test file", async () => {
   const outDir = mkdtempSync(join(tmpdir(), "fer-06-tta-"));
   try {
-    const res = await train({
-      experiment: "t",
-      model: "tiny",
-      pretrained: false,
-      inputSize: 14,
-      cropFrom: 16,
-      dataSize: 16,
-      channels: 1,
-      mean: [0.5],
-      std: [0.5],
-      batchSize: 16,
-      epochs: 1,
-      maxTrainImages: 32,
-      maxEvalImages: 20,
-      dataRoot: join(PROJECT_ROOT, "data", "sample"),
-      outDir,
-      run: "crop",
-    }, {
-      createModel: (cfg, n) =>
-        tfl.sequential({
-          layers: [
-            tfl.layers.averagePooling2d({ inputShape: [cfg.inputSize, cfg.inputSize, 1], poolSize: 2 }),
-            tfl.layers.flatten(),
-            tfl.layers.dense({ units: n }),
-          ],
-        }),
-      progress: "lines",
-      log: () => {},
-    });
+    const res = await trainTinyRun(outDir, "crop", { inputSize: 14, cropFrom: 16, dataSize: 16 });
     const paths = runPaths(res.runDir);
     const modes = ["none", "hflip", "5crop", "10crop"] as const;
     const first = await chooseTta(res.runDir, [...modes]);
