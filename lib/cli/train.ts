@@ -1,10 +1,11 @@
 /**
- * `deno task train <experiment> [--preset cpu|paper|smoke] [--epochs N] [--data DIR] [--run NAME]`
- * `deno task train --resume RUN [--epochs N] [--data DIR]`
+ * `deno task train <experiment> [--preset cpu|paper|smoke] [--epochs N] [--data DIR] [--run NAME] [--save-minutes M]`
+ * `deno task train --resume RUN [--epochs N] [--data DIR] [--save-minutes M]`
  *
  * Trains an experiment from lib/train/experiments.ts (preset: --preset, else `smoke` when FER_SMOKE=1, else `cpu`)
- * into checkpoints/<run>/ and prints the test report of the best checkpoint. `--resume RUN` continues a killed
- * run from its last complete epoch with the settings saved in its config.json, on the dataset it recorded (or
+ * into checkpoints/<run>/ and prints the test report of the best checkpoint. The resume state is saved after
+ * every epoch and every `--save-minutes` (default 10) inside one. `--resume RUN` continues a killed run from its
+ * last saved state (mid-epoch too) with the settings saved in its config.json, on the dataset it recorded (or
  * `--data DIR`, which must hold the same data). Exit status: 0 done, 1 error,
  * 2 bad arguments, 3 training diverged (the best checkpoint is kept and evaluated).
  */
@@ -25,12 +26,14 @@ import { ArgsError, type CommandSpec, parseCli } from "./args.ts";
 const SPEC: CommandSpec = {
   name: "train",
   usage: [
-    `<experiment> [--preset ${PRESETS.join("|")}] [--epochs N] [--t-max N] [--data DIR] [--run NAME]`,
-    "--resume RUN [--epochs N] [--data DIR]",
+    `<experiment> [--preset ${PRESETS.join("|")}] [--epochs N] [--t-max N] [--data DIR] [--run NAME] ` +
+    "[--save-minutes M]",
+    "--resume RUN [--epochs N] [--data DIR] [--save-minutes M]",
   ],
   summary:
     "Trains an experiment into checkpoints/<run>/ and prints the test report of its best checkpoint; " +
-    "--resume continues\na killed run from its last complete epoch with the settings in its config.json. " +
+    "--resume continues\na killed run from its last saved state (every epoch, and every --save-minutes inside " +
+    "one) with the settings in its config.json. " +
     "Exit status: 0 done, 1 error,\n2 bad arguments, 3 training diverged.",
   options: {
     preset: {
@@ -60,13 +63,20 @@ const SPEC: CommandSpec = {
       help: "run folder name under checkpoints/ (default <experiment>-<time>)",
     },
     resume: { type: "string", value: "RUN", help: "continue this run" },
+    "save-minutes": {
+      type: "string",
+      value: "M",
+      help: "minutes between the resume states saved inside an epoch (0: after every batch)",
+      default: "10",
+    },
   },
   positionals: { max: 1 },
   epilog: "experiments:\n" +
     listExperiments().map((e) => `  ${e.name.padEnd(34)}${e.description}`).join("\n"),
 };
 
-const { cfg, resume, note } = parseCli(SPEC, (a) => {
+const { cfg, resume, note, saveMinutes } = parseCli(SPEC, (a) => {
+  const saveMinutes = a.int("save-minutes", { min: 0, fallback: 10 });
   const preset = a.choice("preset", PRESETS, defaultPreset()) as Preset;
   const epochs = a.int("epochs", { min: 1 });
   const tMax = a.int("t-max", { min: 0 });
@@ -85,6 +95,7 @@ const { cfg, resume, note } = parseCli(SPEC, (a) => {
       >,
       resume: true,
       note: "",
+      saveMinutes,
     };
   }
   const name = a.positionals[0];
@@ -98,7 +109,7 @@ const { cfg, resume, note } = parseCli(SPEC, (a) => {
   const { cfg, note } = withEpochs(base, epochs, tMax);
   if (data) cfg.dataRoot = data;
   if (run !== undefined) cfg.run = run;
-  return { cfg: cfg as Partial<TrainConfig>, resume: false, note };
+  return { cfg: cfg as Partial<TrainConfig>, resume: false, note, saveMinutes };
 });
 if (!resume && cfg.preset !== "paper") {
   console.log(`preset: ${cfg.preset} (use --preset paper for the study's settings)`);
@@ -108,7 +119,7 @@ if (note) console.log(note);
 try {
   await initEngine();
   console.log(`backend: ${engineSummary()}`);
-  const res = await train(cfg, { resume });
+  const res = await train(cfg, { resume, saveEverySeconds: 60 * saveMinutes });
   if (res.stopped === "diverged") {
     console.error(`training diverged: ${res.message}`);
     Deno.exit(3);

@@ -764,15 +764,18 @@ export function batchOrder(n: number, shuffle: boolean, seed = 0): Int32Array {
   return shuffle ? shuffleInPlace(order, mulberry32(seed)) : order;
 }
 
-/** Yields shuffled (seeded) mini-batches as tensors. Creates exactly two tensors per batch. */
+/**
+ * Yields shuffled (seeded) mini-batches as tensors. Creates exactly two tensors per batch. `fromBatch` skips the
+ * first batches of that order (a training epoch resumed in its middle).
+ */
 export function* batches(
   split: Split,
-  opts: { batchSize: number; shuffle?: boolean; seed?: number; dropLast?: boolean },
+  opts: { batchSize: number; shuffle?: boolean; seed?: number; dropLast?: boolean; fromBatch?: number },
 ): Generator<Batch> {
   const n = split.labels.length;
   const order = batchOrder(n, opts.shuffle ?? false, opts.seed ?? 0);
   const per = split.height * split.width * split.channels;
-  for (let start = 0; start < n; start += opts.batchSize) {
+  for (let start = (opts.fromBatch ?? 0) * opts.batchSize; start < n; start += opts.batchSize) {
     const end = Math.min(n, start + opts.batchSize);
     if (opts.dropLast && end - start < opts.batchSize) break;
     const b = end - start;

@@ -1,7 +1,8 @@
 /**
- * Resume state: `last.safetensors` holds, after each complete epoch, all model weights (trainable and
- * BatchNorm statistics), the optimizer state and the loop state (JSON metadata), in one file written
- * atomically, so a kill can never pair one epoch's weights with another's moments. The optimizer's slots are
+ * Resume state: `last.safetensors` holds, after each complete epoch and every few minutes inside one (the
+ * training loop's `saveEverySeconds`), all model weights (trainable and BatchNorm statistics), the optimizer
+ * state and the loop state (JSON metadata), in one file written atomically, so a kill can never pair one
+ * step's weights with another's moments. The optimizer's slots are
  * `<stateName>_<slot>.<i>` (AdamW: `adam_m.<i>` / `adam_v.<i>`; SGD: `sgd_buf.<i>`; i: the index among the
  * trainable weights) with its step count in the metadata `<stateName>_step`. Also the clean-up of temporary files
  * that killed writes leave in a run folder.
@@ -36,6 +37,26 @@ export type LoopState = {
   done: boolean;
   /** Sessions (first start + resumes) that trained this run so far (absent in states saved before). */
   sessions?: number;
+  /** Set when the state was saved inside epoch `nextEpoch`: how far it got, so a resume continues it there. */
+  partial?: PartialEpoch;
+};
+
+/** An epoch stopped between two batches: what a resume needs to finish it as an uninterrupted run would. */
+export type PartialEpoch = {
+  /** Batches done (the next one to train is this index of the epoch's order). */
+  step: number;
+  /** The epoch's sums so far: loss × images, correct predictions, images. */
+  lossSum: number;
+  correct: number;
+  seen: number;
+  /** The state of the epoch's random stream for tfjs's draws (lib/util/rng.ts `RunRandom.steps`). */
+  random: number;
+  /** Seconds (wall and process CPU) this epoch has trained so far, over all sessions. */
+  seconds: number;
+  cpuSeconds: number;
+  /** The run's wall and CPU totals at the save (history rows' `wall_total_s` / `cpu_total_s`). */
+  wallTotal: number;
+  cpuTotal: number;
 };
 
 /** The state before the first epoch. */
@@ -155,7 +176,13 @@ function parseState(path: string, metadata: Record<string, string> | null): Loop
   const ok = s && typeof s === "object" && isInt(s.nextEpoch) && s.nextEpoch >= 0 &&
     Array.isArray(s.history) && typeof s.bestValAcc === "number" && isInt(s.bestEpoch) &&
     isInt(s.badEpochs) && typeof s.done === "boolean";
-  if (!ok) throw new RunError(`${path}: the loop state has missing or malformed fields: ${metadata.state}`);
+  const p = s?.partial;
+  const partialOk = p === undefined || (p !== null && typeof p === "object" && isInt(p.step) && p.step >= 0 &&
+    isInt(p.random) && [p.lossSum, p.correct, p.seen, p.seconds, p.cpuSeconds, p.wallTotal, p.cpuTotal]
+    .every((v) => typeof v === "number" && Number.isFinite(v)));
+  if (!ok || !partialOk) {
+    throw new RunError(`${path}: the loop state has missing or malformed fields: ${metadata.state}`);
+  }
   const steps = Object.keys(metadata).filter((k) => k.endsWith("_step"));
   if (steps.length !== 1 || !/^\d+$/.test(metadata[steps[0]])) {
     const found = steps.map((k) => `"${k}"`).join(", ") || "none";

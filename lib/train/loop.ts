@@ -91,6 +91,14 @@ export type TrainDeps = {
   createModel?: (cfg: TrainConfig, numClasses: number) => tfl.LayersModel;
   /** Called after each epoch's checkpoint is written (throwing here simulates a kill). */
   onEpochEnd?: (info: { epoch: number; row: HistoryRow; model: tfl.LayersModel }) => void | Promise<void>;
+  /** Called after each training batch (`step`: batches done in the epoch) and its resume state, if one was due. */
+  onBatchEnd?: (info: { epoch: number; step: number }) => void | Promise<void>;
+  /**
+   * Seconds between the resume states saved inside an epoch (default 600: a killed run loses at most about ten
+   * minutes; 0 saves after every batch, Infinity only after epochs). A state saved inside an epoch resumes it at
+   * the next batch, exactly as an uninterrupted run would go on.
+   */
+  saveEverySeconds?: number;
   /** Continue the run in `cfg.run` from its last complete epoch (a `dataRoot` given then reads the data there). */
   resume?: boolean;
   /** Progress display mode (default: detected). */
@@ -213,14 +221,20 @@ async function trainLocked(config: Partial<TrainConfig>, deps: TrainDeps): Promi
   // ---- loop state (restored on resume) -----------------------------------------------------------------------
   let state = initialState();
   const lastRow = resumeState?.history.at(-1);
-  const totalsBase = { wall: lastRow?.wall_total_s ?? 0, cpu: lastRow?.cpu_total_s ?? 0 };
+  const totalsBase = resumeState?.partial
+    ? { wall: resumeState.partial.wallTotal, cpu: resumeState.partial.cpuTotal }
+    : { wall: lastRow?.wall_total_s ?? 0, cpu: lastRow?.cpu_total_s ?? 0 };
   if (resumeState) {
     const loaded = await loadState(paths, model, opt);
     state = { ...loaded, sessions: (loaded.sessions ?? 1) + 1 };
     writeHistory(paths, state.history); // a kill may have come between the state and the history write
-    log(`resumed ${run} after epoch ${state.nextEpoch} (best val_acc ${state.bestValAcc.toFixed(4)})`);
+    const where = state.partial
+      ? `in epoch ${state.nextEpoch + 1} after batch ${state.partial.step}`
+      : `after epoch ${state.nextEpoch}`;
+    log(`resumed ${run} ${where} (best val_acc ${state.bestValAcc.toFixed(4)})`);
   }
   let stopped: TrainResult["stopped"] = state.done ? "early_stopped" : "completed";
+  const saveEvery = deps.saveEverySeconds ?? 600;
   let message = "";
 
   // ---- epochs ----------------------------------------------------------------------------------------------
@@ -246,7 +260,37 @@ async function trainLocked(config: Partial<TrainConfig>, deps: TrainDeps): Promi
       opt.lr = lr;
       const t0 = performance.now();
       const cpu0 = cpuSeconds();
-      const bar = new Progress(`epoch ${epoch + 1}/${cfg.epochs}`, trainSet.labels.length, deps.progress);
+      // an epoch a resumed run stopped in: its sums, random stream and time so far
+      const done = state.partial;
+      delete state.partial;
+      const random = rng.steps(epoch, done?.random);
+      const spent = () => ({
+        seconds: (done?.seconds ?? 0) + (performance.now() - t0) / 1000,
+        cpuSeconds: (done?.cpuSeconds ?? 0) + cpuSeconds() - cpu0,
+      });
+      // inside the epoch, the resume state is saved every `saveEvery` seconds (between two batches)
+      let lastSave = performance.now();
+      const afterStep = async (sums: EpochSums) => {
+        if ((performance.now() - lastSave) / 1000 >= saveEvery) {
+          const totals = sessionTotals();
+          const partial = {
+            ...sums,
+            random: random.state(),
+            ...spent(),
+            wallTotal: totals.wall,
+            cpuTotal: totals.cpu,
+          };
+          await saveState(paths, model, opt, { ...state, partial });
+          lastSave = performance.now();
+        }
+        await deps.onBatchEnd?.({ epoch, step: sums.step });
+      };
+      const bar = new Progress(
+        `epoch ${epoch + 1}/${cfg.epochs}`,
+        trainSet.labels.length,
+        deps.progress,
+        done?.seen ?? 0,
+      );
       const step: StepContext = {
         model,
         vars,
@@ -259,10 +303,18 @@ async function trainLocked(config: Partial<TrainConfig>, deps: TrainDeps): Promi
         rng,
       };
       const { lossSum, correct, seen } = await withRandom(
-        rng.steps(epoch),
-        () => trainEpoch(trainSet, epoch, { batchSize: cfg.batchSize, seed: rng.orderSeed(epoch) }, step),
+        random,
+        () =>
+          trainEpoch(
+            trainSet,
+            epoch,
+            { batchSize: cfg.batchSize, seed: rng.orderSeed(epoch) },
+            step,
+            done ?? { step: 0, lossSum: 0, correct: 0, seen: 0 },
+            afterStep,
+          ),
       );
-      const trainSeconds = (performance.now() - t0) / 1000;
+      const trainSeconds = spent().seconds;
 
       const val = await evaluate(model, valSet, evalTf, lossFn, cfg.batchSize);
       if (!Number.isFinite(val.loss)) throw new Diverged(`non-finite validation loss at epoch ${epoch + 1}`);
@@ -273,9 +325,9 @@ async function trainLocked(config: Partial<TrainConfig>, deps: TrainDeps): Promi
         val_loss: val.loss,
         val_acc: val.accuracy,
         lr,
-        seconds: (performance.now() - t0) / 1000,
+        seconds: spent().seconds,
         img_s: seen / trainSeconds,
-        cpu_s: cpuSeconds() - cpu0,
+        cpu_s: spent().cpuSeconds,
         wall_total_s: sessionTotals().wall,
         cpu_total_s: sessionTotals().cpu,
       };
@@ -380,21 +432,24 @@ type StepContext = {
   rng: RunRandom;
 };
 
+/** An epoch's progress: batches done and the sums of loss × images, correct predictions and images. */
+type EpochSums = { step: number; lossSum: number; correct: number; seen: number };
+
 /**
  * One epoch of training steps over `split` in the seeded batch order (run under the epoch's random stream, so
- * that the tfjs-internal draws all come from it). Returns the summed loss, correct count and images seen.
+ * that the tfjs-internal draws all come from it), continuing from `from` (batch `from.step`, with its sums).
+ * `afterStep` runs after each step with the sums so far. Returns the epoch's sums.
  */
 async function trainEpoch(
   split: Split,
   epoch: number,
   order: { batchSize: number; seed: number },
   { model, vars, opt, lossFn, transform, bar, lrAt, mixup, rng }: StepContext,
-): Promise<{ lossSum: number; correct: number; seen: number }> {
-  let lossSum = 0;
-  let correct = 0;
-  let seen = 0;
-  let step = 0;
-  for (const { x, y } of batches(split, { ...order, shuffle: true })) {
+  from: EpochSums,
+  afterStep: (sums: EpochSums) => Promise<void>,
+): Promise<EpochSums> {
+  let { lossSum, correct, seen, step } = from;
+  for (const { x, y } of batches(split, { ...order, shuffle: true, fromBatch: step })) {
     if (lrAt) opt.lr = lrAt(epoch, step);
     let xa = transform(x, [epoch, step]);
     const b = y.shape[0];
@@ -433,8 +488,9 @@ async function trainEpoch(
     seen += b;
     step++;
     bar.tick(seen, lossSum / seen, correct / seen);
+    await afterStep({ step, lossSum, correct, seen });
   }
-  return { lossSum, correct, seen };
+  return { step, lossSum, correct, seen };
 }
 
 /** One epoch summary line. */

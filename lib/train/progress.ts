@@ -32,11 +32,22 @@ export function bar(done: number, total: number, width = 24): string {
   return `[${"#".repeat(n)}${".".repeat(width - n)}]`;
 }
 
-/** The in-epoch status text: `epoch 2/10 [####....] 1200/28709 img  412 img/s  ETA 1:08  loss 1.234 acc 0.456`. */
+/**
+ * The in-epoch status text: `epoch 2/10 [####....] 1200/28709 img  412 img/s  ETA 1:08  loss 1.234 acc 0.456`.
+ * `before`: images done before `seconds` started counting (an epoch resumed in its middle), left out of the rate.
+ */
 export function progressLine(
-  p: { label: string; done: number; total: number; seconds: number; loss?: number; acc?: number },
+  p: {
+    label: string;
+    done: number;
+    total: number;
+    seconds: number;
+    loss?: number;
+    acc?: number;
+    before?: number;
+  },
 ): string {
-  const rate = p.seconds > 0 ? p.done / p.seconds : 0;
+  const rate = p.seconds > 0 ? (p.done - (p.before ?? 0)) / p.seconds : 0;
   const eta = rate > 0 ? (p.total - p.done) / rate : NaN;
   let s = `${p.label} ${bar(p.done, p.total)} ${p.done}/${p.total} img  ${rate.toFixed(0)} img/s  ETA ${
     formatDuration(eta)
@@ -46,7 +57,10 @@ export function progressLine(
   return s;
 }
 
-/** Progress of one pass over `total` images. Call `tick` after each batch and `end` once. */
+/**
+ * Progress of one pass over `total` images, of which `before` were done before this pass resumed it. Call
+ * `tick` after each batch and `end` once.
+ */
 export class Progress {
   private readonly start = performance.now();
   private readonly nb: NotebookProgress | null;
@@ -57,6 +71,7 @@ export class Progress {
     private readonly label: string,
     private readonly total: number,
     readonly mode: ProgressMode = detectMode(),
+    private readonly before = 0,
   ) {
     this.nb = mode === "notebook" ? notebookProgress() : null;
   }
@@ -77,6 +92,7 @@ export class Progress {
       done,
       total: this.total,
       seconds: this.elapsed(),
+      before: this.before,
       loss,
       acc,
     });

@@ -3,16 +3,20 @@
  * runs and processes (resume depends on it); Math.random cannot be seeded.
  */
 
-/** A mulberry32 generator: returns a function yielding floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
+/** A seeded generator of floats in [0, 1) whose `state()` restarts it: `mulberry32(r.state())` continues `r`. */
+export type SeededRandom = (() => number) & { state(): number };
+
+/** A mulberry32 generator: returns a function yielding floats in [0, 1), with its state (see {@link SeededRandom}). */
+export function mulberry32(seed: number): SeededRandom {
   let a = seed >>> 0;
-  return () => {
+  const next = () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+  return Object.assign(next, { state: () => a });
 }
 
 /** Mixes several integers into one 32-bit seed (e.g. base seed and epoch). */
@@ -54,9 +58,12 @@ export class RunRandom {
   orderSeed(epoch: number): number {
     return mixSeed(this.seed, epoch);
   }
-  /** The draws tfjs makes inside an epoch's training steps (dropout masks). */
-  steps(epoch: number): () => number {
-    return mulberry32(mixSeed(this.seed, epoch, 0x64726f70));
+  /**
+   * The draws tfjs makes inside an epoch's training steps (dropout masks); `state`, a `state()` of this stream
+   * saved inside the epoch, continues it from there (a resume in the middle of an epoch).
+   */
+  steps(epoch: number, state?: number): SeededRandom {
+    return mulberry32(state ?? mixSeed(this.seed, epoch, 0x64726f70));
   }
   /** The seed of a training step's mixup draw (lib/train/mixup.ts). */
   mixupSeed(epoch: number, step: number): number {

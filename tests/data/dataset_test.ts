@@ -284,6 +284,11 @@ Deno.test("batches: shuffled, seeded, complete, no tensor leak", () => {
   const dropped = [...batches(split, { batchSize: 4, dropLast: true })];
   assert.equal(dropped.length, 2);
   dropped.forEach((b) => tf.dispose([b.x, b.y]));
+  // fromBatch: the same order from that batch on (an epoch resumed in its middle)
+  const rest = [...batches(split, { batchSize: 4, shuffle: true, seed: 1, fromBatch: 1 })];
+  assert.deepEqual(rest.flatMap((b) => [...b.indices]), seen.slice(4));
+  rest.forEach((b) => tf.dispose([b.x, b.y]));
+  assert.equal([...batches(split, { batchSize: 4, fromBatch: 9 })].length, 0);
 });
 
 const fer = resolveDataRoot();

@@ -1,7 +1,8 @@
 /**
  * Child process of fault_test.ts: trains (or resumes) the tiny run `<outDir>/<run>` on `<dataRoot>` with the cpu
  * backend. With `<killAt>` > 0 it SIGKILLs itself at its killAt-th file rename, i.e. with a write's temporary
- * file complete but not yet renamed into place (the moment an atomic write is most exposed).
+ * file complete but not yet renamed into place (the moment an atomic write is most exposed). It saves its resume
+ * state after every batch, so kills also land inside epochs.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
@@ -27,6 +28,7 @@ console.log("training"); // the parent's clock for kills at a random time starts
 await train(tinyConfig(outDir, run, { dataRoot, epochs: 6, tMax: 6 }), {
   createModel: tinyModel,
   resume,
+  saveEverySeconds: 0, // a resume state after every batch too: kills land inside epochs and their saves
   progress: "lines",
   log: () => {},
 });

@@ -81,6 +81,15 @@ Deno.test("resume refuses a last.safetensors without metadata, with bad state JS
     await writeSafetensors(last, tensors, { ...good.metadata, state: JSON.stringify({ nextEpoch: "1" }) });
     await assert.rejects(resume(), names(/missing or malformed fields/));
 
+    // a state saved inside an epoch with a malformed position
+    const state = JSON.parse(good.metadata!.state);
+    const partial = { step: 2, lossSum: 1, correct: 1, seen: 16, random: 7, seconds: 1, cpuSeconds: 1 };
+    await writeSafetensors(last, tensors, {
+      ...good.metadata,
+      state: JSON.stringify({ ...state, partial: { ...partial, wallTotal: 1, cpuTotal: null } }),
+    });
+    await assert.rejects(resume(), names(/missing or malformed fields/));
+
     // weight.0 as I64 (same shape): refused, not silently converted
     const w0 = good.tensors.get("weight.0")!;
     const f32 = new Float32Array(

@@ -11,6 +11,7 @@ import type { TrainConfig } from "../../lib/train/config.ts";
 import { type RunData, train, type TrainDeps } from "../../lib/train/loop.ts";
 import { mixBatch, mixupDraw } from "../../lib/train/mixup.ts";
 import type { HistoryRow } from "../../lib/runs/files.ts";
+import { readState, runPaths } from "../../lib/runs/runs.ts";
 import { readSafetensors, toFloat32 } from "../../lib/models/weights/safetensors.ts";
 import { nativeAvailable } from "../../lib/engine/init.ts";
 import { registerNative } from "../../lib/engine/native.ts";
@@ -129,6 +130,37 @@ Deno.test("train: a run writes its folder, and a killed + resumed run equals an 
     assert.deepEqual(await bestWeights(join(out, "killed")), await bestWeights(join(out, "straight")));
     assert.deepEqual(resumed.test, straight.test);
 
+    // "kill" inside the second epoch, after its third batch (a resume state saved after every batch), then
+    // resume: the epoch continues at its fourth batch with the same random stream and sums
+    await assert.rejects(
+      train(config(out, "mid"), {
+        ...quiet,
+        saveEverySeconds: 0,
+        onBatchEnd: ({ epoch, step }) => {
+          if (epoch === 1 && step === 3) throw new Error("killed");
+        },
+      }),
+      /killed/,
+    );
+    const saved = await readState(runPaths(join(out, "mid")));
+    assert.equal(saved.nextEpoch, 1);
+    assert.equal(saved.partial?.step, 3);
+    assert.equal(saved.partial?.seen, 3 * 16);
+    assert.equal(saved.history.length, 1);
+    const lines: string[] = [];
+    const midResumed = await train(config(out, "mid"), { ...quiet, resume: true, log: (l) => lines.push(l) });
+    assert.ok(lines.some((l) => /resumed mid in epoch 2 after batch 3/.test(l)), lines.join("\n"));
+    assert.deepEqual(strip(midResumed.history), strip(straight.history));
+    assert.deepEqual(
+      await weightsOf(join(out, "mid", "last.safetensors")),
+      await weightsOf(join(out, "straight", "last.safetensors")),
+    );
+    assert.deepEqual(midResumed.test, straight.test);
+    assert.equal((await readState(runPaths(join(out, "mid")))).partial, undefined);
+    // the epoch's time adds both sessions' share
+    assert.ok(midResumed.history[1].seconds >= saved.partial!.seconds);
+    assert.ok(midResumed.history[1].wall_total_s! >= saved.partial!.wallTotal);
+
     // another seed gives another run (the comparison above can fail)
     const other = await train(config(out, "other", { seed: 8 }), quiet);
     assert.notDeepEqual(strip(other.history), strip(straight.history));
@@ -171,6 +203,18 @@ Deno.test("train: the from-scratch recipe (SGD Nesterov, warm-up + cosine per st
     assert.equal(last.metadata!.sgd_step, String(3 * Math.ceil(63 / 16)));
 
     await assert.rejects(train(recipe("killed"), killedAfter(0)), /killed/);
+    // a second session killed in the middle of epoch 2 (per-step rate, mixup and erasing draws by step)
+    await assert.rejects(
+      train(recipe("killed"), {
+        ...quiet,
+        resume: true,
+        saveEverySeconds: 0,
+        onBatchEnd: ({ epoch, step }) => {
+          if (epoch === 1 && step === 2) throw new Error("killed");
+        },
+      }),
+      /killed/,
+    );
     const resumed = await train(recipe("killed"), { ...quiet, resume: true });
     assert.deepEqual(strip(resumed.history), strip(straight.history));
     assert.deepEqual(
@@ -185,7 +229,7 @@ Deno.test("train: the from-scratch recipe (SGD Nesterov, warm-up + cosine per st
     assert.ok(h[1].wall_total_s! > h[0].wall_total_s! + h[1].seconds * 0.99);
     assert.ok(h[2].cpu_total_s! >= h[1].cpu_total_s!);
     const rep = JSON.parse(Deno.readTextFileSync(join(out, "killed", "test_report.json")));
-    assert.equal(rep.sessions, 2);
+    assert.equal(rep.sessions, 3);
     assert.ok(rep.wall_seconds >= h[2].wall_total_s! && rep.cpu_seconds >= h[2].cpu_total_s!);
     const once = JSON.parse(Deno.readTextFileSync(join(out, "straight", "test_report.json")));
     assert.equal(once.sessions, 1);
@@ -275,6 +319,11 @@ Deno.test("progress: line format, durations and the bar", () => {
   assert.equal(
     line,
     "epoch 1/2 [########................] 100/300 img  50 img/s  ETA 0:04  loss 1.5000 acc 0.2500",
+  );
+  // resumed at image 60: the rate counts the 40 images of these 2 seconds
+  assert.match(
+    progressLine({ label: "e", done: 100, total: 300, seconds: 2, before: 60 }),
+    / 20 img\/s {2}ETA 0:10$/,
   );
 });
 
