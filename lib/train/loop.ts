@@ -99,7 +99,7 @@ export type TrainDeps = {
    * the next batch, exactly as an uninterrupted run would go on.
    */
   saveEverySeconds?: number;
-  /** Continue the run in `cfg.run` from its last complete epoch (a `dataRoot` given then reads the data there). */
+  /** Continue the run in `cfg.run` from its last saved state (a `dataRoot` given then reads the data there). */
   resume?: boolean;
   /** Progress display mode (default: detected). */
   progress?: ProgressMode;
