@@ -180,6 +180,25 @@ export function chosenTta(
 }
 
 /**
+ * The model to use on new faces among `runDirs`: the run with the best validation accuracy under its own chosen
+ * TTA ({@link chosenTta}), with that TTA. Chosen on validation only; runs without a history are left out, ties
+ * keep the earlier run, and null means no run is left. (Validation accuracies compare like with like when the
+ * runs share their split: the same seed and validation fraction, as every preset here does.)
+ */
+export function bestOnValidation(
+  runDirs: string[],
+): { runDir: string; tta: TtaSpec; valAccuracy: number } | null {
+  let best: { runDir: string; tta: TtaSpec; valAccuracy: number } | null = null;
+  for (const runDir of runDirs) {
+    const { mode, average, valAccuracy } = chosenTta(runDir);
+    if (valAccuracy !== null && (best === null || valAccuracy > best.valAccuracy)) {
+      best = { runDir, tta: { mode, average }, valAccuracy };
+    }
+  }
+  return best;
+}
+
+/**
  * A run's predictions on a split under `tta` (`none`: the run's evaluation transform alone), written where
  * `deno task evaluate` writes them (`predictionsPath`) when the data match the run's fingerprint; `written`
  * is then that file, else null (the data cannot be checked against the run's, so its files stay untouched).

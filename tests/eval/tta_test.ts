@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
@@ -8,6 +8,7 @@ import * as tfl from "@tensorflow/tfjs-layers";
 import { CLASSES, type Split } from "../../lib/data/dataset.ts";
 import {
   argmaxRows,
+  bestOnValidation,
   chosenTta,
   describeResolvedTta,
   evaluateRunTta,
@@ -179,5 +180,46 @@ Deno.test("chosenTta / resolveTta: auto is the best mode on validation; named mo
     assert.throws(() => resolveTta(dir, "auto"), /10crop TTA needs a run trained on crops/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+Deno.test("bestOnValidation: the run with the best validation accuracy under its own chosen TTA, with that TTA", () => {
+  const root = mkdtempSync(join(tmpdir(), "fer-best-"));
+  try {
+    const row = { train_loss: 1, train_acc: 0.5, val_loss: 1, lr: 0.01, seconds: 1, img_s: 1 };
+    const run = (name: string, valAcc: number, hflipCorrect: number | null) => {
+      const dir = join(root, name);
+      mkdirSync(dir);
+      const paths = runPaths(dir);
+      writeConfig(paths, { ...DEFAULT_CONFIG, run: name, channels: 1 });
+      writeHistory(paths, [{ ...row, epoch: 1, val_acc: valAcc }]);
+      if (hflipCorrect !== null) {
+        const rows = Array.from(
+          { length: 10 },
+          (_, i) => ({ path: `${i}.jpg`, label: 0, pred: i < hflipCorrect ? 0 : 1 }),
+        );
+        writePredictionsCsv(predictionsPath(paths, "val", "hflip"), rows, CLASSES);
+      }
+      return dir;
+    };
+    const a = run("a", 0.75, null); // 0.75 without TTA
+    const b = run("b", 0.7, 8); // 0.80 with hflip
+    const c = join(root, "c"); // no history: left out
+    mkdirSync(c);
+    writeConfig(runPaths(c), { ...DEFAULT_CONFIG, run: "c", channels: 1 });
+    assert.deepEqual(bestOnValidation([a, b, c]), {
+      runDir: b,
+      tta: { mode: "hflip", average: "prob" },
+      valAccuracy: 0.8,
+    });
+    assert.deepEqual(bestOnValidation([a, c]), {
+      runDir: a,
+      tta: { mode: "none", average: "prob" },
+      valAccuracy: 0.75,
+    });
+    assert.equal(bestOnValidation([c]), null);
+    assert.equal(bestOnValidation([]), null);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });
