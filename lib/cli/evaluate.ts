@@ -11,12 +11,13 @@
  * the run folder and prints the same report, with the run's class names. A run that recorded no fingerprint
  * cannot be checked, so its prediction files are left untouched. `--tta hflip|5crop|10crop` averages over
  * test-time views (lib/eval/tta.ts; `--tta-average prob|logit`, default prob) and writes
- * `predictions[_val]_tta-<mode>.csv` instead; `--tta auto` takes the mode chosen on validation (the best of the
+ * `predictions[_val]_tta-<mode>.csv` instead (`…-logit.csv` with logits averaged); `--tta auto` takes the mode chosen on validation (the best of the
  * `--split val --tta <mode>` evaluations made so far, against none), so `evaluate <run> --tta auto` is the
  * single test of the final model.
  *
  * `deno task evaluate --ensemble <run> <run>... [--name N] [--split test|val] [--tta MODE]` averages the
- * members' class probabilities (each with that TTA) and writes the ensemble as a run folder,
+ * members' class probabilities (each with that TTA; `auto`: each member's own choice on validation; a member's
+ * predictions are read from its files when `evaluate` wrote them) and writes the ensemble as a run folder,
  * checkpoints/ensemble-<name>/ (lib/eval/ensemble.ts), printing the same report. With `--choose`, the runs
  * given are candidates: every subset of at least two is scored on the validation split, and the test split is
  * predicted once with the most accurate subset's members.
@@ -35,8 +36,20 @@ import { predictionsPath, resolveRunDir, RunError, runPaths } from "../runs/runs
 import { initEngine } from "../engine/init.ts";
 import { CheckpointError } from "../models/checkpoint.ts";
 import { bootstrapCI, type BootstrapOptions, type BootstrapResult } from "../eval/stats.ts";
-import { describeResolvedTta, describeTta, evaluateRunTta, parseTta, resolveTta } from "../eval/tta.ts";
-import { chooseThenTestEnsemble, evaluateEnsemble } from "../eval/ensemble.ts";
+import {
+  describeResolvedTta,
+  describeTta,
+  evaluateRunTta,
+  parseTta,
+  resolveTta,
+  type TtaSpec,
+} from "../eval/tta.ts";
+import {
+  chooseThenTestEnsemble,
+  describeEnsembleTta,
+  type EnsembleTta,
+  evaluateEnsemble,
+} from "../eval/ensemble.ts";
 import { ArgsError, type CommandSpec, helpText, parseArgv, runArg } from "./args.ts";
 
 /** Everything the report shows, computed from prediction rows. */
@@ -162,8 +175,8 @@ const SPEC: CommandSpec = {
     tta: {
       type: "string",
       value: "MODE",
-      help: "test-time augmentation: none, hflip, 5crop, 10crop, or (one run) auto: the mode chosen on " +
-        "validation (lib/eval/tta.ts)",
+      help: "test-time augmentation: none, hflip, 5crop, 10crop, or auto: the mode chosen on validation " +
+        "(lib/eval/tta.ts; for an ensemble, each member's own)",
       default: "none",
     },
     "tta-average": {
@@ -234,16 +247,13 @@ export async function main(args: string[]): Promise<number> {
       printReport(ev, { json: values.json, digits, source: file });
       return 0;
     }
-    // `--tta auto` (one run): the mode chosen on validation, resolved once the run is known
+    // `--tta auto`: the mode chosen on validation, resolved once the run is known (an ensemble: per member)
     const auto = values.tta === "auto";
-    let tta;
+    let tta: TtaSpec;
     try {
       tta = parseTta(auto ? "none" : values.tta, values["tta-average"]);
     } catch (e) {
       throw new EvaluateError((e as Error).message);
-    }
-    if (auto && values.ensemble) {
-      throw new EvaluateError("--tta auto is a run's own choice on validation: name a mode for an ensemble");
     }
     if (values.split !== "test" && values.split !== "val") {
       throw new EvaluateError(`--split must be test or val, got "${values.split}"`);
@@ -256,20 +266,25 @@ export async function main(args: string[]): Promise<number> {
       );
     }
     if (values.ensemble) {
+      const ensTta: EnsembleTta = auto ? "auto" : tta;
       if (positionals.length < 2) throw new EvaluateError(`--ensemble needs at least two runs\n${USAGE}`);
       await initEngine();
       const log = values.json ? () => {} : console.log;
       const res = await (values.choose
-        ? chooseThenTestEnsemble(positionals.map(runArg), { tta, name: values.name, log }).then((c) => {
-          log(`validation accuracy of each subset (best first):`);
-          for (const t of c.tried) {
-            log(`  ${(t.accuracy * 100).toFixed(2)} %  ${t.members.join(" + ")}`);
-          }
-          return c.test;
-        })
-        : evaluateEnsemble(positionals.map(runArg), { split, tta, name: values.name, log })).catch((e) => {
-          throw e instanceof RangeError ? new EvaluateError(e.message) : e;
-        });
+        ? chooseThenTestEnsemble(positionals.map(runArg), { tta: ensTta, name: values.name, log }).then(
+          (c) => {
+            log(`validation accuracy of each subset (best first):`);
+            for (const t of c.tried) {
+              log(`  ${(t.accuracy * 100).toFixed(2)} %  ${t.members.join(" + ")}`);
+            }
+            return c.test;
+          },
+        )
+        : evaluateEnsemble(positionals.map(runArg), { split, tta: ensTta, name: values.name, log })).catch(
+          (e) => {
+            throw e instanceof RangeError ? new EvaluateError(e.message) : e;
+          },
+        );
       const ev = reportFromPredictions(res.rows, {
         bootstrap: values.json ? false : { resamples: intOption("resamples", values.resamples, 1), seed: 0 },
       });
@@ -277,8 +292,10 @@ export async function main(args: string[]): Promise<number> {
         json: values.json,
         digits: intOption("digits", values.digits, 0),
         source: values.choose
-          ? `ensemble chosen on val among ${positionals.length} runs, TTA ${describeTta(tta)} (test split)`
-          : `ensemble of ${positionals.length} runs, TTA ${describeTta(tta)} (${split} split)`,
+          ? `ensemble chosen on val among ${positionals.length} runs, TTA ${
+            describeEnsembleTta(ensTta)
+          } (test split)`
+          : `ensemble of ${positionals.length} runs, TTA ${describeEnsembleTta(ensTta)} (${split} split)`,
       });
       if (!values.json) {
         console.log(`ensemble written to ${res.dir}`);
@@ -303,7 +320,7 @@ export async function main(args: string[]): Promise<number> {
           throw e instanceof RangeError ? new EvaluateError(e.message) : e;
         });
       const paths = runPaths(runDir);
-      const out = predictionsPath(paths, split, tta.mode);
+      const out = predictionsPath(paths, split, tta.mode, tta.average);
       const digits = intOption("digits", values.digits, 0);
       const ev = reportFromPredictions(rows, {
         classes,

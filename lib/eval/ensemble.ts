@@ -3,17 +3,30 @@
  * averaged image by image — matched by path, labels checked — and the ensemble is reported like a run, in its
  * own folder (`checkpoints/ensemble-<name>/`: config.json naming the members, predictions.csv or
  * predictions_val.csv, test_report.json / .txt). Members and TTA are chosen on the validation split
- * (`--split val`); the test split is evaluated once for the chosen ensemble.
+ * (`--split val`); the test split is evaluated once for the chosen ensemble. The TTA is one mode for every
+ * member, or `auto`: each member's own choice on validation (lib/eval/tta.ts `chosenTta`). A member's
+ * predictions are read from the files `evaluate` writes when they are there (lib/eval/tta.ts `runPredictions`),
+ * so an ensemble of committed run folders re-forms without their weights.
  */
 import { mkdirSync } from "node:fs";
 import { classificationReport, confusionMatrix, formatReport } from "./metrics.ts";
 import { type PredictionRow, rowsAccuracy, writePredictionsCsv } from "./predictions.ts";
-import { describeTta, predictRunTta, type TtaSpec } from "./tta.ts";
-import { runDirFor, runPaths, RUNS_DIR } from "../runs/paths.ts";
+import { chosenTta, describeTta, runPredictions, type TtaSpec } from "./tta.ts";
+import { resolveRunDir, runDirFor, runPaths, RUNS_DIR } from "../runs/paths.ts";
 import { writeAtomicSync } from "../util/fs.ts";
 
 /** A member's predictions. */
 export type Member = { name: string; rows: PredictionRow[] };
+
+/** The TTA of an ensemble's members: one mode for all, or `auto`, each member's own choice on validation. */
+export type EnsembleTta = TtaSpec | "auto";
+
+/** One line for an ensemble's TTA: the mode, or each member's when `auto` (`info` as predictMembers gives it). */
+export function describeEnsembleTta(tta: EnsembleTta, info: Record<string, unknown>[] = []): string {
+  if (tta !== "auto") return describeTta(tta);
+  const each = info.map((m) => `${m.run}: ${(m.tta as TtaSpec | undefined)?.mode ?? "?"}`).join(", ");
+  return `each member's own, chosen on validation${each ? ` (${each})` : ""}`;
+}
 
 /**
  * The mean of the members' probability vectors per image (rows in the first member's order; `pred` = argmax,
@@ -67,18 +80,22 @@ export type MemberPredictions = {
   info: Record<string, unknown>[];
 };
 
-/** Predicts `split` with every run (TTA as `tta` says); the runs must share their class names. */
+/**
+ * Every run's predictions of `split` (TTA as `tta` says; `auto`: each run's own choice on validation), read
+ * from the run's files when there, else evaluated and written; the runs must share their class names.
+ */
 export async function predictMembers(
   runs: string[],
   split: "test" | "val",
-  tta: TtaSpec,
+  tta: EnsembleTta,
   log: (s: string) => void = () => {},
 ): Promise<MemberPredictions> {
   const members: Member[] = [];
   const info: Record<string, unknown>[] = [];
   let classes: string[] = [];
   for (const run of runs) {
-    const r = await predictRunTta(run, split, tta);
+    const own: TtaSpec = tta === "auto" ? { mode: chosenTta(resolveRunDir(run)).mode, average: "prob" } : tta;
+    const r = await runPredictions(run, split, own);
     const name = r.runDir.split("/").pop()!;
     if (classes.length && r.classes.join() !== classes.join()) {
       throw new RangeError(
@@ -87,8 +104,11 @@ export async function predictMembers(
     }
     classes = r.classes;
     members.push({ name, rows: r.rows });
-    info.push({ run: name, dir: r.runDir, experiment: r.cfg.experiment, model: r.cfg.model });
-    log(`member ${name}: ${(rowsAccuracy(r.rows) * 100).toFixed(2)} % on ${split} (${describeTta(tta)})`);
+    info.push({ run: name, dir: r.runDir, experiment: r.cfg.experiment, model: r.cfg.model, tta: own });
+    log(
+      `member ${name}: ${(rowsAccuracy(r.rows) * 100).toFixed(2)} % on ${split} (TTA ${describeTta(own)}; ` +
+        `${r.read ? "read from its predictions file" : "evaluated"})`,
+    );
   }
   return { members, classes, info };
 }
@@ -130,7 +150,13 @@ export function selectMembers(
  */
 export function writeEnsemble(
   preds: MemberPredictions,
-  opts: { split: "test" | "val"; tta: TtaSpec; name?: string; outDir?: string; chosenOnVal?: SubsetScore[] },
+  opts: {
+    split: "test" | "val";
+    tta: EnsembleTta;
+    name?: string;
+    outDir?: string;
+    chosenOnVal?: SubsetScore[];
+  },
 ): EnsembleResult {
   const { members, classes } = preds;
   const split = opts.split;
@@ -149,7 +175,7 @@ export function writeEnsemble(
     kind: "ensemble",
     members: preds.info,
     tta: opts.tta,
-    tta_description: describeTta(opts.tta),
+    tta_description: describeEnsembleTta(opts.tta, preds.info),
     averaging: "mean of the members' class probabilities",
     split,
     ...(opts.chosenOnVal ? { members_chosen_on_val: opts.chosenOnVal } : {}),
@@ -157,7 +183,7 @@ export function writeEnsemble(
   writeAtomicSync(paths.config, JSON.stringify(config, null, 2) + "\n");
   writePredictionsCsv(split === "test" ? paths.predictions : paths.predictionsVal, rows, classes);
   const title = `ensemble ${name} (${members.length} members: ${members.map((m) => m.name).join(", ")}; ` +
-    `TTA ${describeTta(opts.tta)}; member probabilities averaged), ${split} split`;
+    `TTA ${describeEnsembleTta(opts.tta, preds.info)}; member probabilities averaged), ${split} split`;
   const summary = {
     run: `ensemble-${name}`,
     experiment: config.experiment,
@@ -183,7 +209,13 @@ export function writeEnsemble(
  */
 export async function evaluateEnsemble(
   runs: string[],
-  opts: { split?: "test" | "val"; tta: TtaSpec; name?: string; outDir?: string; log?: (s: string) => void },
+  opts: {
+    split?: "test" | "val";
+    tta: EnsembleTta;
+    name?: string;
+    outDir?: string;
+    log?: (s: string) => void;
+  },
 ): Promise<EnsembleResult> {
   if (runs.length < 2) throw new RangeError(`an ensemble needs at least two runs, got ${runs.length}`);
   const split = opts.split ?? "test";
@@ -208,7 +240,7 @@ export type ChosenEnsemble = {
  */
 export async function chooseThenTestEnsemble(
   candidates: string[],
-  opts: { tta: TtaSpec; name?: string; outDir?: string; log?: (s: string) => void },
+  opts: { tta: EnsembleTta; name?: string; outDir?: string; log?: (s: string) => void },
 ): Promise<ChosenEnsemble> {
   if (candidates.length < 2) {
     throw new RangeError(`choosing an ensemble needs at least two candidate runs, got ${candidates.length}`);

@@ -150,8 +150,11 @@ export type ResultRow = {
   cpuHours: number | null;
   epochs: string;
   valAcc: number | null;
-  /** The TTA chosen on validation (the mode with the best validation accuracy among those evaluated). */
-  tta: TtaMode;
+  /**
+   * The TTA chosen on validation (the mode with the best validation accuracy among those evaluated); for an
+   * ensemble its members' mode, `auto` when each member has its own.
+   */
+  tta: TtaMode | "auto";
   valAccTta: number | null;
   testAcc: number | null;
   testAccTta: number | null;
@@ -173,7 +176,8 @@ export function resultRow(runDir: string): ResultRow {
   const run = basename(runDir);
   if (raw.kind === "ensemble") {
     const members = raw.members as { run: string; dir: string }[];
-    const tta = (raw.tta as { mode: TtaMode }).mode;
+    // one mode for every member, or `auto` (each member's own choice on validation)
+    const tta = raw.tta === "auto" ? "auto" : (raw.tta as { mode: TtaMode }).mode;
     const costs = members.map((m) => {
       const p = runPaths(m.dir);
       return existsSync(p.config) ? runCost(readHistory(p), readTestReport(p) ?? {}) : null;

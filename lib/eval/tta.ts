@@ -26,7 +26,7 @@ import {
   type RunPredictions,
   runSplit,
 } from "../runs/runs.ts";
-import { fileAccuracy, writePredictionsCsv } from "./predictions.ts";
+import { fileAccuracy, type PredictionRow, readPredictionsCsv, writePredictionsCsv } from "./predictions.ts";
 import type { TrainConfig } from "../train/config.ts";
 import { forInference } from "../models/fold.ts";
 
@@ -212,10 +212,39 @@ export async function evaluateRunTta(
   const res = tta.mode === "none"
     ? await predictRun(run, which, opts)
     : await predictRunTta(run, which, tta, opts);
-  const out = predictionsPath(runPaths(res.runDir), which, tta.mode);
+  const out = predictionsPath(runPaths(res.runDir), which, tta.mode, tta.average);
   if (res.data !== "match") return { ...res, written: null };
   writePredictionsCsv(out, res.rows, res.classes);
   return { ...res, written: out };
+}
+
+/**
+ * A run's predictions of a split under `tta`, as `deno task evaluate` writes them: read from that file when it
+ * is there — the run's model is then not needed, and committed run folders carry their predictions but not
+ * their weights — else evaluated and written ({@link evaluateRunTta}). A file read here belongs to the model the
+ * run holds: the training loop removes a run's derived predictions whenever its best model changes. `opts.data`
+ * (other data than the run recorded) always evaluates.
+ */
+export async function runPredictions(
+  run: string,
+  which: "test" | "val",
+  tta: TtaSpec,
+  opts: RunDataOptions = {},
+): Promise<{ runDir: string; cfg: TrainConfig; classes: string[]; rows: PredictionRow[]; read: boolean }> {
+  const runDir = resolveRunDir(run);
+  const file = predictionsPath(runPaths(runDir), which, tta.mode, tta.average);
+  if (opts.data === undefined && existsSync(file)) {
+    const classes = runClasses(runDir);
+    return {
+      runDir,
+      cfg: loadRunConfig(runDir),
+      classes,
+      rows: readPredictionsCsv(file, { classes }).rows,
+      read: true,
+    };
+  }
+  const r = await evaluateRunTta(run, which, tta, opts);
+  return { runDir: r.runDir, cfg: r.cfg, classes: r.classes, rows: r.rows, read: false };
 }
 
 /** A TTA a command will apply, and where it came from (for the printed line and the export's metadata). */

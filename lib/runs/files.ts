@@ -146,14 +146,14 @@ export function predictionRows(
 
 /**
  * Removes the predictions that `evaluate` derived from an earlier best model: `predictions_val.csv` and every
- * `predictions[_val]_tta-<mode>.csv` (lib/runs/paths.ts `predictionsPath`), so that a TTA is never chosen
+ * `predictions[_val]_tta-<mode>[-logit].csv` (lib/runs/paths.ts `predictionsPath`), so that a TTA is never chosen
  * (lib/eval/tta.ts `chosenTta`) or a test file reused from a model the run no longer holds. Called by the
  * training loop whenever it saves a new best model. Returns the names removed.
  */
 export function removeDerivedPredictions(paths: RunPaths): string[] {
   if (!existsSync(paths.dir)) return [];
   const derived = readdirSync(paths.dir).filter((f) =>
-    f === "predictions_val.csv" || /^predictions(_val)?_tta-[A-Za-z0-9]+\.csv$/.test(f)
+    f === "predictions_val.csv" || /^predictions(_val)?_tta-[A-Za-z0-9]+(-logit)?\.csv$/.test(f)
   );
   for (const f of derived) rmSync(join(paths.dir, f), { force: true });
   return derived;

@@ -74,11 +74,18 @@ export function runPaths(dir: string): RunPaths {
 
 /**
  * The predictions CSV of a split under a test-time augmentation: `predictions.csv` / `predictions_val.csv`
- * without TTA (`tta` "none" or absent), `predictions_tta-<mode>.csv` / `predictions_val_tta-<mode>.csv` with it.
+ * without TTA (`tta` "none" or absent), `predictions_tta-<mode>.csv` / `predictions_val_tta-<mode>.csv` with it
+ * (views' probabilities averaged, the default), `…_tta-<mode>-logit.csv` with logits averaged.
  */
-export function predictionsPath(paths: RunPaths, split: "test" | "val", tta = "none"): string {
+export function predictionsPath(
+  paths: RunPaths,
+  split: "test" | "val",
+  tta = "none",
+  average: "prob" | "logit" = "prob",
+): string {
   const plain = split === "test" ? paths.predictions : paths.predictionsVal;
-  return tta === "none" ? plain : plain.replace(/\.csv$/, `_tta-${tta}.csv`);
+  if (tta === "none") return plain;
+  return plain.replace(/\.csv$/, `_tta-${tta}${average === "logit" ? "-logit" : ""}.csv`);
 }
 
 /**

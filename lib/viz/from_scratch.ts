@@ -11,18 +11,10 @@ import { classificationReport, confusionMatrix } from "../eval/metrics.ts";
 import type { RunSummary } from "../eval/compare.ts";
 import { STUDY_RESULTS } from "../eval/study.ts";
 import { chooseThenTestEnsemble } from "../eval/ensemble.ts";
-import { type PredictionRow, readPredictionsCsv } from "../eval/predictions.ts";
+import type { PredictionRow } from "../eval/predictions.ts";
 import { JS_MODEL_RESULTS } from "../eval/references.ts";
-import { chosenTta, evaluateRunTta, type TtaSpec, valTtaAccuracies } from "../eval/tta.ts";
-import {
-  loadRunConfig,
-  predictionsPath,
-  readHistory,
-  runClasses,
-  runDirFor,
-  runPaths,
-  RUNS_DIR,
-} from "../runs/runs.ts";
+import { chosenTta, evaluateRunTta, runPredictions, type TtaSpec, valTtaAccuracies } from "../eval/tta.ts";
+import { loadRunConfig, readHistory, runDirFor, runPaths, RUNS_DIR } from "../runs/runs.ts";
 import { experimentConfig } from "../train/experiments.ts";
 import { trainInNotebook } from "./notebook.ts";
 import { print } from "./display.ts";
@@ -157,23 +149,22 @@ export function summaryOf(name: string, runDir: string, rows: PredictionRow[]): 
 
 /**
  * Test predictions of a run with the chosen TTA: the file `deno task evaluate <run> --tta auto` wrote when there
- * is one (the final model's one test evaluation; the training loop removes it when the best model changes),
- * else that evaluation, written to the same file.
+ * is one (the final model's one test evaluation), else that evaluation, written to the same file
+ * (lib/eval/tta.ts `runPredictions`).
  */
 export async function testWithTta(runDir: string, tta: TtaSpec): Promise<PredictionRow[]> {
-  const file = predictionsPath(runPaths(runDir), "test", tta.mode);
-  if (existsSync(file)) return readPredictionsCsv(file, { classes: runClasses(runDir) }).rows;
-  return (await evaluateRunTta(runDir, "test", tta)).rows;
+  return (await runPredictions(runDir, "test", tta)).rows;
 }
 
 /**
- * The ensemble with the chosen TTA: its members chosen among the runs on validation (every subset of at least
- * two, lib/eval/ensemble.ts), then test once with those members. `tried` lists every subset's validation
- * accuracy, best first.
+ * The ensemble: each run's TTA chosen on validation first ({@link chooseTta} over `modes`), then the members
+ * chosen among the runs on validation (every subset of at least two, each member with its own TTA;
+ * lib/eval/ensemble.ts), then test once with those members. `tried` lists every subset's validation accuracy,
+ * best first; `tta` each member's mode.
  */
 export async function ensembleValThenTest(
   runDirs: string[],
-  tta: TtaSpec,
+  modes: TtaMode[],
   name: string,
 ): Promise<
   {
@@ -181,15 +172,20 @@ export async function ensembleValThenTest(
     test: PredictionRow[];
     dir: string;
     members: string[];
+    tta: string;
     tried: Record<string, string | number>[];
   }
 > {
-  const c = await chooseThenTestEnsemble(runDirs, { tta, name });
+  const own: string[] = [];
+  for (const r of runDirs) own.push(`${r.split("/").pop()}: ${(await chooseTta(r, modes)).best.mode}`);
+  const c = await chooseThenTestEnsemble(runDirs, { tta: "auto", name });
+  const members = c.chosen.map((d) => d.split("/").pop()!);
   return {
     val: c.val.accuracy,
     test: c.test.rows,
     dir: c.test.dir,
-    members: c.chosen.map((d) => d.split("/").pop()!),
+    members,
+    tta: own.filter((o) => members.includes(o.split(":")[0])).join(", "),
     tried: c.tried.map((t) => ({ members: t.members.join(" + "), "val accuracy": t.accuracy })),
   };
 }

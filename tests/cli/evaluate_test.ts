@@ -167,7 +167,10 @@ Deno.test("evaluate: errors name the file and what is wrong, with exit status 1"
       ["my_run", "--tta", "hflip", "--tta-average", "max"],
       /--tta-average must be prob or logit/,
     );
-    await expectError(["--ensemble", "run_a", "run_b", "--tta", "auto"], /name a mode for an ensemble/);
+    await expectError(
+      ["--ensemble", "run_a", "run_b", "--tta", "auto"],
+      /checkpoints\/run_a\/config\.json not found/,
+    );
     await expectError(["my_run", "--tta", "auto"], /checkpoints\/my_run\/config\.json not found/);
     await expectError(["--ensemble", "my_run"], /--ensemble needs at least two runs/);
     await expectError(["--ensemble", "run_a", "run_b"], /checkpoints\/run_a\/config\.json not found/);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
@@ -10,7 +10,8 @@ import {
   evaluateEnsemble,
   selectMembers,
 } from "../../lib/eval/ensemble.ts";
-import { readPredictionsCsv } from "../../lib/eval/predictions.ts";
+import { readPredictionsCsv, writePredictionsCsv } from "../../lib/eval/predictions.ts";
+import { predictionsPath, runPaths } from "../../lib/runs/runs.ts";
 import { predictRunTta } from "../../lib/eval/tta.ts";
 import { trainTinyRun } from "../helpers/tiny_model.ts";
 
@@ -146,6 +147,51 @@ Deno.test("evaluateEnsemble: two runs with TTA -> a run-like folder naming its m
         assert.ok(Math.abs(p - mean) < 1e-5);
       });
     });
+
+    // `auto`: each member's own TTA chosen on validation. m1's hflip predictions on val are made perfect, so
+    // m1 chooses hflip; m2 has no TTA evaluated, so it keeps none
+    const m1Val = predictionsPath(runPaths(r1.runDir), "val", "hflip");
+    const perfect = (await predictRunTta(r1.runDir, "val", tta)).rows.map((r) => ({
+      ...r,
+      pred: r.label,
+      probs: r.probs!.map((_, k) => (k === r.label ? 1 : 0)),
+    }));
+    writePredictionsCsv(m1Val, perfect);
+    const auto = await evaluateEnsemble([r1.runDir, r2.runDir], {
+      tta: "auto",
+      split: "val",
+      name: "auto",
+      outDir,
+    });
+    const acfg = JSON.parse(readFileSync(join(auto.dir, "config.json"), "utf8"));
+    assert.equal(acfg.tta, "auto");
+    assert.deepEqual(acfg.members.map((m: { tta: { mode: string } }) => m.tta.mode), ["hflip", "none"]);
+    assert.match(acfg.tta_description, /each member's own, chosen on validation \(m1: hflip, m2: none\)/);
+    const m2Val = (await predictRunTta(r2.runDir, "val", { mode: "none", average: "prob" })).rows;
+    auto.rows.forEach((r, i) => {
+      assert.equal(r.path, perfect[i].path);
+      r.probs!.forEach((p, k) =>
+        assert.ok(Math.abs(p - (perfect[i].probs![k] + m2Val[i].probs![k]) / 2) < 1e-5)
+      );
+    });
+    // the members' files now hold what the ensemble needs: it re-forms without their weights (a fresh clone)
+    for (const r of [r1, r2]) renameSync(join(r.runDir, "best"), join(r.runDir, "best-away"));
+    const again = await evaluateEnsemble([r1.runDir, r2.runDir], {
+      tta: "auto",
+      split: "val",
+      name: "auto2",
+      outDir,
+    });
+    assert.deepEqual(again.rows, auto.rows);
+    // a prediction no file holds needs the model: a clear error
+    await assert.rejects(
+      evaluateEnsemble([r1.runDir, r2.runDir], {
+        tta: { mode: "none", average: "prob" },
+        split: "val",
+        outDir,
+      }),
+      /the run has no best checkpoint yet/,
+    );
   } finally {
     rmSync(outDir, { recursive: true, force: true });
   }

@@ -27,6 +27,8 @@ Deno.test("predictionsPath: one file per split and test-time augmentation", () =
   assert.equal(predictionsPath(p, "val", "none"), "/r/x/predictions_val.csv");
   assert.equal(predictionsPath(p, "test", "hflip"), "/r/x/predictions_tta-hflip.csv");
   assert.equal(predictionsPath(p, "val", "10crop"), "/r/x/predictions_val_tta-10crop.csv");
+  assert.equal(predictionsPath(p, "val", "10crop", "logit"), "/r/x/predictions_val_tta-10crop-logit.csv");
+  assert.equal(predictionsPath(p, "test", "none", "logit"), "/r/x/predictions.csv");
 });
 
 Deno.test("RUNS_DIR: checkpoints/ in the project, or FER_RUNS_DIR when set (resolved)", async () => {

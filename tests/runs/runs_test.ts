@@ -60,7 +60,12 @@ Deno.test("removeDerivedPredictions: the validation and TTA predictions go, the 
       "history.json",
       "predictions_val.txt",
     ];
-    const derived = ["predictions_tta-hflip.csv", "predictions_val.csv", "predictions_val_tta-10crop.csv"];
+    const derived = [
+      "predictions_tta-hflip.csv",
+      "predictions_val.csv",
+      "predictions_val_tta-10crop.csv",
+      "predictions_val_tta-5crop-logit.csv",
+    ];
     for (const f of [...keep, ...derived]) writeFileSync(join(dir, f), "x");
     assert.deepEqual(removeDerivedPredictions(runPaths(dir)).sort(), [...derived].sort());
     assert.deepEqual(readdirSync(dir).sort(), [...keep].sort());
