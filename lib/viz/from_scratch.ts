@@ -176,8 +176,8 @@ export async function ensembleValThenTest(
     tried: Record<string, string | number>[];
   }
 > {
-  const own: string[] = [];
-  for (const r of runDirs) own.push(`${r.split("/").pop()}: ${(await chooseTta(r, modes)).best.mode}`);
+  const own = new Map<string, TtaMode>();
+  for (const r of runDirs) own.set(r.split("/").pop()!, (await chooseTta(r, modes)).best.mode);
   const c = await chooseThenTestEnsemble(runDirs, { tta: "auto", name });
   const members = c.chosen.map((d) => d.split("/").pop()!);
   return {
@@ -185,7 +185,7 @@ export async function ensembleValThenTest(
     test: c.test.rows,
     dir: c.test.dir,
     members,
-    tta: own.filter((o) => members.includes(o.split(":")[0])).join(", "),
+    tta: members.map((m) => `${m}: ${own.get(m)}`).join(", "),
     tried: c.tried.map((t) => ({ members: t.members.join(" + "), "val accuracy": t.accuracy })),
   };
 }
