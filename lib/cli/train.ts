@@ -1,9 +1,10 @@
 /**
- * `deno task train <experiment> [--preset cpu|paper|smoke] [--epochs N] [--data DIR] [--run NAME] [--save-minutes M]`
+ * `deno task train <experiment> [--preset cpu|paper|smoke] [--epochs N] [--seed N] [--data DIR] [--run NAME]`
  * `deno task train --resume RUN [--epochs N] [--data DIR] [--save-minutes M]`
  *
  * Trains an experiment from lib/train/experiments.ts (preset: --preset, else `smoke` when FER_SMOKE=1, else `cpu`)
- * into checkpoints/<run>/ and prints the test report of the best checkpoint. The resume state is saved after
+ * into checkpoints/<run>/ and prints the test report of the best checkpoint. `--seed N` reseeds the weights, batch
+ * order and augmentation and keeps the preset's validation split (lib/train/config.ts `splitSeed`). The resume state is saved after
  * every epoch and every `--save-minutes` (default 10) inside one. `--resume RUN` continues a killed run from its
  * last saved state (mid-epoch too) with the settings saved in its config.json, on the dataset it recorded (or
  * `--data DIR`, which must hold the same data). Exit status: 0 done, 1 error,
@@ -16,6 +17,7 @@ import {
   type Preset,
   PRESETS,
   withEpochs,
+  withSeed,
 } from "../train/experiments.ts";
 import { saveRunFigures } from "../runs/runs.ts";
 import { engineSummary, initEngine } from "../engine/init.ts";
@@ -26,8 +28,8 @@ import { ArgsError, type CommandSpec, parseCli } from "./args.ts";
 const SPEC: CommandSpec = {
   name: "train",
   usage: [
-    `<experiment> [--preset ${PRESETS.join("|")}] [--epochs N] [--t-max N] [--data DIR] [--run NAME] ` +
-    "[--save-minutes M]",
+    `<experiment> [--preset ${PRESETS.join("|")}] [--epochs N] [--t-max N] [--seed N] [--data DIR] ` +
+    "[--run NAME] [--save-minutes M]",
     "--resume RUN [--epochs N] [--data DIR] [--save-minutes M]",
   ],
   summary:
@@ -51,6 +53,12 @@ const SPEC: CommandSpec = {
       type: "string",
       value: "N",
       help: "cosine schedule length in epochs (0: constant learning rate)",
+    },
+    seed: {
+      type: "string",
+      value: "N",
+      help: "seed of the weights, batch order and augmentation; the validation split stays the preset's",
+      default: "the preset's (42)",
     },
     data: {
       type: "string",
@@ -80,6 +88,7 @@ const { cfg, resume, note, saveMinutes } = parseCli(SPEC, (a) => {
   const preset = a.choice("preset", PRESETS, defaultPreset()) as Preset;
   const epochs = a.int("epochs", { min: 1 });
   const tMax = a.int("t-max", { min: 0 });
+  const seed = a.int("seed", { min: 0, max: 2 ** 31 - 1 });
   const resume = a.string("resume");
   const run = a.string("run");
   const data = a.path("data");
@@ -89,6 +98,7 @@ const { cfg, resume, note, saveMinutes } = parseCli(SPEC, (a) => {
     }
     if (run !== undefined && run !== resume) throw new ArgsError("--run and --resume name different runs");
     if (tMax !== undefined) throw new ArgsError("--t-max cannot change a run being resumed");
+    if (seed !== undefined) throw new ArgsError("--seed cannot change a run being resumed");
     return {
       cfg: { run: resume, ...(epochs ? { epochs } : {}), ...(data ? { dataRoot: data } : {}) } as Partial<
         TrainConfig
@@ -106,7 +116,7 @@ const { cfg, resume, note, saveMinutes } = parseCli(SPEC, (a) => {
   } catch (e) {
     throw new ArgsError((e as Error).message);
   }
-  const { cfg, note } = withEpochs(base, epochs, tMax);
+  const { cfg, note } = withEpochs(seed === undefined ? base : withSeed(base, seed), epochs, tMax);
   if (data) cfg.dataRoot = data;
   if (run !== undefined) cfg.run = run;
   return { cfg: cfg as Partial<TrainConfig>, resume: false, note, saveMinutes };

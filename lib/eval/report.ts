@@ -111,6 +111,9 @@ function describeConfig(cfg: ReturnType<typeof readConfig>): string {
     `${input}, batch ${cfg.batchSize}, ${opt} ` +
     `(weight decay ${cfg.weightDecay}), ${sched}, ${cfg.epochs} epochs max, patience ` +
     `${cfg.patience}, loss ${cfg.loss}, seed ${cfg.seed}` +
+    (cfg.splitSeed !== undefined && cfg.splitSeed !== cfg.seed
+      ? ` (validation split of seed ${cfg.splitSeed})`
+      : "") +
     (cfg.maxTrainImages ? `, training subset ${cfg.maxTrainImages} images` : "") +
     (extras.length ? `, ${extras.join(", ")}` : "");
 }

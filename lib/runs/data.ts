@@ -45,14 +45,15 @@ export type RunSplits = { train: Split; val: Split; test: Split };
 
 /**
  * The train/val/test splits of a run: its validation split held out of the training folder (stratified, seeded)
- * and each split capped as its config says (a seeded random subset).
+ * and each split capped as its config says (a seeded random subset), both with `splitSeed` (default `seed`).
  */
 export function runSplits(cfg: TrainConfig, data: { train: Split; test: Split }): RunSplits {
-  const split = trainValSplit(data.train, { valFraction: cfg.valFraction, seed: cfg.seed });
+  const seed = cfg.splitSeed ?? cfg.seed;
+  const split = trainValSplit(data.train, { valFraction: cfg.valFraction, seed });
   return {
-    train: cap(split.train, cfg.maxTrainImages, cfg.seed),
-    val: cap(split.val, cfg.maxEvalImages, cfg.seed),
-    test: cap(data.test, cfg.maxEvalImages, cfg.seed),
+    train: cap(split.train, cfg.maxTrainImages, seed),
+    val: cap(split.val, cfg.maxEvalImages, seed),
+    test: cap(data.test, cfg.maxEvalImages, seed),
   };
 }
 

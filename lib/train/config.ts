@@ -64,7 +64,14 @@ export type TrainConfig = {
   focalGamma: number;
   /** Fraction of the training folder held out (stratified) for validation. */
   valFraction: number;
+  /** Seed of the weight initialisation, the batch order, augmentation, erasing and mixup. */
   seed: number;
+  /**
+   * Seed of the images a run sees: the validation split and the caps (lib/runs/data.ts `runSplits`); absent:
+   * `seed`. `train --seed` changes `seed` only, so runs of one recipe with different seeds validate on the same
+   * images, compare like with like, and can be ensembled (members must predict the same validation images).
+   */
+  splitSeed?: number;
   /** Augmentation settings (lib/data/augment.ts; study defaults), or false for none. */
   augment: AugmentOptions | false;
   /**

@@ -330,6 +330,14 @@ export function listExperiments(): { name: string; description: string }[] {
 }
 
 /**
+ * Applies `--seed N`: a new seed for the weights, batch order and augmentation; the validation split and caps
+ * keep the config's (`splitSeed`), so the run validates on the same images as the recipe's other runs.
+ */
+export function withSeed(cfg: TrainConfig, seed: number): TrainConfig {
+  return { ...cfg, splitSeed: cfg.splitSeed ?? cfg.seed, seed };
+}
+
+/**
  * Applies `--epochs N` / `--t-max T` to an experiment's config. When the preset's cosine spans its whole run
  * (T_max equal to its epochs, as in every `cpu` preset), T_max follows N so the schedule still anneals to
  * eta_min by the last epoch; a preset with its own T_max (the study's 20 epochs with T_max 10) keeps it, and

@@ -15,7 +15,7 @@ import type { PredictionRow } from "../eval/predictions.ts";
 import { JS_MODEL_RESULTS } from "../eval/references.ts";
 import { chosenTta, evaluateRunTta, runPredictions, type TtaSpec, valTtaAccuracies } from "../eval/tta.ts";
 import { loadRunConfig, readHistory, runDirFor, runPaths, RUNS_DIR } from "../runs/runs.ts";
-import { experimentConfig } from "../train/experiments.ts";
+import { experimentConfig, withSeed } from "../train/experiments.ts";
 import { trainInNotebook } from "./notebook.ts";
 import { print } from "./display.ts";
 import { accuracyVsCpuHoursPlot } from "./plots.ts";
@@ -32,24 +32,28 @@ export function runFinished(run: string): boolean {
 
 /**
  * The run folders for the notebook: each named run when it has finished; in smoke mode (CI), a fresh smoke run
- * of each named experiment instead (the named long runs are not there). Missing runs are listed with the
- * command that trains them; the result holds only the finished ones.
+ * of each named experiment (and seed) instead (the named long runs are not there). Missing runs are listed with
+ * the command that trains them; the result holds only the finished ones.
  */
 export async function notebookRuns(
-  wanted: { run: string; experiment: string }[],
+  wanted: { run: string; experiment: string; seed?: number }[],
   smoke: boolean,
 ): Promise<string[]> {
   if (smoke) {
     const out: string[] = [];
-    for (const w of wanted) out.push((await trainInNotebook(experimentConfig(w.experiment, "smoke"))).runDir);
+    for (const w of wanted) {
+      const cfg = experimentConfig(w.experiment, "smoke");
+      out.push((await trainInNotebook(w.seed === undefined ? cfg : withSeed(cfg, w.seed))).runDir);
+    }
     return out;
   }
   const found: string[] = [];
   for (const w of wanted) {
     if (runFinished(w.run)) found.push(runPath(w.run));
     else {
+      const seed = w.seed === undefined ? "" : ` --seed ${w.seed}`;
       await print(
-        `run ${w.run} has not finished: train it with \`deno task train ${w.experiment} --run ${w.run}\` ` +
+        `run ${w.run} has not finished: train it with \`deno task train ${w.experiment}${seed} --run ${w.run}\` ` +
           `(resume with \`deno task train --resume ${w.run}\`)`,
       );
     }

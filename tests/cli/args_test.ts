@@ -111,6 +111,24 @@ async function cli(
   return { code: o.code, stdout: dec.decode(o.stdout), stderr: dec.decode(o.stderr) };
 }
 
+Deno.test("train CLI: --seed is validated and cannot change a run being resumed", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--resume", "some-run", "--seed", "3"], /error: --seed cannot change a run being resumed/],
+    [["vgg_fer", "--seed=-1"], /error: --seed must be an integer between 0 and 2147483647, got "-1"/],
+    [["vgg_fer", "--seed", "x"], /error: --seed must be an integer/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await cli("train", args);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, re);
+  }
+  const help = await cli("train", ["--help"]);
+  assert.match(
+    help.stdout,
+    /--seed N\s+seed of the weights, batch order and augmentation; the validation split/,
+  );
+});
+
 Deno.test("data CLI: --help, unknown options, positionals and bad --size are clear errors, not stack traces", async () => {
   const help = await cli("data", ["--help"]);
   assert.equal(help.code, 0, help.stderr);

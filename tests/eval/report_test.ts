@@ -63,6 +63,11 @@ Deno.test("runMarkdown: config line, history, report text and totals; missing fi
     const md = runMarkdown(dir);
     assert.match(md, /^fer_cnn \(fer_cnn_small, cpu preset\): 48×48×/);
     assert.match(md, /```\nREPORT TEXT\n```/);
+    assert.doesNotMatch(md, /validation split of seed/);
+    // a run reseeded with `train --seed` names the seed of its validation split
+    const cfg = JSON.parse(Deno.readTextFileSync(join(dir, "config.json")));
+    Deno.writeTextFileSync(join(dir, "config.json"), JSON.stringify({ ...cfg, seed: 1, splitSeed: 42 }));
+    assert.match(runMarkdown(dir), /seed 1 \(validation split of seed 42\)/);
     assert.match(
       md,
       /completed; 2 epochs, sum of epoch times 3\.0 min; best epoch 2; test accuracy 0\.5500, macro-F1 0\.4500$/,

@@ -11,6 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
 import { predictRun, RunError } from "../../lib/runs/runs.ts";
+import { runSplits } from "../../lib/runs/data.ts";
+import { experimentConfig, withSeed } from "../../lib/train/experiments.ts";
 import { train, type TrainDeps } from "../../lib/train/loop.ts";
 import { makeImageFolder, ROOT, runDeno, S, tinyConfig, tinyModel } from "./helpers.ts";
 
@@ -155,4 +157,31 @@ Deno.test("resume --data NEW reads the moved dataset (same data) and refuses dif
   } finally {
     rmSync(t.dir, { recursive: true, force: true });
   }
+});
+
+Deno.test("--seed reseeds a run but keeps its validation split and caps (splitSeed); without it, seed splits", () => {
+  const n = 400;
+  const split = (name: string) => ({
+    name,
+    classes: ["a", "b", "c"],
+    paths: Array.from({ length: n }, (_, i) => `${name}/p${i}`),
+    labels: Int32Array.from({ length: n }, (_, i) => i % 3),
+    images: new Uint8Array(n),
+    height: 1,
+    width: 1,
+    channels: 1 as const,
+  });
+  const data = { train: split("train"), test: split("test") };
+  const base = { ...experimentConfig("vgg_fer", "cpu"), maxTrainImages: 200, maxEvalImages: 20 };
+  const reseeded = withSeed(base, 7);
+  assert.equal(reseeded.seed, 7);
+  assert.equal(reseeded.splitSeed, base.seed);
+  assert.equal(withSeed(reseeded, 8).splitSeed, base.seed); // a second reseed keeps the first split seed
+  const a = runSplits(base, data);
+  const b = runSplits(reseeded, data);
+  for (const k of ["train", "val", "test"] as const) assert.deepEqual(b[k].paths, a[k].paths, k);
+  // an old config (no splitSeed) with seed 7 splits with 7: a different validation split
+  const old = runSplits({ ...base, seed: 7 }, data);
+  assert.notDeepEqual(old.val.paths, a.val.paths);
+  assert.notDeepEqual(old.train.paths, a.train.paths);
 });

@@ -63,23 +63,26 @@ Deno.test("train_queue.sh: skips finished runs, resumes stopped ones, starts new
   const r = await runQueue(
     root,
     env,
-    "# comment\ndone fer_cnn cpu\n\nhalf vgg_fer cpu\nfirst vgg_fer cpu\nnew resnet_fer scratch\n",
+    "# comment\ndone fer_cnn cpu\n\nhalf vgg_fer cpu\nfirst vgg_fer cpu\nnew resnet_fer scratch\n" +
+      "seeded vgg_fer cpu --seed 7 --epochs 30\n",
   );
   assert.equal(r.code, 0, r.text);
   assert.deepEqual(calls(), [
     "task train --resume half",
     "task train --resume first",
     "task train resnet_fer --preset scratch --run new",
+    "task train vgg_fer --preset cpu --run seeded --seed 7 --epochs 30",
   ]);
+  assert.match(r.text, /seeded: starting vgg_fer --preset cpu --seed 7 --epochs 30\n/);
   assert.match(r.text, /done: finished, skipped/);
   // Run again: everything is finished now, nothing is called.
   const again = await runQueue(
     root,
     env,
-    "done fer_cnn cpu\nhalf vgg_fer cpu\nfirst vgg_fer cpu\nnew resnet_fer scratch\n",
+    "done fer_cnn cpu\nhalf vgg_fer cpu\nfirst vgg_fer cpu\nnew resnet_fer scratch\nseeded vgg_fer cpu --seed 7\n",
   );
   assert.equal(again.code, 0);
-  assert.equal(calls().length, 3);
+  assert.equal(calls().length, 4);
   await Deno.remove(root, { recursive: true });
 });
 
