@@ -1,38 +1,19 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { loadStateDict, readSafetensors, toFloat32 } from "../../lib/models/weights/index.ts";
 import { convnext, type ConvNeXtArgs, convnextTiny, timmNameMap } from "../../lib/models/convnext.ts";
 import { countTrainableParams } from "../../lib/models/layers.ts";
-import { compareNameMapToKeys, maxAbsDiff, nchwToNhwc } from "./helpers.ts";
+import { compareNameMapToKeys, torchTwin, TWIN_TOL } from "./helpers.ts";
 
 await tf.setBackend("cpu");
 const FIX = new URL("../fixtures/models/", import.meta.url).pathname;
-/** Logit tolerance against torch (float32 on both sides, logits of order 1; observed max error < 1e-6). */
-const TOL = 1e-5;
 
 Deno.test("convnext: reduced config equals the torchvision/timm reference (through timmNameMap)", async () => {
-  const sd = await readSafetensors(`${FIX}convnext.safetensors`);
-  const io = await readSafetensors(`${FIX}convnext_io.safetensors`);
-  const cfg = JSON.parse(sd.metadata!.config) as ConvNeXtArgs;
-  const x = io.tensors.get("input")!;
-  const [n, c, h, w] = x.shape;
-  const model = convnext(cfg, { numClasses: 7, inputShape: [h, w, c], init: "zeros" });
-  try {
-    const report = loadStateDict(model, sd, timmNameMap(model)); // strict: every key and variable used
-    assert.equal(report.loaded.length, sd.tensors.size);
-    assert.ok(report.loaded.includes("stages.0.blocks.0.gamma"));
-    const want = toFloat32(io.tensors.get("logits")!);
-    const got = tf.tidy(() => {
-      const input = tf.tensor(nchwToNhwc(toFloat32(x), [n, c, h, w]), [n, h, w, c]);
-      return (model.predict(input) as tf.Tensor).dataSync() as Float32Array;
-    });
-    const err = maxAbsDiff(got, want);
-    console.log(`convnext reduced: max |logit diff| = ${err.toExponential(2)}`);
-    assert.ok(err < TOL, `max abs logit difference ${err} >= ${TOL}`);
-  } finally {
-    model.dispose();
-  }
+  const t = await torchTwin<ConvNeXtArgs>("convnext", convnext, timmNameMap);
+  assert.equal(t.loaded.length, t.keys.length);
+  assert.ok(t.loaded.includes("stages.0.blocks.0.gamma"));
+  console.log(`convnext reduced: max |logit diff| = ${t.err.toExponential(2)}`);
+  assert.ok(t.err < TWIN_TOL, `max abs logit difference ${t.err} >= ${TWIN_TOL}`);
 });
 
 Deno.test("convnext_tiny: 27,825,511 trainable params with 7 classes and timm's exact key set", async () => {

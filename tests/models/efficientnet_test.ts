@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { loadStateDict, readSafetensors, toFloat32 } from "../../lib/models/weights/index.ts";
 import {
   efficientnet,
   EFFICIENTNET_B3,
@@ -14,37 +13,16 @@ import {
 import { countTrainableParams } from "../../lib/models/layers.ts";
 import type * as tfl from "@tensorflow/tfjs-layers";
 import { createModel } from "../../lib/models/registry.ts";
-import { compareNameMapToKeys, maxAbsDiff, nchwToNhwc } from "./helpers.ts";
+import { compareNameMapToKeys, torchTwin, TWIN_TOL } from "./helpers.ts";
 
 await tf.setBackend("cpu");
 const FIX = new URL("../fixtures/models/", import.meta.url).pathname;
-/** Logit tolerance against torch (float32 on both sides, logits of order 1; observed max error < 1e-6). */
-const TOL = 1e-5;
 
 Deno.test("efficientnet: reduced config equals the torchvision/timm reference (through timmNameMap)", async () => {
-  const sd = await readSafetensors(`${FIX}efficientnet.safetensors`);
-  const io = await readSafetensors(`${FIX}efficientnet_io.safetensors`);
-  const cfg = JSON.parse(sd.metadata!.config) as EfficientNetArgs;
-  const x = io.tensors.get("input")!;
-  const [n, c, h, w] = x.shape;
-  const model = efficientnet(cfg, { numClasses: 7, inputShape: [h, w, c], init: "zeros" });
-  try {
-    const report = loadStateDict(model, sd, timmNameMap(model)); // strict: every key and variable used
-    assert.equal(
-      report.loaded.length,
-      sd.tensors.size - [...sd.tensors.keys()].filter((k) => k.endsWith("num_batches_tracked")).length,
-    );
-    const want = toFloat32(io.tensors.get("logits")!);
-    const got = tf.tidy(() => {
-      const input = tf.tensor(nchwToNhwc(toFloat32(x), [n, c, h, w]), [n, h, w, c]);
-      return (model.predict(input) as tf.Tensor).dataSync() as Float32Array;
-    });
-    const err = maxAbsDiff(got, want);
-    console.log(`efficientnet reduced: max |logit diff| = ${err.toExponential(2)}`);
-    assert.ok(err < TOL, `max abs logit difference ${err} >= ${TOL}`);
-  } finally {
-    model.dispose();
-  }
+  const t = await torchTwin<EfficientNetArgs>("efficientnet", efficientnet, timmNameMap);
+  assert.equal(t.loaded.length, t.keys.filter((k) => !k.endsWith("num_batches_tracked")).length);
+  console.log(`efficientnet reduced: max |logit diff| = ${t.err.toExponential(2)}`);
+  assert.ok(t.err < TWIN_TOL, `max abs logit difference ${t.err} >= ${TWIN_TOL}`);
 });
 
 Deno.test("efficientnet: make_divisible and B3 block plan follow timm", () => {

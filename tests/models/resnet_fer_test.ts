@@ -3,8 +3,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { RESNET_FER, resnetFer } from "../../lib/models/resnet_fer.ts";
 import { countTrainableParams, torchNameMap } from "../../lib/models/layers.ts";
-import { loadStateDict, readSafetensors, toFloat32 } from "../../lib/models/weights/index.ts";
-import { maxAbsDiff, nchwToNhwc } from "./helpers.ts";
+import { torchTwin, TWIN_TOL } from "./helpers.ts";
 
 await tf.setBackend("cpu");
 
@@ -32,29 +31,8 @@ Deno.test("resnet_fer: half-width ResNet-18 layout, torch-style padding, paramet
   }
 });
 
-const FIX = new URL("../fixtures/models/", import.meta.url).pathname;
-
-for (const net of ["resnet_fer"] as const) {
-  Deno.test(`${net}: a reduced config equals its PyTorch twin (torch names through torchNameMap)`, async () => {
-    const sd = await readSafetensors(`${FIX}${net}.safetensors`);
-    const io = await readSafetensors(`${FIX}${net}_io.safetensors`);
-    const cfg = JSON.parse(sd.metadata!.config);
-    const x = io.tensors.get("input")!;
-    const [n, c, h, w] = x.shape;
-    const opts = { numClasses: 7, inputShape: [h, w, c] as [number, number, number], init: "zeros" as const };
-    const model = resnetFer(cfg, opts);
-    try {
-      const report = loadStateDict(model, sd, torchNameMap(model)); // strict: every key and variable used
-      assert.ok(report.loaded.length > 0);
-      const want = toFloat32(io.tensors.get("logits")!);
-      const got = tf.tidy(() => {
-        const input = tf.tensor(nchwToNhwc(toFloat32(x), [n, c, h, w]), [n, h, w, c]);
-        return (model.predict(input) as tf.Tensor).dataSync() as Float32Array;
-      });
-      const err = maxAbsDiff(got, want);
-      assert.ok(err < 1e-5, `max abs logit difference ${err}`);
-    } finally {
-      model.dispose();
-    }
-  });
-}
+Deno.test("resnet_fer: a reduced config equals its PyTorch twin (torch names through torchNameMap)", async () => {
+  const t = await torchTwin("resnet_fer", resnetFer, torchNameMap);
+  assert.ok(t.loaded.length > 0);
+  assert.ok(t.err < TWIN_TOL, `max abs logit difference ${t.err} >= ${TWIN_TOL}`);
+});
