@@ -13,6 +13,8 @@ import { classificationReport, confusionMatrix, formatReport } from "./metrics.t
 import { type PredictionRow, rowsAccuracy, writePredictionsCsv } from "./predictions.ts";
 import { chosenTta, describeTta, runPredictions, type TtaSpec } from "./tta.ts";
 import { resolveRunDir, runDirFor, runPaths, RUNS_DIR } from "../runs/paths.ts";
+import { describeValSplit } from "../runs/data.ts";
+import { loadRunConfig } from "../runs/predict.ts";
 import { writeAtomicSync } from "../util/fs.ts";
 
 /** A member's predictions. */
@@ -81,8 +83,28 @@ export type MemberPredictions = {
 };
 
 /**
+ * Throws, before anything is predicted, when the runs do not validate on the same images (another split seed,
+ * fraction or cap), naming both runs, their splits and the remedy.
+ */
+export function checkSharedValSplit(runs: string[]): void {
+  const dirs = runs.map((r) => resolveRunDir(r));
+  const first = describeValSplit(loadRunConfig(dirs[0]));
+  for (const dir of dirs.slice(1)) {
+    const own = describeValSplit(loadRunConfig(dir));
+    if (own === first) continue;
+    const name = (d: string) => d.split("/").pop();
+    throw new RangeError(
+      `${name(dir)} validates on other images than ${name(dirs[0])} (${runPaths(dir).config}: ${own}; ` +
+        `${name(dirs[0])}: ${first}): ensemble members must share one validation split; train another seed ` +
+        "of a recipe with `deno task train <experiment> --seed N`, which keeps the preset's split",
+    );
+  }
+}
+
+/**
  * Every run's predictions of `split` (TTA as `tta` says; `auto`: each run's own choice on validation), read
- * from the run's files when there, else evaluated and written; the runs must share their class names.
+ * from the run's files when there, else evaluated and written; the runs must share their class names, and on
+ * the validation split their validation images ({@link checkSharedValSplit}).
  */
 export async function predictMembers(
   runs: string[],
@@ -90,6 +112,7 @@ export async function predictMembers(
   tta: EnsembleTta,
   log: (s: string) => void = () => {},
 ): Promise<MemberPredictions> {
+  if (split === "val") checkSharedValSplit(runs);
   const members: Member[] = [];
   const info: Record<string, unknown>[] = [];
   let classes: string[] = [];

@@ -57,6 +57,18 @@ export function runSplits(cfg: TrainConfig, data: { train: Split; test: Split })
   };
 }
 
+/**
+ * The settings that, with the data, decide a run's validation images: the held-out fraction, the seed of the
+ * split (`splitSeed`, else `seed`) and the cap. Runs with equal descriptions on the same data validate on the
+ * same images (what an ensemble chosen on validation needs).
+ */
+export function describeValSplit(
+  cfg: Pick<TrainConfig, "valFraction" | "seed" | "splitSeed" | "maxEvalImages">,
+) {
+  return `${+(cfg.valFraction * 100).toFixed(4)} % of train, split seed ${cfg.splitSeed ?? cfg.seed}` +
+    (cfg.maxEvalImages ? `, capped at ${cfg.maxEvalImages} images` : "");
+}
+
 /** The fingerprint of a run's splits (lib/data/dataset.ts `dataIdentity`: file names, labels and pixels). */
 export function splitsFingerprint(s: RunSplits): string {
   return dataIdentity([s.train, s.val, s.test]);

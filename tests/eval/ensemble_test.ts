@@ -14,6 +14,8 @@ import { readPredictionsCsv, writePredictionsCsv } from "../../lib/eval/predicti
 import { predictionsPath, runPaths } from "../../lib/runs/runs.ts";
 import { predictRunTta } from "../../lib/eval/tta.ts";
 import { trainTinyRun } from "../helpers/tiny_model.ts";
+import { DEFAULT_CONFIG } from "../../lib/train/config.ts";
+import { withSeed } from "../../lib/train/experiments.ts";
 
 await tf.setBackend("cpu");
 
@@ -192,6 +194,46 @@ Deno.test("evaluateEnsemble: two runs with TTA -> a run-like folder naming its m
       }),
       /the run has no best checkpoint yet/,
     );
+  } finally {
+    rmSync(outDir, { recursive: true, force: true });
+  }
+});
+
+Deno.test("ensembles on validation: a run reseeded like `train --seed` joins; one split with another seed is refused first", async () => {
+  const outDir = mkdtempSync(join(tmpdir(), "fer-ens-seed-"));
+  try {
+    const base = await trainTinyRun(outDir, "base"); // seed 42
+    // `train --seed 5` (withSeed): a new seed, the split of the config's seed
+    const { seed, splitSeed } = withSeed({ ...DEFAULT_CONFIG }, 5);
+    const reseeded = await trainTinyRun(outDir, "reseeded", { seed, splitSeed });
+    const other = await trainTinyRun(outDir, "other", { seed: 5 }); // an old-style run: its split has seed 5
+    const none = { mode: "none" as const, average: "prob" as const };
+    const ok = await evaluateEnsemble([base.runDir, reseeded.runDir], {
+      tta: none,
+      split: "val",
+      name: "ok",
+      outDir,
+    });
+    assert.deepEqual(
+      ok.rows.map((r) => r.path),
+      (await predictRunTta(base.runDir, "val", none)).rows.map((r) => r.path),
+    );
+    let calls = 0;
+    await assert.rejects(
+      evaluateEnsemble([base.runDir, other.runDir], {
+        tta: none,
+        split: "val",
+        outDir,
+        log: () => calls++,
+      }),
+      new RegExp(
+        "^RangeError: other validates on other images than base \\(.*other/config\\.json: 10 % of train, split " +
+          "seed 5, capped at 20 images; base: 10 % of train, split seed 42, capped at 20 images\\): ensemble " +
+          "members must share one validation split; train another seed of a recipe with `deno task train " +
+          "<experiment> --seed N`",
+      ),
+    );
+    assert.equal(calls, 0); // refused before any member was predicted
   } finally {
     rmSync(outDir, { recursive: true, force: true });
   }
