@@ -9,15 +9,17 @@
  * averages the probabilities over test-time views (lib/eval/tta.ts) of each aligned face, or of each image with
  * `--no-detect`; the default, `auto`, is the mode chosen on validation (`deno task evaluate <run> --split val
  * --tta <mode>`; none when no such evaluation was made), which is also what the exported demo applies.
+ * The run may be an ensemble folder (`deno task evaluate --ensemble`, checkpoints/ensemble-<name>/): each member
+ * predicts with its own TTA as the ensemble recorded it (or `--tta MODE` for all) and their probabilities are
+ * averaged, as the ensemble's evaluation did; the members' run folders must be on the machine with their models.
  * Exit status: 0 all predicted, 1 some image failed, 2 bad arguments/run.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { existsSync } from "node:fs";
-import type * as tfl from "@tensorflow/tfjs-layers";
 import { decodeImage } from "../data/dataset.ts";
-import { loadRunConfig, loadRunModel, resolveRunDir, runTransform } from "../runs/runs.ts";
+import type { Transform } from "../data/augment.ts";
+import { resolveRunDir, runTransform } from "../runs/runs.ts";
 import { initEngine } from "../engine/init.ts";
-import type { TrainConfig } from "../train/config.ts";
 import {
   ArgsError,
   type CommandSpec,
@@ -27,9 +29,10 @@ import {
   usageError,
   userPath,
 } from "./args.ts";
-import { predictFaceImages } from "../faces/cli.ts";
-import { describeResolvedTta, type ResolvedTta, resolveTta, ttaTransforms } from "../eval/tta.ts";
+import { faceClassifiers, predictFaceImages } from "../faces/cli.ts";
+import { describeResolvedTta, ttaTransforms } from "../eval/tta.ts";
 import { averageViews } from "../eval/combine.ts";
+import { loadPredictors, type Predictor } from "../eval/predictors.ts";
 
 const SPEC: CommandSpec = {
   name: "predict",
@@ -38,10 +41,11 @@ const SPEC: CommandSpec = {
     "<run> <image...> --no-detect [--top K] [--tta MODE] [--tta-average prob|logit]",
   ],
   summary:
-    "Finds every face in each photo (BlazeFace), aligns it to FER2013's framing and prints its box and top " +
-    "classes\nwith a run's best checkpoint (a run name under checkpoints/ or a run folder); --no-detect " +
-    "classifies each whole\nimage as a pre-cropped face. Relative paths are taken from the directory you run " +
-    "it in. Exit status: 0 all\npredicted, 1 some image failed, 2 bad arguments or run.",
+    "Finds every face in each photo (BlazeFace), aligns it to FER2013's framing and prints its box and " +
+    "top classes\nwith a run's best checkpoint (a run name under checkpoints/ or a run folder; an ensemble " +
+    "folder averages its\nmembers' probabilities); --no-detect classifies each whole image as a pre-cropped " +
+    "face. Relative paths\nare taken from the directory you run it in. Exit status: 0 all predicted, 1 some " +
+    "image failed, 2 bad\narguments or run.",
   options: {
     top: { type: "string", value: "K", help: "how many classes to show per image", default: "3" },
     annotate: {
@@ -79,56 +83,64 @@ function fail(msg: string): never {
   Deno.exit(2);
 }
 
-let runDir: string;
-let cfg: TrainConfig;
-let model: tfl.LayersModel;
-let classes: string[];
+// a run's best model, or each member of an ensemble folder with its own TTA (probabilities averaged)
+let predictors: Predictor[];
+let views: Transform[][];
 try {
-  runDir = resolveRunDir(run);
-  cfg = loadRunConfig(runDir);
+  const runDir = resolveRunDir(run);
   await initEngine();
-  ({ model, classes } = await loadRunModel(runDir));
+  predictors = await loadPredictors(runDir, tta);
+  views = predictors.map((p) =>
+    p.tta.mode === "none" ? [runTransform(p.cfg)] : ttaTransforms(p.cfg, p.tta.mode)
+  );
 } catch (e) {
   fail((e as Error).message);
 }
-let transforms;
-let spec: ResolvedTta;
-try {
-  spec = resolveTta(runDir, tta.mode, tta.average);
-  transforms = spec.mode === "none" ? [runTransform(cfg)] : ttaTransforms(cfg, spec.mode);
-} catch (e) {
-  fail((e as Error).message);
+const classes = predictors[0].classes;
+if (predictors.length > 1) {
+  console.error(`ensemble of ${predictors.length} members, probabilities averaged:`);
+  for (const p of predictors) console.error(`  ${p.name}: ${describeResolvedTta(p.tta)}`);
+} else if (predictors[0].tta.mode !== "none" || predictors[0].tta.source === "validation") {
+  console.error(describeResolvedTta(predictors[0].tta));
 }
-if (spec.mode !== "none" || spec.source === "validation") console.error(describeResolvedTta(spec));
 if (detect) {
   const files = images.map((p) => ({ shown: p, file: userPath(p) }));
   // TTA on each aligned face: the same views as on the test split (the crops are FER2013-sized gray faces;
-  // the mode was checked against the run above)
-  Deno.exit(await predictFaceImages(files, { model, classes, cfg, top, minScore, annotate, tta: spec }));
+  // each mode was checked against its run above)
+  const classifiers = faceClassifiers(predictors);
+  Deno.exit(await predictFaceImages(files, { classifiers, classes, top, minScore, annotate }));
+}
+
+/** One pre-cropped face image through one model: its probabilities averaged over the model's views. */
+async function imageProbs(p: Predictor, transforms: Transform[], file: string): Promise<Float32Array> {
+  const pixels = await decodeImage(file, p.cfg.dataSize, 1);
+  const out = tf.tidy(() => {
+    const x = tf.tensor4d(Float32Array.from(pixels), [1, p.cfg.dataSize, p.cfg.dataSize, 1]);
+    return tf.concat(transforms.map((t) => p.model.predict(t(x)) as tf.Tensor2D)); // [views, classes]
+  });
+  const all = await out.data() as Float32Array; // asynchronous: GPU backends cannot read synchronously
+  out.dispose();
+  const c = p.classes.length;
+  return averageViews(transforms.map((_, i) => all.subarray(i * c, (i + 1) * c)), c, p.tta.average);
 }
 
 let failed = 0;
 for (const path of images) {
-  let pixels: Uint8Array;
+  const file = userPath(path); // `deno task` runs in the project root; INIT_CWD is where it was called
+  const probs = new Float32Array(classes.length);
   try {
-    const file = userPath(path); // `deno task` runs in the project root; INIT_CWD is where it was called
     if (!existsSync(file)) throw new Error(`file not found (${file})`);
-    pixels = await decodeImage(file, cfg.dataSize, 1);
+    for (let m = 0; m < predictors.length; m++) {
+      const own = await imageProbs(predictors[m], views[m], file);
+      for (let k = 0; k < probs.length; k++) probs[k] += own[k] / predictors.length;
+    }
   } catch (e) {
     console.error(`${path}: cannot read image: ${(e as Error).message}`);
     failed++;
     continue;
   }
-  const out = tf.tidy(() => {
-    const x = tf.tensor4d(Float32Array.from(pixels), [1, cfg.dataSize, cfg.dataSize, 1]);
-    return tf.concat(transforms.map((t) => model.predict(t(x)) as tf.Tensor2D)); // [views, classes]
-  });
-  const all = await out.data() as Float32Array; // asynchronous: GPU backends cannot read synchronously
-  out.dispose();
-  const c = classes.length;
-  const probs = averageViews(transforms.map((_, i) => all.subarray(i * c, (i + 1) * c)), c, spec.average);
   const ranked = Array.from(probs, (p, i) => ({ p, c: classes[i] })).sort((a, b) => b.p - a.p).slice(0, top);
   console.log(`${path}: ${ranked.map((r) => `${r.c} ${(100 * r.p).toFixed(1)}%`).join(", ")}`);
 }
-model.dispose();
+for (const p of predictors) p.model.dispose();
 Deno.exit(failed ? 1 : 0);

@@ -8,11 +8,12 @@
  * predictions are read from the files `evaluate` writes when they are there (lib/eval/tta.ts `runPredictions`),
  * so an ensemble of committed run folders re-forms without their weights.
  */
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { classificationReport, confusionMatrix, formatReport } from "./metrics.ts";
 import { type PredictionRow, rowsAccuracy, writePredictionsCsv } from "./predictions.ts";
 import { chosenTta, describeTta, runPredictions, type TtaSpec } from "./tta.ts";
-import { resolveRunDir, runDirFor, runPaths, RUNS_DIR } from "../runs/paths.ts";
+import { resolveRunDir, runDirFor, RunError, runPaths, RUNS_DIR } from "../runs/paths.ts";
 import { describeValSplit } from "../runs/data.ts";
 import { loadRunConfig } from "../runs/predict.ts";
 import { writeAtomicSync } from "../util/fs.ts";
@@ -196,7 +197,8 @@ export function writeEnsemble(
     model: "ensemble",
     preset: null,
     kind: "ensemble",
-    members: preds.info,
+    // member folders relative to the ensemble's, so that a clone elsewhere finds them (ensembleMembers)
+    members: preds.info.map((m) => ({ ...m, dir: relative(dir, m.dir as string) })),
     tta: opts.tta,
     tta_description: describeEnsembleTta(opts.tta, preds.info),
     averaging: "mean of the members' class probabilities",
@@ -286,4 +288,62 @@ export async function chooseThenTestEnsemble(
     split: "test",
   });
   return { chosen, tried: sel.tried, val, test };
+}
+
+/** True when `dir` holds an ensemble (its config.json has `kind: "ensemble"`). */
+export function isEnsembleDir(dir: string): boolean {
+  const config = runPaths(dir).config;
+  return existsSync(config) && JSON.parse(readFileSync(config, "utf8")).kind === "ensemble";
+}
+
+/** A member as an ensemble folder's config.json lists it, with its run folder found. */
+export type EnsembleMember = { run: string; dir: string; tta: TtaSpec };
+
+/**
+ * The members an ensemble folder lists, each with its run folder: the folder recorded relative to the
+ * ensemble's (written so since 2026-12-01), an absolute one that exists (older folders), else the run of that
+ * name beside the ensemble folder (a clone elsewhere). Throws a {@link RunError} naming the config when a member
+ * is missing.
+ */
+export function ensembleMembers(ensembleDir: string): EnsembleMember[] {
+  const config = runPaths(ensembleDir).config;
+  const raw = JSON.parse(readFileSync(config, "utf8")) as {
+    kind?: string;
+    members?: { run: string; dir: string; tta: TtaSpec }[];
+  };
+  if (raw.kind !== "ensemble" || !Array.isArray(raw.members)) {
+    throw new RunError(`${config} is not an ensemble's config (no kind "ensemble" with its members)`);
+  }
+  return raw.members.map((m) => {
+    const candidates = [
+      isAbsolute(m.dir) ? m.dir : resolve(ensembleDir, m.dir),
+      join(dirname(resolve(ensembleDir)), m.run),
+    ];
+    const dir = candidates.find((d) => existsSync(runPaths(d).config));
+    if (!dir) {
+      throw new RunError(
+        `member ${m.run} of ${config} not found (looked in ${
+          candidates.join(" and ")
+        }); the ensemble needs its ` +
+          "members' run folders",
+      );
+    }
+    return { run: m.run, dir, tta: m.tta };
+  });
+}
+
+/** An ensemble's validation accuracy: its val_report.json (written when its members were chosen on validation). */
+export function ensembleValAccuracy(dir: string): number | null {
+  const file = runPaths(dir).valReportJson;
+  return existsSync(file) ? JSON.parse(readFileSync(file, "utf8")).test_accuracy as number : null;
+}
+
+/** True when every member of the ensemble folder is on this machine with its best model. */
+export function ensembleHasWeights(dir: string): boolean {
+  try {
+    return ensembleMembers(dir).every((m) => existsSync(join(runPaths(m.dir).best, "model.json")));
+  } catch (e) {
+    if (e instanceof RunError) return false;
+    throw e;
+  }
 }

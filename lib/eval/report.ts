@@ -19,6 +19,7 @@ import { modelParams } from "../models/registry.ts";
 import { classificationReport } from "./metrics.ts";
 import { fileAccuracy, readPredictionsCsv } from "./predictions.ts";
 import { chosenTta } from "./tta.ts";
+import { ensembleMembers } from "./ensemble.ts";
 
 /**
  * A Markdown table of the history. Runs that record CPU time (every run since the cost accounting, see
@@ -178,13 +179,17 @@ export function resultRow(runDir: string): ResultRow {
   const summary = readTestReport(paths);
   const run = basename(runDir);
   if (raw.kind === "ensemble") {
-    const members = raw.members as { run: string; dir: string }[];
+    const members = raw.members as { run: string }[];
     // one mode for every member, or `auto` (each member's own choice on validation)
     const tta = raw.tta === "auto" ? "auto" : (raw.tta as { mode: TtaMode }).mode;
-    const costs = members.map((m) => {
-      const p = runPaths(m.dir);
-      return existsSync(p.config) ? runCost(readHistory(p), readTestReport(p) ?? {}) : null;
-    });
+    let costs: (ReturnType<typeof runCost> | null)[] = [null]; // a member's run folder missing: no cost
+    try {
+      costs = ensembleMembers(runDir).map((m) =>
+        runCost(readHistory(runPaths(m.dir)), readTestReport(runPaths(m.dir)) ?? {})
+      );
+    } catch (e) {
+      if (!(e instanceof RunError)) throw e;
+    }
     const valFile = paths.valReportJson;
     const val = existsSync(valFile)
       ? JSON.parse(Deno.readTextFileSync(valFile)).test_accuracy as number

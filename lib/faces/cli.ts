@@ -2,27 +2,34 @@
  * The face mode of `deno task predict` (lib/cli/predict.ts): detect, align and classify every face in each
  * photo, print the faces, and write annotated copies with `--annotate`.
  */
-import type * as tfl from "@tensorflow/tfjs-layers";
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { basename, extname, join } from "node:path";
 import { annotatePhoto } from "./annotate.ts";
 import { loadFaceDetector } from "./files.ts";
 import { formatFaces, predictPhotoFile } from "./photo.ts";
+import type { Classifier } from "./pipeline.ts";
 import { preprocessingOf } from "./preprocess.ts";
-import type { TtaSpec } from "../eval/combine.ts";
-import type { TrainConfig } from "../train/loop.ts";
+import type { Predictor } from "../eval/predictors.ts";
+
+/** The face classifiers of loaded models (lib/eval/ensemble.ts `loadPredictors`): each with its preprocessing and TTA. */
+export function faceClassifiers(predictors: Predictor[]): Classifier[] {
+  return predictors.map((p) => ({
+    model: p.model,
+    classes: p.classes,
+    preprocessing: preprocessingOf(p.cfg),
+    tta: p.tta,
+  }));
+}
 
 /** What the face mode needs from the CLI. */
 export interface FaceCliOptions {
-  model: tfl.LayersModel;
+  /** The run's model, or an ensemble's members (probabilities averaged); disposed at the end. */
+  classifiers: Classifier[];
   classes: string[];
-  cfg: TrainConfig;
   top: number;
   minScore: number;
   /** One image: the output file; several: a folder that receives `<name>.png` per image. */
   annotate?: string;
-  /** Test-time augmentation of each aligned face (lib/faces/pipeline.ts `Classifier`). */
-  tta?: TtaSpec;
 }
 
 /** An image argument: as typed (for messages) and resolved (to read). */
@@ -31,12 +38,7 @@ export type ImageArg = { shown: string; file: string };
 /** Runs the face mode over `images`; returns the exit status (0 all read, 1 some image could not be read). */
 export async function predictFaceImages(images: ImageArg[], o: FaceCliOptions): Promise<number> {
   const detector = await loadFaceDetector();
-  const classifier = {
-    model: o.model,
-    classes: o.classes,
-    preprocessing: preprocessingOf(o.cfg),
-    tta: o.tta,
-  };
+  const classifier = o.classifiers.length === 1 ? o.classifiers[0] : o.classifiers;
   const toFolder = o.annotate !== undefined &&
     (images.length > 1 || (existsSync(o.annotate) && statSync(o.annotate).isDirectory()));
   if (toFolder) mkdirSync(o.annotate!, { recursive: true });
@@ -63,7 +65,7 @@ export async function predictFaceImages(images: ImageArg[], o: FaceCliOptions): 
     }
   } finally {
     detector.dispose();
-    o.model.dispose();
+    for (const c of o.classifiers) c.model.dispose();
   }
   return failed ? 1 : 0;
 }

@@ -10,7 +10,7 @@ import { type Classifier, type FacePrediction, predictFaces, topClasses } from "
 export async function predictPhotoFile(
   path: string,
   detector: FaceDetector,
-  classifier: Classifier,
+  classifier: Classifier | Classifier[],
   opts: DetectOptions = {},
 ): Promise<{ photo: Photo; faces: FacePrediction[] }> {
   const photo = await readPhoto(path);

@@ -29,8 +29,20 @@ export interface Classifier {
   tta?: TtaSpec;
 }
 
-/** Softmax probabilities for gray crops [n, dataSize, dataSize, 1] (0..255); one row per crop. */
-export async function classifyCrops(c: Classifier, crops: tf.Tensor4D): Promise<number[][]> {
+/**
+ * Softmax probabilities for gray crops [n, dataSize, dataSize, 1] (0..255); one row per crop. Several
+ * classifiers (an ensemble's members, each with its own preprocessing and TTA) give the mean of their
+ * probabilities, as `deno task evaluate --ensemble` averages them.
+ */
+export async function classifyCrops(c: Classifier | Classifier[], crops: tf.Tensor4D): Promise<number[][]> {
+  if (Array.isArray(c)) {
+    if (c.length === 0) throw new RangeError("no classifier given");
+    const each: number[][][] = [];
+    for (const m of c) each.push(await classifyCrops(m, crops));
+    return each[0].map((row, i) =>
+      row.map((_, k) => each.reduce((s, probs) => s + probs[i][k], 0) / c.length)
+    );
+  }
   const n = crops.shape[0];
   if (n === 0) return [];
   const k = c.classes.length;
@@ -50,21 +62,45 @@ export async function classifyCrops(c: Classifier, crops: tf.Tensor4D): Promise<
   return Array.from({ length: n }, (_, i) => Array.from(probs.subarray(i * k, (i + 1) * k)));
 }
 
-/** Every face in an RGB image ([h, w, 3], 0..255) with its expression probabilities, best detection first. */
+/**
+ * Every face in an RGB image ([h, w, 3], 0..255) with its expression probabilities, best detection first. With
+ * several classifiers (an ensemble), each face is aligned once: they must share the crop size and framing.
+ */
 export async function predictFaces(
   detector: FaceDetector,
-  c: Classifier,
+  c: Classifier | Classifier[],
   image: tf.Tensor3D,
   opts: DetectOptions = {},
 ): Promise<FacePrediction[]> {
+  const { dataSize, framing } = sharedCrop(Array.isArray(c) ? c : [c]);
   const faces = await detector.detect(image, opts);
-  const crops = alignFaces(image, faces, c.preprocessing.dataSize, c.preprocessing.framing);
+  const crops = alignFaces(image, faces, dataSize, framing);
   try {
     const probs = await classifyCrops(c, crops);
     return faces.map((f, i) => ({ ...f, probs: probs[i] }));
   } finally {
     crops.dispose();
   }
+}
+
+/** The face crop every classifier expects (size and framing); throws when they differ. */
+function sharedCrop(cs: Classifier[]): Pick<Preprocessing, "dataSize" | "framing"> {
+  if (cs.length === 0) throw new RangeError("no classifier given");
+  const { dataSize, framing } = cs[0].preprocessing;
+  for (const m of cs.slice(1)) {
+    if (
+      m.preprocessing.dataSize !== dataSize ||
+      JSON.stringify(m.preprocessing.framing) !== JSON.stringify(framing)
+    ) {
+      throw new RangeError(
+        `the classifiers expect different face crops (${dataSize} px ${JSON.stringify(framing)} and ` +
+          `${m.preprocessing.dataSize} px ${
+            JSON.stringify(m.preprocessing.framing)
+          }); an ensemble's members must share them`,
+      );
+    }
+  }
+  return { dataSize, framing };
 }
 
 /** The `k` most probable classes of one prediction, best first. */

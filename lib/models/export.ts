@@ -9,7 +9,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { basename, join } from "node:path";
-import { loadRunConfig, loadRunModel } from "../runs/runs.ts";
+import { loadRunConfig, loadRunModel, RunError } from "../runs/runs.ts";
+import { isEnsembleDir } from "../eval/ensemble.ts";
 import { type Preprocessing, preprocessingOf } from "../faces/preprocess.ts";
 import { forInference } from "./fold.ts";
 import { type ResolvedTta, resolveTta } from "../eval/tta.ts";
@@ -58,6 +59,12 @@ export async function exportRun(
   opts: ExportOptions = {},
 ): Promise<ExportResult> {
   const shardBytes = opts.shardBytes ?? SHARD_BYTES;
+  if (isEnsembleDir(runDir)) {
+    throw new RunError(
+      `${runDir} is an ensemble: export takes one trained run (export a member, or classify photos with the ` +
+        "whole ensemble through `deno task predict <ensemble> <photo>`)",
+    );
+  }
   const cfg = loadRunConfig(runDir);
   const tta = resolveTta(runDir, opts.tta ?? "auto", opts.ttaAverage ?? "prob");
   const { model, classes } = await loadRunModel(runDir);

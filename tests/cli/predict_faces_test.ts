@@ -109,3 +109,53 @@ Deno.test("predict --tta on photos: every aligned face averaged over the views; 
     rmSync(tmp, { recursive: true, force: true });
   }
 });
+
+Deno.test("predict with an ensemble folder: each member with its recorded TTA, probabilities averaged", async () => {
+  const tmp = mkdtempSync(join(tmpdir(), "fer-predict-ens-"));
+  try {
+    const a = await makeTinyRun(join(tmp, "a"), { seed: 3 });
+    const b = await makeTinyRun(join(tmp, "b"), { seed: 11, inputSize: 44, cropFrom: 48 });
+    const ens = join(tmp, "ensemble-ab");
+    Deno.mkdirSync(ens);
+    const member = (run: string, mode: string) => ({ run, dir: `../${run}`, tta: { mode, average: "prob" } });
+    Deno.writeTextFileSync(
+      join(ens, "config.json"),
+      JSON.stringify({ kind: "ensemble", members: [member("a", "none"), member("b", "5crop")], tta: "auto" }),
+    );
+    /** class -> percent, for each face (photo) or image (--no-detect) line. */
+    const probs = async (...args: string[]) => {
+      const r = await predict(...args, "--top", "7");
+      assert.equal(r.code, 0, r.stderr);
+      return {
+        stderr: r.stderr,
+        rows: r.stdout.split("\n").filter((l) => / \d+\.\d%/.test(l)).map((l) =>
+          Object.fromEntries([...l.matchAll(/(\w+) (\d+\.\d)%/g)].map((m) => [m[1], Number(m[2])]))
+        ),
+      };
+    };
+    const face = SAMPLE + readdirSync(SAMPLE).sort()[0];
+    for (const input of [[FIX + "three_faces.jpg"], [face, "--no-detect"]]) {
+      const e = await probs(ens, ...input);
+      assert.match(
+        e.stderr,
+        /ensemble of 2 members, probabilities averaged:\n {2}a: TTA none\n {2}b: TTA 5crop/,
+      );
+      const pa = (await probs(a, ...input, "--tta", "none")).rows;
+      const pb = (await probs(b, ...input, "--tta", "5crop")).rows;
+      assert.equal(e.rows.length, input.length === 1 ? 3 : 1);
+      assert.notDeepEqual(pa, pb); // two different members
+      e.rows.forEach((row, i) => {
+        for (const [c, p] of Object.entries(row)) {
+          assert.ok(Math.abs(p - (pa[i][c] + pb[i][c]) / 2) <= 0.1, `${c}: ${p} vs ${pa[i][c]}, ${pb[i][c]}`);
+        }
+      });
+    }
+    // a member's folder gone: a clear error naming it
+    Deno.renameSync(b, join(tmp, "moved"));
+    const r = await predict(ens, face, "--no-detect");
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /error: member b of .*ensemble-ab\/config\.json not found \(looked in /);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});

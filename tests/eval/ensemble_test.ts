@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
@@ -7,6 +7,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import {
   averageMembers,
   chooseThenTestEnsemble,
+  ensembleMembers,
   evaluateEnsemble,
   selectMembers,
 } from "../../lib/eval/ensemble.ts";
@@ -102,6 +103,27 @@ Deno.test("evaluateEnsemble: two runs with TTA -> a run-like folder naming its m
     }
     const cfg = JSON.parse(readFileSync(join(res.dir, "config.json"), "utf8"));
     assert.deepEqual(cfg.members.map((m: { run: string }) => m.run), ["m1", "m2"]);
+    // member folders recorded relative to the ensemble's; found again from a copy elsewhere (a clone)
+    assert.deepEqual(cfg.members.map((m: { dir: string }) => m.dir), ["../m1", "../m2"]);
+    assert.deepEqual(ensembleMembers(res.dir).map((m) => m.dir), [r1.runDir, r2.runDir]);
+    const clone = mkdtempSync(join(tmpdir(), "fer-ens-clone-"));
+    try {
+      cpSync(outDir, clone, { recursive: true });
+      const there = join(clone, "ensemble-pair");
+      assert.deepEqual(ensembleMembers(there).map((m) => m.dir), [join(clone, "m1"), join(clone, "m2")]);
+      // an older folder recorded absolute paths: where they no longer exist, the run beside the ensemble is used
+      const old = {
+        ...cfg,
+        members: cfg.members.map((m: { run: string }) => ({ ...m, dir: `/gone/${m.run}` })),
+      };
+      writeFileSync(join(there, "config.json"), JSON.stringify(old));
+      assert.deepEqual(ensembleMembers(there).map((m) => m.dir), [join(clone, "m1"), join(clone, "m2")]);
+      rmSync(join(clone, "m2"), { recursive: true });
+      assert.throws(() => ensembleMembers(there), /member m2 of .*ensemble-pair\/config\.json not found/);
+      assert.throws(() => ensembleMembers(join(clone, "m1")), /m1\/config\.json is not an ensemble's config/);
+    } finally {
+      rmSync(clone, { recursive: true, force: true });
+    }
     assert.deepEqual(cfg.tta, tta);
     assert.match(
       readFileSync(join(res.dir, "test_report.txt"), "utf8"),

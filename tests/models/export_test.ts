@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { serveDir } from "../../lib/web/static.ts";
@@ -225,10 +225,15 @@ Deno.test("preprocessViews equals the evaluation's TTA transforms, view by view 
   }
 });
 
-Deno.test("export of a folder without a run: a clear error naming config.json", async () => {
+Deno.test("export of a folder without a run, or of an ensemble: clear errors", async () => {
   const tmp = mkdtempSync(join(tmpdir(), "fer-export-"));
   try {
     await assert.rejects(() => exportRun(tmp, join(tmp, "out")), /config\.json/);
+    writeFileSync(join(tmp, "config.json"), JSON.stringify({ kind: "ensemble", members: [] }));
+    await assert.rejects(
+      () => exportRun(tmp, join(tmp, "out")),
+      /is an ensemble: export takes one trained run \(export a member, or classify photos with the whole ensemble/,
+    );
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
