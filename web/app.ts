@@ -9,7 +9,8 @@
  *
  * Each face gets the test-time augmentation stored in the export (by default the mode chosen on validation;
  * lib/models/export.ts), as `deno task predict` does; `?tta=none|hflip|5crop|10crop` overrides it (e.g. `none`
- * for a faster webcam).
+ * for a faster webcam). An exported ensemble (/model/ensemble.json) loads every member, each with its own TTA,
+ * and averages their probabilities, as `deno task predict <ensemble>` does.
  *
  * For tests it exposes `window.fer` (see {@link FerPage}). `?backend=cpu|webgl` picks the tfjs backend
  * (default: webgl when available, else cpu); `?camera=0` leaves the webcam off.
@@ -31,14 +32,16 @@ export interface FerPage {
   ready: Promise<void>;
   backend: string;
   classes: string[];
-  /** The test-time augmentation applied to each face (`none`: the single centre view). */
+  /** The test-time augmentation applied to each face (`none`: the single centre view); an ensemble's first member's. */
   tta: TtaSpec;
+  /** The model, or each member of an ensemble, with its TTA. */
+  members: { run: string; tta: TtaSpec }[];
   /** The latest camera frame's faces (boxes, probabilities), frames processed and frames per second. */
   last: { faces: FacePrediction[]; frames: number; fps: number };
   /** Faces and probabilities for an image URL (e.g. a data: URL). */
   predictImage(url: string): Promise<FacePrediction[]>;
-  /** Raw logits of the exported model for preprocessed-by-the-page gray crops [n, dataSize, dataSize, 1]. */
-  logits(crops: number[], n: number): Promise<number[][]>;
+  /** Raw logits of the exported model (an ensemble's member `member`) for gray crops [n, dataSize, dataSize, 1]. */
+  logits(crops: number[], n: number, member?: number): Promise<number[][]>;
   error: string | null;
 }
 
@@ -49,6 +52,7 @@ const page: FerPage = {
   backend: "",
   classes: [],
   tta: NO_TTA,
+  members: [],
   last: { faces: [], frames: 0, fps: 0 },
   predictImage: () => Promise.reject(new Error("not ready")),
   logits: () => Promise.reject(new Error("not ready")),
@@ -113,38 +117,59 @@ async function main() {
   await tf.ready();
   page.backend = tf.getBackend();
   status(`tfjs ${tf.version_core} on ${page.backend}; loading models…`);
-  const model = await tfl.loadLayersModel("model/model.json");
-  const meta = (await (await fetch("model/model.json")).json()).userDefinedMetadata;
   const wantedTta = params.get("tta");
   if (wantedTta !== null && !(TTA_MODES as readonly string[]).includes(wantedTta)) {
     throw new Error(`?tta must be one of ${TTA_MODES.join(", ")}, got "${wantedTta}"`);
   }
-  // absent in exports made before TTA was exported
-  const stored = meta.tta as (TtaSpec & { source?: string }) | undefined;
-  const tta: TtaSpec = {
-    mode: (wantedTta as TtaMode | null) ?? stored?.mode ?? "none",
-    average: stored?.average ?? NO_TTA.average,
-  };
-  const classifier: Classifier = {
-    model,
-    classes: meta.classes,
-    preprocessing: meta.preprocessing as Preprocessing,
-    tta,
-  };
-  page.classes = classifier.classes;
-  page.tta = tta;
+  // an exported ensemble lists its members' folders (lib/models/export.ts exportEnsemble); else one model
+  const listed = await fetch("model/ensemble.json");
+  const ensemble = listed.ok
+    ? await listed.json() as { ensemble: string; members: { path: string }[] }
+    : null;
+  const folders = ensemble ? ensemble.members.map((m) => `model/${m.path}/`) : ["model/"];
+  const loaded = await Promise.all(folders.map(async (dir) => {
+    const model = await tfl.loadLayersModel(`${dir}model.json`);
+    const meta = (await (await fetch(`${dir}model.json`)).json()).userDefinedMetadata;
+    // absent in exports made before TTA was exported
+    const stored = meta.tta as (TtaSpec & { source?: string }) | undefined;
+    const tta: TtaSpec = {
+      mode: (wantedTta as TtaMode | null) ?? stored?.mode ?? "none",
+      average: stored?.average ?? NO_TTA.average,
+    };
+    const classifier: Classifier = {
+      model,
+      classes: meta.classes,
+      preprocessing: meta.preprocessing as Preprocessing,
+      tta,
+    };
+    const from = wantedTta !== null
+      ? " (?tta)"
+      : stored?.source === "validation"
+      ? " (chosen on validation)"
+      : "";
+    return { classifier, meta, label: `${meta.model} (${meta.run}); TTA ${tta.mode}${from}` };
+  }));
+  const classifiers = loaded.map((l) => l.classifier);
+  const classes = classifiers[0].classes;
+  const prep = classifiers[0].preprocessing;
+  page.classes = classes;
+  page.tta = classifiers[0].tta!;
+  page.members = loaded.map((l) => ({ run: l.meta.run, tta: l.classifier.tta! }));
   const detector = new FaceDetector(await loadGraphModel("detector/blazeface.json"));
-  $("model").textContent = `${meta.model} (${meta.run}); input ${meta.preprocessing.dataSize}×` +
-    `${meta.preprocessing.dataSize} gray face → ${meta.preprocessing.inputSize}×${meta.preprocessing.inputSize}×` +
-    `${meta.preprocessing.channels}; TTA ${tta.mode}` +
-    (wantedTta !== null ? " (?tta)" : stored?.source === "validation" ? " (chosen on validation)" : "");
+  $("model").textContent =
+    (ensemble
+      ? `ensemble ${ensemble.ensemble}, ${loaded.length} members averaged: ${
+        loaded.map((l) => l.label).join("; ")
+      }`
+      : loaded[0].label) +
+    `; input ${prep.dataSize}×${prep.dataSize} gray face → ${prep.inputSize}×${prep.inputSize}×${prep.channels}`;
 
   const photoCanvas = $<HTMLCanvasElement>("photo");
   const overlay = $<HTMLCanvasElement>("overlay");
   async function predictImage(img: HTMLImageElement | HTMLVideoElement): Promise<FacePrediction[]> {
     const pixels = tf.browser.fromPixels(img);
     try {
-      return await predictFaces(detector, classifier, pixels);
+      return await predictFaces(detector, classifiers.length === 1 ? classifiers[0] : classifiers, pixels);
     } finally {
       pixels.dispose();
     }
@@ -155,13 +180,14 @@ async function main() {
     photoCanvas.height = overlay.height = img.naturalHeight;
     photoCanvas.getContext("2d")!.drawImage(img, 0, 0);
     const faces = await predictImage(img);
-    draw(overlay, faces, classifier.classes);
+    draw(overlay, faces, classes);
     return faces;
   };
-  page.logits = async (crops, n) => {
-    const s = classifier.preprocessing.dataSize;
+  page.logits = async (crops, n, member = 0) => {
+    const c = classifiers[member];
+    const s = c.preprocessing.dataSize;
     const out = tf.tidy(() =>
-      model.predict(preprocess(tf.tensor4d(crops, [n, s, s, 1]), classifier.preprocessing)) as tf.Tensor
+      c.model.predict(preprocess(tf.tensor4d(crops, [n, s, s, 1]), c.preprocessing)) as tf.Tensor
     );
     const rows = (await out.array()) as number[][];
     out.dispose();
@@ -205,7 +231,7 @@ async function main() {
           n = 0;
         }
         page.last = { faces, frames: page.last.frames + 1, fps: page.last.fps };
-        draw(overlay, faces, classifier.classes, page.last.fps);
+        draw(overlay, faces, classes, page.last.fps);
       }
       await new Promise((r) => requestAnimationFrame(r));
     }

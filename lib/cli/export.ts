@@ -1,10 +1,12 @@
 /**
  * `deno task export <run> <dir> [--tta MODE]`: writes the run's best model as a browser-loadable TensorFlow.js
  * LayersModel (`<dir>/model.json` + weight shards; class names, preprocessing and the test-time augmentation —
- * by default the one chosen on validation — in its metadata; lib/models/export.ts).
+ * by default the one chosen on validation — in its metadata; lib/models/export.ts). An ensemble folder writes one
+ * such folder per member (`<dir>/member-<i>/`, each with its recorded TTA) and `<dir>/ensemble.json`.
  * Exit status: 0 written, 2 bad arguments or run.
  */
-import { exportRun } from "../models/export.ts";
+import { exportEnsemble, exportRun } from "../models/export.ts";
+import { isEnsembleDir } from "../eval/ensemble.ts";
 import { describeResolvedTta } from "../eval/tta.ts";
 import { resolveRunDir } from "../runs/runs.ts";
 import { initEngine } from "../engine/init.ts";
@@ -12,7 +14,7 @@ import { type CommandSpec, faceTtaOptions, parseCli, runArg, usageError, userPat
 
 const SPEC: CommandSpec = {
   name: "export",
-  usage: ["<run> <dir> [--tta MODE] [--tta-average prob|logit]"],
+  usage: ["<run|ensemble> <dir> [--tta MODE] [--tta-average prob|logit]"],
   summary: "Writes a run's best model (a run name under checkpoints/ or a run folder) to <dir> as a " +
     "TensorFlow.js LayersModel\n(model.json + weight shards; class names, preprocessing and TTA in its metadata), " +
     "loadable with tf.loadLayersModel.",
@@ -34,13 +36,20 @@ const { run, out, tta, ttaAverage } = parseCli(SPEC, (a) => {
 try {
   const runDir = resolveRunDir(run);
   await initEngine();
-  const r = await exportRun(runDir, out, { tta, ttaAverage });
-  const p = r.metadata.preprocessing;
-  console.log(
-    `${r.modelJson}: ${r.metadata.model} from ${r.metadata.run}, ${r.shards.length} weight shard(s); input ` +
-      `${p.dataSize}×${p.dataSize} gray face -> ${p.inputSize}×${p.inputSize}×${p.channels}; classes ` +
-      r.metadata.classes.join(", ") + `; ${describeResolvedTta(r.metadata.tta!)}`,
-  );
+  const ensemble = isEnsembleDir(runDir) ? await exportEnsemble(runDir, out, { tta, ttaAverage }) : null;
+  for (const r of ensemble?.members ?? [await exportRun(runDir, out, { tta, ttaAverage })]) {
+    const p = r.metadata.preprocessing;
+    console.log(
+      `${r.modelJson}: ${r.metadata.model} from ${r.metadata.run}, ${r.shards.length} weight shard(s); input ` +
+        `${p.dataSize}×${p.dataSize} gray face -> ${p.inputSize}×${p.inputSize}×${p.channels}; classes ` +
+        r.metadata.classes.join(", ") + `; ${describeResolvedTta(r.metadata.tta!)}`,
+    );
+  }
+  if (ensemble) {
+    console.log(
+      `${ensemble.ensembleJson}: ${ensemble.manifest.ensemble}, ${ensemble.members.length} members averaged`,
+    );
+  }
 } catch (e) {
   console.error(`error: ${(e as Error).message}`);
   Deno.exit(2);

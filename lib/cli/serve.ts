@@ -4,10 +4,13 @@
  * `checkpoints/<run>/web/` and serves the live demo page (web/) on http://127.0.0.1:<port>/: webcam or uploaded
  * image, faces boxed and labelled with class probabilities and the frame rate, all computed in the browser.
  * Without a run, the newest run under checkpoints/ that has a best model; `--model` serves an existing export.
+ * An ensemble folder is exported member by member (lib/models/export.ts `exportEnsemble`) and the page averages
+ * its members' probabilities.
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { exportRun } from "../models/export.ts";
+import { ENSEMBLE_JSON, exportEnsemble, exportRun } from "../models/export.ts";
+import { isEnsembleDir } from "../eval/ensemble.ts";
 import { describeResolvedTta } from "../eval/tta.ts";
 import { resolveRunDir } from "../runs/runs.ts";
 import { initEngine } from "../engine/init.ts";
@@ -17,7 +20,7 @@ import { ArgsError, type CommandSpec, faceTtaOptions, parseCli, runArg } from ".
 
 const SPEC: CommandSpec = {
   name: "serve",
-  usage: ["[run] [--port N] [--model DIR] [--tta MODE] [--tta-average prob|logit]"],
+  usage: ["[run|ensemble] [--port N] [--model DIR] [--tta MODE] [--tta-average prob|logit]"],
   summary:
     "Exports a run's best model (default: the newest run under checkpoints/) and serves the live demo " +
     "page on\nhttp://127.0.0.1:<port>/: webcam or uploaded photo, faces boxed and labelled in the browser.",
@@ -62,20 +65,25 @@ const { run, port, model, tta, ttaAverage } = parseCli(SPEC, (a) => {
 try {
   let modelDir = model;
   if (modelDir) {
-    if (!existsSync(join(modelDir, "model.json"))) {
-      throw new Error(`${join(modelDir, "model.json")} not found`);
+    if (!existsSync(join(modelDir, "model.json")) && !existsSync(join(modelDir, ENSEMBLE_JSON))) {
+      throw new Error(`${join(modelDir, "model.json")} (or ${ENSEMBLE_JSON}) not found`);
     }
   } else {
     const runDir = run ? resolveRunDir(run) : newestRun();
     if (!runDir) throw new Error("no run with a best model under checkpoints/; train one or name a run");
     await initEngine();
     modelDir = join(runDir, "web");
-    const r = await exportRun(runDir, modelDir, { tta, ttaAverage });
-    console.log(
-      `exported ${r.metadata.model} from ${r.metadata.run} to ${modelDir}; ${
-        describeResolvedTta(r.metadata.tta!)
-      }`,
-    );
+    const ensemble = isEnsembleDir(runDir)
+      ? await exportEnsemble(runDir, modelDir, { tta, ttaAverage })
+      : null;
+    for (const r of ensemble?.members ?? [await exportRun(runDir, modelDir, { tta, ttaAverage })]) {
+      console.log(
+        `exported ${r.metadata.model} from ${r.metadata.run} to ${
+          r.modelJson.replace(/\/model\.json$/, "")
+        }; ` +
+          describeResolvedTta(r.metadata.tta!),
+      );
+    }
   }
   const server = await startServer({ modelDir, port });
   console.log(`demo: ${server.url}  (Ctrl-C stops)`);

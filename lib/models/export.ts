@@ -6,11 +6,13 @@
  * apply to each face (by default the one chosen on validation) and where it came from.
  * Models with ConvNeXt's `LayerScale` need lib/models/layers.ts imported before loading (the demo does). The
  * exported graph is for inference: batch norms are folded into their convolutions (lib/models/fold.ts).
+ * An ensemble folder exports as one such folder per member (`member-<i>/`, each with the TTA the ensemble
+ * recorded for it) and an `ensemble.json` listing them; the demo averages their probabilities.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { basename, join } from "node:path";
 import { loadRunConfig, loadRunModel, RunError } from "../runs/runs.ts";
-import { isEnsembleDir } from "../eval/ensemble.ts";
+import { ensembleMembers, isEnsembleDir } from "../eval/ensemble.ts";
 import { type Preprocessing, preprocessingOf } from "../faces/preprocess.ts";
 import { forInference } from "./fold.ts";
 import { type ResolvedTta, resolveTta } from "../eval/tta.ts";
@@ -60,10 +62,7 @@ export async function exportRun(
 ): Promise<ExportResult> {
   const shardBytes = opts.shardBytes ?? SHARD_BYTES;
   if (isEnsembleDir(runDir)) {
-    throw new RunError(
-      `${runDir} is an ensemble: export takes one trained run (export a member, or classify photos with the ` +
-        "whole ensemble through `deno task predict <ensemble> <photo>`)",
-    );
+    throw new RunError(`${runDir} is an ensemble: export it with exportEnsemble (one folder per member)`);
   }
   const cfg = loadRunConfig(runDir);
   const tta = resolveTta(runDir, opts.tta ?? "auto", opts.ttaAverage ?? "prob");
@@ -98,7 +97,10 @@ export async function exportRun(
     };
     await Deno.mkdir(outDir, { recursive: true });
     for await (const e of Deno.readDir(outDir)) {
-      if (e.isFile && /^group\d+-shard\d+of\d+\.bin$/.test(e.name)) await Deno.remove(join(outDir, e.name));
+      // an earlier export's shards, or an ensemble's list, which the demo would load instead of this model
+      if (e.isFile && (/^group\d+-shard\d+of\d+\.bin$/.test(e.name) || e.name === ENSEMBLE_JSON)) {
+        await Deno.remove(join(outDir, e.name));
+      }
     }
     const shards = names.map((name) => join(outDir, name));
     for (let i = 0; i < n; i++) {
@@ -122,4 +124,64 @@ export async function exportRun(
     inf.release();
     model.dispose();
   }
+}
+
+/** The file that makes an export folder an ensemble's (the demo loads its members instead of `model.json`). */
+export const ENSEMBLE_JSON = "ensemble.json";
+
+/** `ensemble.json` of an exported ensemble: its members' folders (relative to it) and how they are averaged. */
+export interface EnsembleExport {
+  format: "fer-deno-ensemble-v1";
+  ensemble: string;
+  members: { path: string; run: string; model: string; tta: ResolvedTta }[];
+  classes: string[];
+  averaging: "mean of the members' class probabilities";
+}
+
+/**
+ * Exports an ensemble folder (lib/eval/ensemble.ts) for the browser: each member's best model to
+ * `outDir/member-<i>/` ({@link exportRun}) with the TTA the ensemble recorded for it (`opts.tta` other than
+ * `auto`: that mode for every member), then `outDir/ensemble.json` listing them. A single model's `model.json`
+ * left in `outDir` by an earlier export is removed. The members must share their class names.
+ */
+export async function exportEnsemble(
+  ensembleDir: string,
+  outDir: string,
+  opts: ExportOptions = {},
+): Promise<{ ensembleJson: string; manifest: EnsembleExport; members: ExportResult[] }> {
+  const members = ensembleMembers(ensembleDir);
+  if (members.length === 0) throw new RunError(`${ensembleDir}: the ensemble lists no members`);
+  const results: ExportResult[] = [];
+  for (const [i, m] of members.entries()) {
+    const own = opts.tta === undefined || opts.tta === "auto";
+    results.push(
+      await exportRun(m.dir, join(outDir, `member-${i + 1}`), {
+        shardBytes: opts.shardBytes,
+        tta: own ? m.tta.mode : opts.tta,
+        ttaAverage: own ? m.tta.average : opts.ttaAverage,
+      }),
+    );
+    const [first, last] = [results[0].metadata, results[i].metadata];
+    if (last.classes.join() !== first.classes.join()) {
+      throw new RunError(
+        `${m.run} has classes ${last.classes.join(", ")}, ${first.run} ${first.classes.join(", ")}`,
+      );
+    }
+  }
+  const manifest: EnsembleExport = {
+    format: "fer-deno-ensemble-v1",
+    ensemble: basename(ensembleDir),
+    members: results.map((r, i) => ({
+      path: `member-${i + 1}`,
+      run: r.metadata.run,
+      model: r.metadata.model,
+      tta: r.metadata.tta!,
+    })),
+    classes: results[0].metadata.classes,
+    averaging: "mean of the members' class probabilities",
+  };
+  await Deno.remove(join(outDir, "model.json")).catch(() => {});
+  const ensembleJson = join(outDir, ENSEMBLE_JSON);
+  await Deno.writeTextFile(ensembleJson, JSON.stringify(manifest, null, 2) + "\n");
+  return { ensembleJson, manifest, members: results };
 }

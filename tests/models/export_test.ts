@@ -6,7 +6,7 @@ import { serveDir } from "../../lib/web/static.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import * as tfl from "@tensorflow/tfjs-layers";
-import { exportRun } from "../../lib/models/export.ts";
+import { ENSEMBLE_JSON, exportEnsemble, exportRun } from "../../lib/models/export.ts";
 import { preprocess, preprocessViews } from "../../lib/faces/preprocess.ts";
 import { ttaTransforms } from "../../lib/eval/tta.ts";
 import { FER_FRAMING, LUMA } from "../../lib/faces/align.ts";
@@ -225,15 +225,59 @@ Deno.test("preprocessViews equals the evaluation's TTA transforms, view by view 
   }
 });
 
-Deno.test("export of a folder without a run, or of an ensemble: clear errors", async () => {
+Deno.test("export of a folder without a run, or of an ensemble as a run: clear errors", async () => {
   const tmp = mkdtempSync(join(tmpdir(), "fer-export-"));
   try {
     await assert.rejects(() => exportRun(tmp, join(tmp, "out")), /config\.json/);
     writeFileSync(join(tmp, "config.json"), JSON.stringify({ kind: "ensemble", members: [] }));
     await assert.rejects(
       () => exportRun(tmp, join(tmp, "out")),
-      /is an ensemble: export takes one trained run \(export a member, or classify photos with the whole ensemble/,
+      /is an ensemble: export it with exportEnsemble/,
     );
+    await assert.rejects(() => exportEnsemble(tmp, join(tmp, "out")), /the ensemble lists no members/);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+Deno.test("exportEnsemble: a folder per member with its recorded TTA and ensemble.json; a later single export removes the list", async () => {
+  const tmp = mkdtempSync(join(tmpdir(), "fer-export-ens-"));
+  try {
+    await makeTinyRun(join(tmp, "a"), { seed: 3 });
+    await makeTinyRun(join(tmp, "b"), { seed: 5, inputSize: 44, cropFrom: 48 });
+    const ens = join(tmp, "ensemble-ab");
+    Deno.mkdirSync(ens);
+    const member = (run: string, mode: string) => ({ run, dir: `../${run}`, tta: { mode, average: "prob" } });
+    writeFileSync(
+      join(ens, "config.json"),
+      JSON.stringify({
+        kind: "ensemble",
+        members: [member("a", "none"), member("b", "10crop")],
+        tta: "auto",
+      }),
+    );
+    const out = join(tmp, "web");
+    const r = await exportEnsemble(ens, out);
+    assert.deepEqual(readdirSync(out).sort(), [ENSEMBLE_JSON, "member-1", "member-2"]);
+    const manifest = JSON.parse(Deno.readTextFileSync(join(out, ENSEMBLE_JSON)));
+    assert.deepEqual(manifest, r.manifest);
+    assert.equal(manifest.ensemble, "ensemble-ab");
+    assert.deepEqual(manifest.members.map((m: { path: string; run: string }) => [m.path, m.run]), [
+      ["member-1", "a"],
+      ["member-2", "b"],
+    ]);
+    for (const [i, mode] of ["none", "10crop"].entries()) {
+      const meta =
+        JSON.parse(Deno.readTextFileSync(join(out, `member-${i + 1}`, "model.json"))).userDefinedMetadata;
+      assert.equal(meta.tta.mode, mode);
+    }
+    // `--tta hflip` for all members
+    const given = await exportEnsemble(ens, join(tmp, "web2"), { tta: "hflip" });
+    assert.deepEqual(given.members.map((m) => m.metadata.tta!.mode), ["hflip", "hflip"]);
+    // a single model exported into the folder afterwards: the demo must not load the stale list
+    await exportRun(join(tmp, "a"), out);
+    assert.ok(existsSync(join(out, "model.json")));
+    assert.ok(!existsSync(join(out, ENSEMBLE_JSON)));
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -14,7 +14,7 @@ import puppeteer from "puppeteer-core";
 import sharp from "sharp";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { exportRun } from "../../lib/models/export.ts";
+import { exportEnsemble, exportRun } from "../../lib/models/export.ts";
 import { CLASSES } from "../../lib/data/dataset.ts";
 import { writePredictionsCsv } from "../../lib/eval/predictions.ts";
 import { loadRunConfig, loadRunModel, runTransform } from "../../lib/runs/runs.ts";
@@ -34,9 +34,10 @@ type Win = {
     ready: Promise<void>;
     classes: string[];
     tta: { mode: string; average: string };
+    members: { run: string; tta: { mode: string; average: string } }[];
     last: { faces: unknown[]; frames: number; fps: number };
     predictImage(url: string): Promise<PageFace[]>;
-    logits(crops: number[], n: number): Promise<number[][]>;
+    logits(crops: number[], n: number, member?: number): Promise<number[][]>;
   };
 };
 type PageFace = { box: { x: number; y: number; width: number; height: number }; probs: number[] };
@@ -57,6 +58,34 @@ async function cliPredict(run: string, image: string, ...more: string[]) {
     );
     return { box: [x, y, w, h], probs };
   });
+}
+
+/** Headless Chromium with a fresh profile in `profile` and `args` added. */
+function launch(profile: string, args: string[] = []) {
+  return puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    userDataDir: profile,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      ...args,
+    ],
+  });
+}
+
+/** A page of the demo at `url` with its models and detector loaded (the camera off). */
+async function openPage(browser: Awaited<ReturnType<typeof launch>>, url: string) {
+  const page = await browser.newPage();
+  await page.goto(url);
+  await page.waitForFunction(() => (globalThis as unknown as Win).fer !== undefined);
+  await page.evaluate(() => (globalThis as unknown as Win).fer.ready);
+  return page;
 }
 
 Deno.test({
@@ -90,23 +119,11 @@ Deno.test({
     });
     await Deno.writeFile(join(tmp, "clip.y4m"), y4m(frames, info.width, info.height, 5));
     const server = await startServer({ modelDir: join(tmp, "web"), port: 0 });
-    const browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      userDataDir: join(tmp, "profile"),
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        `--use-file-for-fake-video-capture=${join(tmp, "clip.y4m")}`,
-      ],
-    });
+    const browser = await launch(join(tmp, "profile"), [
+      "--use-fake-ui-for-media-stream",
+      "--use-fake-device-for-media-stream",
+      `--use-file-for-fake-video-capture=${join(tmp, "clip.y4m")}`,
+    ]);
     try {
       const page = await browser.newPage();
       const errors: string[] = [];
@@ -169,10 +186,7 @@ Deno.test({
       samePrediction(pageFaces, await cliPredict(run, png)); // both: the TTA chosen on validation
 
       // ?tta=none overrides the export: the single centre view, as `predict --tta none`
-      const plainPage = await browser.newPage();
-      await plainPage.goto(`${server.url}?backend=cpu&camera=0&tta=none`);
-      await plainPage.waitForFunction(() => (globalThis as unknown as Win).fer !== undefined);
-      await plainPage.evaluate(() => (globalThis as unknown as Win).fer.ready); // model and detector loaded
+      const plainPage = await openPage(browser, `${server.url}?backend=cpu&camera=0&tta=none`);
       const plainFaces: PageFace[] = await plainPage.evaluate(
         (u) => (globalThis as unknown as Win).fer.predictImage(u),
         url,
@@ -199,6 +213,75 @@ Deno.test({
       crops.dispose();
       const maxDiff = Math.max(...ref.flatMap((row, i) => row.map((v, j) => Math.abs(v - pageLogits[i][j]))));
       assert.ok(maxDiff < 1e-4, `max logit difference browser vs checkpoint: ${maxDiff}`);
+    } finally {
+      await browser.close();
+      await server.shutdown();
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "demo page with an exported ensemble: every member with its TTA, probabilities averaged as deno task predict",
+  ignore: !existsSync(CHROMIUM),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const tmp = await Deno.makeTempDir({ prefix: "fer-demo-ens-" });
+    const a = await makeTinyRun(join(tmp, "a"), { seed: 3 });
+    const b = await makeTinyRun(join(tmp, "b"), { seed: 11, inputSize: 44, cropFrom: 48 });
+    const ens = join(tmp, "ensemble-ab");
+    await Deno.mkdir(ens);
+    const member = (run: string, mode: string) => ({ run, dir: `../${run}`, tta: { mode, average: "prob" } });
+    await Deno.writeTextFile(
+      join(ens, "config.json"),
+      JSON.stringify({
+        kind: "ensemble",
+        members: [member("a", "hflip"), member("b", "5crop")],
+        tta: "auto",
+      }),
+    );
+    const web = join(tmp, "web");
+    await exportRun(a, web); // an earlier single-model export in the same folder: replaced by the ensemble's
+    const exported = await exportEnsemble(ens, web);
+    assert.deepEqual(exported.manifest.members.map((m) => [m.path, m.run, m.tta.mode]), [
+      ["member-1", "a", "hflip"],
+      ["member-2", "b", "5crop"],
+    ]);
+    assert.ok(!existsSync(join(web, "model.json")));
+    const server = await startServer({ modelDir: web, port: 0 });
+    const browser = await launch(join(tmp, "profile"));
+    try {
+      const png = join(tmp, "one_face.png");
+      await sharp(FIX + "one_face.jpg").png().toFile(png);
+      const url = `data:image/png;base64,${Buffer.from(await Deno.readFile(png)).toString("base64")}`;
+      const probsOf = async (query: string) => {
+        const page = await openPage(browser, `${server.url}?backend=cpu&camera=0${query}`);
+        const out = await page.evaluate(async (u) => {
+          const fer = (globalThis as unknown as Win).fer;
+          return { error: fer.error, members: fer.members, faces: await fer.predictImage(u) };
+        }, url);
+        await page.close();
+        assert.equal(out.error, null);
+        assert.equal(out.faces.length, 1);
+        return out;
+      };
+      const near = (page: number[], cli: Record<string, number>) =>
+        CLASSES.forEach((c, i) =>
+          assert.ok(Math.abs(page[i] - cli[c]) < 0.002, `${c}: page ${page[i]}, cli ${cli[c]}`)
+        );
+      const own = await probsOf("");
+      assert.deepEqual(own.members.map((m) => [m.run, m.tta.mode]), [["a", "hflip"], ["b", "5crop"]]);
+      const cli = await cliPredict(ens, png);
+      near(own.faces[0].probs, cli[0].probs);
+      // the members differ, so the average is neither member's
+      const [onlyA] = await cliPredict(a, png, "--tta", "hflip");
+      assert.ok(Math.max(...CLASSES.map((c, i) => Math.abs(own.faces[0].probs[i] - onlyA.probs[c]))) > 0.005);
+      // ?tta=none applies to every member, as `predict <ensemble> --tta none`
+      const plain = await probsOf("&tta=none");
+      assert.deepEqual(plain.members.map((m) => m.tta.mode), ["none", "none"]);
+      near(plain.faces[0].probs, (await cliPredict(ens, png, "--tta", "none"))[0].probs);
     } finally {
       await browser.close();
       await server.shutdown();
