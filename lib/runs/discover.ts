@@ -3,6 +3,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { defaultPreset } from "../train/experiments.ts";
 import { runPaths, RUNS_DIR } from "./paths.ts";
+import { readHistory } from "./files.ts";
 
 /** A run folder's config.json fields that decide whether a search keeps it. */
 type FoundConfig = { preset?: string; experiment?: string; kind?: string };
@@ -58,4 +59,20 @@ export function findEnsembles(outDir = RUNS_DIR): string[] {
 /** When a run's test report was written (ms since epoch). */
 function finished(runDir: string): number {
   return Deno.statSync(runPaths(runDir).testReportJson).mtime?.getTime() ?? 0;
+}
+
+/**
+ * Of `runDirs` (as {@link findRuns} lists them, oldest first), the one whose best epoch has the highest
+ * validation accuracy (no TTA), the newer on ties; null when none has a history. What a comparison shows for an
+ * experiment with several runs (other seeds, reruns), chosen on validation rather than by date.
+ */
+export function bestByValidation(runDirs: string[]): string | null {
+  let best: { dir: string; acc: number } | null = null;
+  for (const dir of runDirs) {
+    const p = runPaths(dir);
+    if (!existsSync(p.historyJson)) continue;
+    const acc = Math.max(...readHistory(p).map((h) => h.val_acc));
+    if (Number.isFinite(acc) && (best === null || acc >= best.acc)) best = { dir, acc };
+  }
+  return best?.dir ?? null;
 }

@@ -62,7 +62,7 @@ export {
   runSplit,
   type RunSplitResult,
 } from "./predict.ts";
-export { findEnsembles, findRuns } from "./discover.ts";
+export { bestByValidation, findEnsembles, findRuns } from "./discover.ts";
 export { lockRun, type RunLock } from "./lock.ts";
 export { runFigures, saveRunFigures } from "./figures.ts";
 export { runTransform } from "../train/config.ts";

@@ -10,7 +10,7 @@ import {
 import { PROJECT_ROOT } from "../../lib/data/dataset.ts";
 import { WeightsNotFoundError } from "../../lib/models/weights/hub.ts";
 import { experimentConfig } from "../../lib/train/experiments.ts";
-import { findEnsembles } from "../../lib/runs/runs.ts";
+import { bestByValidation, findEnsembles } from "../../lib/runs/runs.ts";
 
 Deno.test("experimentConfig records the preset it came from", () => {
   assert.equal(experimentConfig("fer_cnn", "cpu").preset, "cpu");
@@ -66,6 +66,19 @@ Deno.test("findRuns: by experiment, completed runs only, oldest report first, sm
     Deno.mkdirSync(join(out, "b-cpu", "best"));
     Deno.writeTextFileSync(join(out, "b-cpu", "best", "model.json"), "{}");
     assert.deepEqual(names(findRuns("fer_cnn", out, false, true)), ["b-cpu"]);
+    // bestByValidation: the best epoch's validation accuracy decides, not the date; the newer on ties
+    const history = (name: string, accs: number[]) =>
+      Deno.writeTextFileSync(
+        join(out, name, "history.json"),
+        JSON.stringify(accs.map((val_acc) => ({ val_acc }))),
+      );
+    const runs = findRuns("fer_cnn", out, false); // b-cpu, then a-cpu-later
+    assert.equal(bestByValidation(runs), null); // no history yet
+    history("b-cpu", [0.5, 0.7, 0.6]);
+    history("a-cpu-later", [0.65]);
+    assert.equal(names([bestByValidation(runs)!])[0], "b-cpu");
+    history("a-cpu-later", [0.7]);
+    assert.equal(names([bestByValidation(runs)!])[0], "a-cpu-later");
   } finally {
     await Deno.remove(out, { recursive: true });
   }
