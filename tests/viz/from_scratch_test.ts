@@ -111,15 +111,28 @@ Deno.test("comparisonRows: ours, then the study's, then the JavaScript models; r
   assert.match(text, /test accuracy 70\.00 % without TTA, 72\.00 % with hflip/);
   const gap = (100 * Math.abs(0.72 - best.accuracy)).toFixed(2);
   assert.match(text, new RegExp(`is ${0.72 > best.accuracy ? "above" : "below"} it by ${gap} points`));
-  assert.doesNotMatch(text, /Ensemble/);
-  const ens = summaryOf("ens", "/r/ens", rows(100, 75));
   assert.match(
+    text,
+    /Target for one model trained here from scratch, ≥ 70\.00 % .*: met \(\+2\.00 points\)\./,
+  );
+  assert.match(text, /Ensemble target, ≥ 73\.00 %: no ensemble yet/);
+  assert.match(text, /What more training would give: /); // the ensemble target is not met without an ensemble
+  const ens = (correct: number) =>
     resultsText({ name: "vgg", plain: single, tta, ttaLabel: "hflip" }, {
       name: "ens",
-      summary: ens,
+      summary: summaryOf("ens", "/r/ens", rows(100, correct)),
       members: 3,
-    }),
-    /Ensemble of 3 runs \(ens\): test accuracy 75\.00 %/,
+    });
+  assert.match(
+    ens(75),
+    /Ensemble of 3 runs \(ens\): test accuracy 75\.00 %, macro-F1 [\d.]+ \(F1 fear [\d.]+, sad [\d.]+, disgust [\d.]+\); target ≥ 73\.00 %: met \(\+2\.00 points\)\./,
+  );
+  assert.doesNotMatch(ens(75), /What more training would give/);
+  assert.match(ens(72), /target ≥ 73\.00 %: not met \(1\.00 points short\)\.\nWhat more training would give/);
+  const low = summaryOf("vgg", "/r/vgg", rows(100, 69));
+  assert.match(
+    resultsText({ name: "vgg", plain: single, tta: low, ttaLabel: "hflip" }, null),
+    /≥ 70\.00 % .*: not met \(1\.00 points short\)/,
   );
 });
 
