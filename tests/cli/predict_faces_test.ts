@@ -5,7 +5,7 @@ import { join } from "node:path";
 import "@tensorflow/tfjs-backend-cpu";
 import * as tf from "@tensorflow/tfjs-core";
 import sharp from "sharp";
-import { makeTinyRun } from "../faces/helpers.ts";
+import { makeEnsembleFolder, makeTinyRun } from "../faces/helpers.ts";
 
 await tf.setBackend("cpu");
 const CLI = new URL("../../lib/cli/predict.ts", import.meta.url).pathname;
@@ -115,13 +115,7 @@ Deno.test("predict with an ensemble folder: each member with its recorded TTA, p
   try {
     const a = await makeTinyRun(join(tmp, "a"), { seed: 3 });
     const b = await makeTinyRun(join(tmp, "b"), { seed: 11, inputSize: 44, cropFrom: 48 });
-    const ens = join(tmp, "ensemble-ab");
-    Deno.mkdirSync(ens);
-    const member = (run: string, mode: string) => ({ run, dir: `../${run}`, tta: { mode, average: "prob" } });
-    Deno.writeTextFileSync(
-      join(ens, "config.json"),
-      JSON.stringify({ kind: "ensemble", members: [member("a", "none"), member("b", "5crop")], tta: "auto" }),
-    );
+    const ens = makeEnsembleFolder(join(tmp, "ensemble-ab"), [["a", "none"], ["b", "5crop"]]);
     /** class -> percent, for each face (photo) or image (--no-detect) line. */
     const probs = async (...args: string[]) => {
       const r = await predict(...args, "--top", "7");

@@ -100,3 +100,21 @@ function tinyBatchNormNet(
   tf.dispose(stats);
   return model;
 }
+
+/**
+ * Writes an ensemble folder `dir` (config.json as `deno task evaluate --ensemble` writes it: `kind: "ensemble"`,
+ * members with their folders relative to it and their TTA) over the run folders beside it, e.g. made with
+ * {@link makeTinyRun}. `members`: [run name, TTA mode].
+ */
+export function makeEnsembleFolder(dir: string, members: [string, string][]): string {
+  Deno.mkdirSync(dir, { recursive: true });
+  Deno.writeTextFileSync(
+    join(dir, "config.json"),
+    JSON.stringify({
+      kind: "ensemble",
+      members: members.map(([run, mode]) => ({ run, dir: `../${run}`, tta: { mode, average: "prob" } })),
+      tta: "auto",
+    }),
+  );
+  return dir;
+}

@@ -13,7 +13,7 @@ import { FER_FRAMING, LUMA } from "../../lib/faces/align.ts";
 import { loadRunConfig, loadRunModel, runTransform } from "../../lib/runs/runs.ts";
 import { IMAGENET_MEAN, IMAGENET_STD } from "../../lib/data/augment.ts";
 import { CLASSES } from "../../lib/data/dataset.ts";
-import { makeTinyRun, randomCrops } from "../faces/helpers.ts";
+import { makeEnsembleFolder, makeTinyRun, randomCrops } from "../faces/helpers.ts";
 
 await tf.setBackend("cpu");
 
@@ -245,17 +245,7 @@ Deno.test("exportEnsemble: a folder per member with its recorded TTA and ensembl
   try {
     await makeTinyRun(join(tmp, "a"), { seed: 3 });
     await makeTinyRun(join(tmp, "b"), { seed: 5, inputSize: 44, cropFrom: 48 });
-    const ens = join(tmp, "ensemble-ab");
-    Deno.mkdirSync(ens);
-    const member = (run: string, mode: string) => ({ run, dir: `../${run}`, tta: { mode, average: "prob" } });
-    writeFileSync(
-      join(ens, "config.json"),
-      JSON.stringify({
-        kind: "ensemble",
-        members: [member("a", "none"), member("b", "10crop")],
-        tta: "auto",
-      }),
-    );
+    const ens = makeEnsembleFolder(join(tmp, "ensemble-ab"), [["a", "none"], ["b", "10crop"]]);
     const out = join(tmp, "web");
     const r = await exportEnsemble(ens, out);
     assert.deepEqual(readdirSync(out).sort(), [ENSEMBLE_JSON, "member-1", "member-2"]);

@@ -13,7 +13,8 @@
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import puppeteer, { type Browser } from "puppeteer-core";
+import type { Browser } from "puppeteer-core";
+import { launchChromium } from "../helpers/chromium.ts";
 import { PROJECT_ROOT } from "../../lib/data/dataset.ts";
 import { type NotebookJson, storedCharts } from "../../lib/viz/notebook_check.ts";
 
@@ -137,20 +138,7 @@ Deno.test({
     let browser: Browser | undefined;
     try {
       try {
-        browser = await puppeteer.launch({
-          executablePath: chromium,
-          headless: true,
-          args: [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            `--user-data-dir=${join(root, "chromium")}`,
-          ],
-        });
+        browser = await launchChromium(chromium!, join(root, "chromium")); // the test is ignored without it
       } catch (e) {
         console.warn(`notebooks_browser_test: skipped, Chromium could not start: ${(e as Error).message}`);
         return;

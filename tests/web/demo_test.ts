@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Buffer } from "node:buffer";
-import puppeteer from "puppeteer-core";
+import { launchChromium } from "../helpers/chromium.ts";
 import sharp from "sharp";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
@@ -19,7 +19,7 @@ import { CLASSES } from "../../lib/data/dataset.ts";
 import { writePredictionsCsv } from "../../lib/eval/predictions.ts";
 import { loadRunConfig, loadRunModel, runTransform } from "../../lib/runs/runs.ts";
 import { startServer } from "../../lib/web/server.ts";
-import { makeTinyRun, randomCrops } from "../faces/helpers.ts";
+import { makeEnsembleFolder, makeTinyRun, randomCrops } from "../faces/helpers.ts";
 import { y4m } from "./y4m.ts";
 
 await tf.setBackend("cpu");
@@ -60,23 +60,9 @@ async function cliPredict(run: string, image: string, ...more: string[]) {
   });
 }
 
-/** Headless Chromium with a fresh profile in `profile` and `args` added. */
+/** Headless Chromium (CHROMIUM) with a fresh profile in `profile` and `args` added. */
 function launch(profile: string, args: string[] = []) {
-  return puppeteer.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    userDataDir: profile,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      ...args,
-    ],
-  });
+  return launchChromium(CHROMIUM, profile, args);
 }
 
 /** A page of the demo at `url` with its models and detector loaded (the camera off). */
@@ -230,18 +216,8 @@ Deno.test({
   fn: async () => {
     const tmp = await Deno.makeTempDir({ prefix: "fer-demo-ens-" });
     const a = await makeTinyRun(join(tmp, "a"), { seed: 3 });
-    const b = await makeTinyRun(join(tmp, "b"), { seed: 11, inputSize: 44, cropFrom: 48 });
-    const ens = join(tmp, "ensemble-ab");
-    await Deno.mkdir(ens);
-    const member = (run: string, mode: string) => ({ run, dir: `../${run}`, tta: { mode, average: "prob" } });
-    await Deno.writeTextFile(
-      join(ens, "config.json"),
-      JSON.stringify({
-        kind: "ensemble",
-        members: [member("a", "hflip"), member("b", "5crop")],
-        tta: "auto",
-      }),
-    );
+    await makeTinyRun(join(tmp, "b"), { seed: 11, inputSize: 44, cropFrom: 48 });
+    const ens = makeEnsembleFolder(join(tmp, "ensemble-ab"), [["a", "hflip"], ["b", "5crop"]]);
     const web = join(tmp, "web");
     await exportRun(a, web); // an earlier single-model export in the same folder: replaced by the ensemble's
     const exported = await exportEnsemble(ens, web);
