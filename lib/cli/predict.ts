@@ -17,8 +17,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { existsSync } from "node:fs";
 import { decodeImage } from "../data/dataset.ts";
-import type { Transform } from "../data/augment.ts";
-import { resolveRunDir, runTransform } from "../runs/runs.ts";
+import { resolveRunDir } from "../runs/runs.ts";
 import { initEngine } from "../engine/init.ts";
 import {
   ArgsError,
@@ -30,8 +29,8 @@ import {
   userPath,
 } from "./args.ts";
 import { faceClassifiers, predictFaceImages } from "../faces/cli.ts";
-import { describeResolvedTta, ttaTransforms } from "../eval/tta.ts";
-import { averageViews } from "../eval/combine.ts";
+import { describeResolvedTta } from "../eval/tta.ts";
+import { type Classifier, classifyCrops, faceCrop } from "../faces/pipeline.ts";
 import { loadPredictors, type Predictor } from "../eval/predictors.ts";
 
 const SPEC: CommandSpec = {
@@ -85,14 +84,14 @@ function fail(msg: string): never {
 
 // a run's best model, or each member of an ensemble folder with its own TTA (probabilities averaged)
 let predictors: Predictor[];
-let views: Transform[][];
+let classifiers: Classifier[];
+let dataSize: number;
 try {
   const runDir = resolveRunDir(run);
   await initEngine();
   predictors = await loadPredictors(runDir, tta);
-  views = predictors.map((p) =>
-    p.tta.mode === "none" ? [runTransform(p.cfg)] : ttaTransforms(p.cfg, p.tta.mode)
-  );
+  classifiers = faceClassifiers(predictors);
+  ({ dataSize } = faceCrop(classifiers)); // an ensemble's members share it
 } catch (e) {
   fail((e as Error).message);
 }
@@ -107,39 +106,30 @@ if (detect) {
   const files = images.map((p) => ({ shown: p, file: userPath(p) }));
   // TTA on each aligned face: the same views as on the test split (the crops are FER2013-sized gray faces;
   // each mode was checked against its run above)
-  const classifiers = faceClassifiers(predictors);
   Deno.exit(await predictFaceImages(files, { classifiers, classes, top, minScore, annotate }));
 }
 
-/** One pre-cropped face image through one model: its probabilities averaged over the model's views. */
-async function imageProbs(p: Predictor, transforms: Transform[], file: string): Promise<Float32Array> {
-  const pixels = await decodeImage(file, p.cfg.dataSize, 1);
-  const out = tf.tidy(() => {
-    const x = tf.tensor4d(Float32Array.from(pixels), [1, p.cfg.dataSize, p.cfg.dataSize, 1]);
-    return tf.concat(transforms.map((t) => p.model.predict(t(x)) as tf.Tensor2D)); // [views, classes]
-  });
-  const all = await out.data() as Float32Array; // asynchronous: GPU backends cannot read synchronously
-  out.dispose();
-  const c = p.classes.length;
-  return averageViews(transforms.map((_, i) => all.subarray(i * c, (i + 1) * c)), c, p.tta.average);
-}
-
+// whole-image mode: each image decoded the way training saw it (gray, resized to the data size), then the same
+// classification as an aligned face (each model's preprocessing and TTA, members averaged)
 let failed = 0;
 for (const path of images) {
   const file = userPath(path); // `deno task` runs in the project root; INIT_CWD is where it was called
-  const probs = new Float32Array(classes.length);
+  let probs: number[];
   try {
     if (!existsSync(file)) throw new Error(`file not found (${file})`);
-    for (let m = 0; m < predictors.length; m++) {
-      const own = await imageProbs(predictors[m], views[m], file);
-      for (let k = 0; k < probs.length; k++) probs[k] += own[k] / predictors.length;
+    const pixels = await decodeImage(file, dataSize, 1);
+    const crop = tf.tensor4d(Float32Array.from(pixels), [1, dataSize, dataSize, 1]);
+    try {
+      [probs] = await classifyCrops(classifiers.length === 1 ? classifiers[0] : classifiers, crop);
+    } finally {
+      crop.dispose();
     }
   } catch (e) {
     console.error(`${path}: cannot read image: ${(e as Error).message}`);
     failed++;
     continue;
   }
-  const ranked = Array.from(probs, (p, i) => ({ p, c: classes[i] })).sort((a, b) => b.p - a.p).slice(0, top);
+  const ranked = probs.map((p, i) => ({ p, c: classes[i] })).sort((a, b) => b.p - a.p).slice(0, top);
   console.log(`${path}: ${ranked.map((r) => `${r.c} ${(100 * r.p).toFixed(1)}%`).join(", ")}`);
 }
 for (const p of predictors) p.model.dispose();

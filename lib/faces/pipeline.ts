@@ -72,7 +72,7 @@ export async function predictFaces(
   image: tf.Tensor3D,
   opts: DetectOptions = {},
 ): Promise<FacePrediction[]> {
-  const { dataSize, framing } = sharedCrop(Array.isArray(c) ? c : [c]);
+  const { dataSize, framing } = faceCrop(Array.isArray(c) ? c : [c]);
   const faces = await detector.detect(image, opts);
   const crops = alignFaces(image, faces, dataSize, framing);
   try {
@@ -84,7 +84,7 @@ export async function predictFaces(
 }
 
 /** The face crop every classifier expects (size and framing); throws when they differ. */
-function sharedCrop(cs: Classifier[]): Pick<Preprocessing, "dataSize" | "framing"> {
+export function faceCrop(cs: Classifier[]): Pick<Preprocessing, "dataSize" | "framing"> {
   if (cs.length === 0) throw new RangeError("no classifier given");
   const { dataSize, framing } = cs[0].preprocessing;
   for (const m of cs.slice(1)) {
