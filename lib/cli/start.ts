@@ -30,6 +30,12 @@ try {
   const figures = await saveRunFigures(res.runDir);
   console.log(`figures: ${figures.filter((f) => f.endsWith(".png")).join(", ")}`);
   if (res.stopped === "diverged") Deno.exit(3);
+  const run = res.runDir.split("/").pop();
+  console.log(
+    `next: faces in a photo with \`deno task predict ${run} photo.jpg\`, the live demo with ` +
+      `\`deno task serve ${run}\`; the stronger from-scratch recipe (hours on a CPU, README › Results) with ` +
+      "`deno task train vgg_fer --preset cpu`",
+  );
 } catch (e) {
   console.error(`error: ${(e as Error).message}`);
   Deno.exit(1);
