@@ -4,8 +4,8 @@
  *
  * Trains an experiment from lib/train/experiments.ts (preset: --preset, else `smoke` when FER_SMOKE=1, else `cpu`)
  * into checkpoints/<run>/ and prints the test report of the best checkpoint. `--seed N` reseeds the weights, batch
- * order and augmentation and keeps the preset's validation split (lib/train/config.ts `splitSeed`). The resume state is saved after
- * every epoch and every `--save-minutes` (default 10) inside one. `--resume RUN` continues a killed run from its
+ * order and augmentation and keeps the preset's validation split (lib/train/config.ts `splitSeed`). The resume
+ * state is saved after every epoch and every `--save-minutes` (default 10) inside one. `--resume RUN` continues a killed run from its
  * last saved state (mid-epoch too) with the settings saved in its config.json, on the dataset it recorded (or
  * `--data DIR`, which must hold the same data). Exit status: 0 done, 1 error,
  * 2 bad arguments, 3 training diverged (the best checkpoint is kept and evaluated).

@@ -321,11 +321,9 @@ export function ensembleMembers(ensembleDir: string): EnsembleMember[] {
     ];
     const dir = candidates.find((d) => existsSync(runPaths(d).config));
     if (!dir) {
+      const looked = candidates.join(" and ");
       throw new RunError(
-        `member ${m.run} of ${config} not found (looked in ${
-          candidates.join(" and ")
-        }); the ensemble needs its ` +
-          "members' run folders",
+        `member ${m.run} of ${config} not found (looked in ${looked}); the ensemble needs its members' run folders`,
       );
     }
     return { run: m.run, dir, tta: m.tta };

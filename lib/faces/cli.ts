@@ -11,7 +11,7 @@ import type { Classifier } from "./pipeline.ts";
 import { preprocessingOf } from "./preprocess.ts";
 import type { Predictor } from "../eval/predictors.ts";
 
-/** The face classifiers of loaded models (lib/eval/ensemble.ts `loadPredictors`): each with its preprocessing and TTA. */
+/** The face classifiers of loaded models (lib/eval/predictors.ts `loadPredictors`), each with its preprocessing and TTA. */
 export function faceClassifiers(predictors: Predictor[]): Classifier[] {
   return predictors.map((p) => ({
     model: p.model,
