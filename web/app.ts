@@ -156,13 +156,24 @@ async function main() {
   page.tta = classifiers[0].tta!;
   page.members = loaded.map((l) => ({ run: l.meta.run, tta: l.classifier.tta! }));
   const detector = new FaceDetector(await loadGraphModel("detector/blazeface.json"));
+  // what the model (or the ensemble) scored with the exported TTA; not shown when ?tta= changes it
+  type Scores = { validation: number | null; test: number | null } | undefined;
+  const scores: Scores = wantedTta === null
+    ? (ensemble ? (ensemble as { accuracy?: Scores }).accuracy : loaded[0].meta.accuracy)
+    : undefined;
+  const pct = (v: number) => `${(100 * v).toFixed(2)} %`;
+  const scored = [
+    ...(scores?.validation != null ? [`validation ${pct(scores.validation)}`] : []),
+    ...(scores?.test != null ? [`test ${pct(scores.test)}`] : []),
+  ];
   $("model").textContent =
     (ensemble
       ? `ensemble ${ensemble.ensemble}, ${loaded.length} members averaged: ${
         loaded.map((l) => l.label).join("; ")
       }`
       : loaded[0].label) +
-    `; input ${prep.dataSize}×${prep.dataSize} gray face → ${prep.inputSize}×${prep.inputSize}×${prep.channels}`;
+    `; input ${prep.dataSize}×${prep.dataSize} gray face → ${prep.inputSize}×${prep.inputSize}×${prep.channels}` +
+    (scored.length ? `; accuracy on FER2013: ${scored.join(", ")}` : "");
 
   const photoCanvas = $<HTMLCanvasElement>("photo");
   const overlay = $<HTMLCanvasElement>("overlay");

@@ -9,7 +9,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type * as tfl from "@tensorflow/tfjs-layers";
 import { makeTransforms, type Transform } from "../data/augment.ts";
 import { TTA_MODES, type TtaMode, ttaViews } from "../data/views.ts";
-import { averageViews, type TtaAverage, type TtaSpec } from "./combine.ts";
+import { averageViews, NO_TTA, type TtaAverage, type TtaSpec } from "./combine.ts";
 import { batches, type Split } from "../data/dataset.ts";
 import {
   checkRunClasses,
@@ -151,14 +151,11 @@ export async function predictRunTta(
  * evaluated is read from its `predictions_val_tta-<mode>.csv`. Cheapest mode first; reads no test file.
  */
 export function valTtaAccuracies(runDir: string): { mode: TtaMode; valAccuracy: number | null }[] {
-  const paths = runPaths(runDir);
-  const history = existsSync(paths.historyJson) ? readHistory(paths) : [];
-  const classes = runClasses(runDir);
   const out: { mode: TtaMode; valAccuracy: number | null }[] = [
-    { mode: "none", valAccuracy: history.length ? Math.max(...history.map((r) => r.val_acc)) : null },
+    { mode: "none", valAccuracy: accuracyUnder(runDir, "val", NO_TTA) },
   ];
   for (const m of TTA_MODES.filter((m) => m !== "none")) {
-    const acc = fileAccuracy(predictionsPath(paths, "val", m), classes);
+    const acc = accuracyUnder(runDir, "val", { mode: m, average: "prob" });
     if (acc !== null) out.push({ mode: m, valAccuracy: acc });
   }
   return out;
@@ -180,10 +177,23 @@ export function chosenTta(
 }
 
 /**
+ * A run's accuracy on `split` under `tta`, from the files its evaluations wrote: validation without TTA is its
+ * best epoch's (the history), anything else the predictions file of that split and TTA; null when not measured.
+ */
+export function accuracyUnder(runDir: string, split: "test" | "val", tta: TtaSpec): number | null {
+  const paths = runPaths(runDir);
+  if (split === "val" && tta.mode === "none") {
+    const history = existsSync(paths.historyJson) ? readHistory(paths) : [];
+    return history.length ? Math.max(...history.map((r) => r.val_acc)) : null;
+  }
+  return fileAccuracy(predictionsPath(paths, split, tta.mode, tta.average), runClasses(runDir));
+}
+
+/**
  * The model to use on new faces among `runDirs`: the run with the best validation accuracy under its own chosen
  * TTA ({@link chosenTta}), with that TTA. Chosen on validation only; runs without a history are left out, ties
  * keep the earlier run, and null means no run is left. (Validation accuracies compare like with like when the
- * runs share their split: the same seed and validation fraction, as every preset here does.)
+ * runs share their split: the same split seed and validation fraction, as every preset and `--seed` keep.)
  */
 export function bestOnValidation(
   runDirs: string[],

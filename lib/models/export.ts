@@ -11,11 +11,11 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { basename, join } from "node:path";
-import { loadRunConfig, loadRunModel, RunError } from "../runs/runs.ts";
-import { ensembleMembers, isEnsembleDir } from "../eval/ensemble.ts";
+import { loadRunConfig, loadRunModel, readTestReport, RunError, runPaths } from "../runs/runs.ts";
+import { ensembleMembers, ensembleValAccuracy, isEnsembleDir } from "../eval/ensemble.ts";
 import { type Preprocessing, preprocessingOf } from "../faces/preprocess.ts";
 import { forInference } from "./fold.ts";
-import { type ResolvedTta, resolveTta } from "../eval/tta.ts";
+import { accuracyUnder, type ResolvedTta, resolveTta } from "../eval/tta.ts";
 
 /** `userDefinedMetadata` of an exported model. */
 export interface ExportMetadata {
@@ -27,6 +27,11 @@ export interface ExportMetadata {
    * unless the export named one. Absent in exports made before it existed (then the single centre view).
    */
   tta?: ResolvedTta;
+  /**
+   * What the model scored under that TTA, from the run's evaluations (lib/eval/tta.ts `accuracyUnder`): on its
+   * validation split and on the test split; null where that evaluation was not made. Absent in older exports.
+   */
+  accuracy?: { validation: number | null; test: number | null };
   /** Model name (lib/models/registry.ts), run name and the run's best epoch, when known. */
   model: string;
   run: string;
@@ -90,6 +95,7 @@ export async function exportRun(
       classes,
       preprocessing: preprocessingOf(cfg),
       tta,
+      accuracy: { validation: accuracyUnder(runDir, "val", tta), test: accuracyUnder(runDir, "test", tta) },
       model: cfg.model,
       run: basename(runDir),
       epoch,
@@ -135,6 +141,8 @@ export interface EnsembleExport {
   ensemble: string;
   members: { path: string; run: string; model: string; tta: ResolvedTta }[];
   classes: string[];
+  /** The ensemble's accuracy on validation (members chosen there) and on test, from its reports; null if none. */
+  accuracy: { validation: number | null; test: number | null };
   averaging: "mean of the members' class probabilities";
 }
 
@@ -178,6 +186,10 @@ export async function exportEnsemble(
       tta: r.metadata.tta!,
     })),
     classes: results[0].metadata.classes,
+    accuracy: {
+      validation: ensembleValAccuracy(ensembleDir),
+      test: readTestReport(runPaths(ensembleDir))?.test_accuracy ?? null,
+    },
     averaging: "mean of the members' class probabilities",
   };
   await Deno.remove(join(outDir, "model.json")).catch(() => {});

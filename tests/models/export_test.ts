@@ -13,6 +13,7 @@ import { FER_FRAMING, LUMA } from "../../lib/faces/align.ts";
 import { loadRunConfig, loadRunModel, runTransform } from "../../lib/runs/runs.ts";
 import { IMAGENET_MEAN, IMAGENET_STD } from "../../lib/data/augment.ts";
 import { CLASSES } from "../../lib/data/dataset.ts";
+import { writePredictionsCsv } from "../../lib/eval/predictions.ts";
 import { makeEnsembleFolder, makeTinyRun, randomCrops } from "../faces/helpers.ts";
 
 await tf.setBackend("cpu");
@@ -63,6 +64,18 @@ Deno.test("export round trip: the exported model gives the checkpoint's logits; 
     // a named TTA is stored as given; crops on a whole-image run are refused before anything is written
     const flip = await exportRun(runDir, join(tmp, "flip"), { tta: "hflip" });
     assert.deepEqual([flip.metadata.tta?.mode, flip.metadata.tta?.source], ["hflip", "given"]);
+    // the accuracy under the exported TTA, from the run's evaluation files (none made yet: null)
+    assert.deepEqual(meta.accuracy, { validation: null, test: null });
+    const row = (label: number, pred: number) => ({ path: `${label}-${pred}.jpg`, label, pred });
+    writePredictionsCsv(join(runDir, "predictions_val_tta-hflip.csv"), [row(0, 0), row(1, 2)], CLASSES);
+    writePredictionsCsv(join(runDir, "predictions_tta-hflip.csv"), [
+      row(0, 0),
+      row(1, 1),
+      row(2, 0),
+      row(3, 3),
+    ], CLASSES);
+    const scored = await exportRun(runDir, join(tmp, "scored"), { tta: "hflip" });
+    assert.deepEqual(scored.metadata.accuracy, { validation: 0.5, test: 0.75 });
     await assert.rejects(() => exportRun(runDir, join(tmp, "bad"), { tta: "10crop" }), /use --tta hflip/);
     assert.equal(existsSync(join(tmp, "bad")), false);
     assert.ok(meta.preprocessing.framing.eyeDistance > 0 && meta.preprocessing.luma.length === 3);
@@ -246,8 +259,12 @@ Deno.test("exportEnsemble: a folder per member with its recorded TTA and ensembl
     await makeTinyRun(join(tmp, "a"), { seed: 3 });
     await makeTinyRun(join(tmp, "b"), { seed: 5, inputSize: 44, cropFrom: 48 });
     const ens = makeEnsembleFolder(join(tmp, "ensemble-ab"), [["a", "none"], ["b", "10crop"]]);
+    // the ensemble's own reports (members chosen on validation, then test): its scores in the manifest
+    writeFileSync(join(ens, "val_report.json"), JSON.stringify({ test_accuracy: 0.8 }));
+    writeFileSync(join(ens, "test_report.json"), JSON.stringify({ test_accuracy: 0.7 }));
     const out = join(tmp, "web");
     const r = await exportEnsemble(ens, out);
+    assert.deepEqual(r.manifest.accuracy, { validation: 0.8, test: 0.7 });
     assert.deepEqual(readdirSync(out).sort(), [ENSEMBLE_JSON, "member-1", "member-2"]);
     const manifest = JSON.parse(Deno.readTextFileSync(join(out, ENSEMBLE_JSON)));
     assert.deepEqual(manifest, r.manifest);

@@ -169,10 +169,20 @@ Deno.test({
         mode: "hflip",
         average: "prob",
       });
+      // the page says what the exported model scored with its TTA (here the one-image validation file)
+      assert.match(
+        await page.evaluate(() => document.getElementById("model")!.textContent ?? ""),
+        /TTA hflip \(chosen on validation\); input 48×48 gray face → 48×48×1; accuracy on FER2013: validation 100\.00 %$/,
+      );
       samePrediction(pageFaces, await cliPredict(run, png)); // both: the TTA chosen on validation
 
       // ?tta=none overrides the export: the single centre view, as `predict --tta none`
       const plainPage = await openPage(browser, `${server.url}?backend=cpu&camera=0&tta=none`);
+      // another TTA than the export's: its scores do not apply and are not shown
+      assert.doesNotMatch(
+        await plainPage.evaluate(() => document.getElementById("model")!.textContent ?? ""),
+        /accuracy on FER2013/,
+      );
       const plainFaces: PageFace[] = await plainPage.evaluate(
         (u) => (globalThis as unknown as Win).fer.predictImage(u),
         url,
