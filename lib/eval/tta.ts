@@ -12,13 +12,13 @@ import { TTA_MODES, type TtaMode, ttaViews } from "../data/views.ts";
 import { averageViews, NO_TTA, type TtaAverage, type TtaSpec } from "./combine.ts";
 import { batches, type Split } from "../data/dataset.ts";
 import {
+  bestValAccuracy,
   checkRunClasses,
   loadRunConfig,
   loadRunModel,
   predictionRows,
   predictionsPath,
   predictRun,
-  readHistory,
   resolveRunDir,
   runClasses,
   type RunDataOptions,
@@ -182,10 +182,7 @@ export function chosenTta(
  */
 export function accuracyUnder(runDir: string, split: "test" | "val", tta: TtaSpec): number | null {
   const paths = runPaths(runDir);
-  if (split === "val" && tta.mode === "none") {
-    const history = existsSync(paths.historyJson) ? readHistory(paths) : [];
-    return history.length ? Math.max(...history.map((r) => r.val_acc)) : null;
-  }
+  if (split === "val" && tta.mode === "none") return bestValAccuracy(paths);
   return fileAccuracy(predictionsPath(paths, split, tta.mode, tta.average), runClasses(runDir));
 }
 

@@ -3,7 +3,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { defaultPreset } from "../train/experiments.ts";
 import { runPaths, RUNS_DIR } from "./paths.ts";
-import { readHistory } from "./files.ts";
+import { bestValAccuracy } from "./files.ts";
 
 /** A run folder's config.json fields that decide whether a search keeps it. */
 type FoundConfig = { preset?: string; experiment?: string; kind?: string };
@@ -69,10 +69,8 @@ function finished(runDir: string): number {
 export function bestByValidation(runDirs: string[]): string | null {
   let best: { dir: string; acc: number } | null = null;
   for (const dir of runDirs) {
-    const p = runPaths(dir);
-    if (!existsSync(p.historyJson)) continue;
-    const acc = Math.max(...readHistory(p).map((h) => h.val_acc));
-    if (Number.isFinite(acc) && (best === null || acc >= best.acc)) best = { dir, acc };
+    const acc = bestValAccuracy(runPaths(dir));
+    if (acc !== null && (best === null || acc >= best.acc)) best = { dir, acc };
   }
   return best?.dir ?? null;
 }

@@ -107,6 +107,12 @@ export function readHistory(paths: RunPaths): HistoryRow[] {
   return readJson<HistoryRow[]>(paths.historyJson);
 }
 
+/** The best epoch's validation accuracy (no TTA) from history.json, or null when the run has no epoch yet. */
+export function bestValAccuracy(paths: RunPaths): number | null {
+  const history = existsSync(paths.historyJson) ? readHistory(paths) : [];
+  return history.length ? Math.max(...history.map((r) => r.val_acc)) : null;
+}
+
 /** Writes test_report.json and test_report.txt. */
 export function writeTestReport(paths: RunPaths, report: TestReport, text: string): void {
   writeAtomicSync(paths.testReportJson, json(report));

@@ -29,6 +29,7 @@ export {
   RUNS_DIR,
 } from "./paths.ts";
 export {
+  bestValAccuracy,
   type HistoryRow,
   predictionRows,
   readConfig,
