@@ -5,8 +5,7 @@
  * such folder per member (`<dir>/member-<i>/`, each with its recorded TTA) and `<dir>/ensemble.json`.
  * Exit status: 0 written, 2 bad arguments or run.
  */
-import { exportEnsemble, exportRun } from "../models/export.ts";
-import { isEnsembleDir } from "../eval/ensemble.ts";
+import { exportForBrowser } from "../models/export.ts";
 import { describeResolvedTta } from "../eval/tta.ts";
 import { resolveRunDir } from "../runs/runs.ts";
 import { initEngine } from "../engine/init.ts";
@@ -36,8 +35,8 @@ const { run, out, tta, ttaAverage } = parseCli(SPEC, (a) => {
 try {
   const runDir = resolveRunDir(run);
   await initEngine();
-  const ensemble = isEnsembleDir(runDir) ? await exportEnsemble(runDir, out, { tta, ttaAverage }) : null;
-  for (const r of ensemble?.members ?? [await exportRun(runDir, out, { tta, ttaAverage })]) {
+  const { models, ensemble } = await exportForBrowser(runDir, out, { tta, ttaAverage });
+  for (const r of models) {
     const p = r.metadata.preprocessing;
     console.log(
       `${r.modelJson}: ${r.metadata.model} from ${r.metadata.run}, ${r.shards.length} weight shard(s); input ` +
@@ -47,7 +46,7 @@ try {
   }
   if (ensemble) {
     console.log(
-      `${ensemble.ensembleJson}: ${ensemble.manifest.ensemble}, ${ensemble.members.length} members averaged`,
+      `${ensemble.ensembleJson}: ${ensemble.manifest.ensemble}, ${models.length} members averaged`,
     );
   }
 } catch (e) {

@@ -8,9 +8,8 @@
  * its members' probabilities.
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { ENSEMBLE_JSON, exportEnsemble, exportRun } from "../models/export.ts";
-import { isEnsembleDir } from "../eval/ensemble.ts";
+import { dirname, join } from "node:path";
+import { ENSEMBLE_JSON, exportForBrowser } from "../models/export.ts";
 import { describeResolvedTta } from "../eval/tta.ts";
 import { resolveRunDir } from "../runs/runs.ts";
 import { initEngine } from "../engine/init.ts";
@@ -73,14 +72,10 @@ try {
     if (!runDir) throw new Error("no run with a best model under checkpoints/; train one or name a run");
     await initEngine();
     modelDir = join(runDir, "web");
-    const ensemble = isEnsembleDir(runDir)
-      ? await exportEnsemble(runDir, modelDir, { tta, ttaAverage })
-      : null;
-    for (const r of ensemble?.members ?? [await exportRun(runDir, modelDir, { tta, ttaAverage })]) {
+    const { models } = await exportForBrowser(runDir, modelDir, { tta, ttaAverage });
+    for (const r of models) {
       console.log(
-        `exported ${r.metadata.model} from ${r.metadata.run} to ${
-          r.modelJson.replace(/\/model\.json$/, "")
-        }; ` +
+        `exported ${r.metadata.model} from ${r.metadata.run} to ${dirname(r.modelJson)}; ` +
           describeResolvedTta(r.metadata.tta!),
       );
     }

@@ -160,8 +160,8 @@ export async function exportEnsemble(
   const members = ensembleMembers(ensembleDir);
   if (members.length === 0) throw new RunError(`${ensembleDir}: the ensemble lists no members`);
   const results: ExportResult[] = [];
+  const own = opts.tta === undefined || opts.tta === "auto"; // each member's recorded TTA
   for (const [i, m] of members.entries()) {
-    const own = opts.tta === undefined || opts.tta === "auto";
     results.push(
       await exportRun(m.dir, join(outDir, `member-${i + 1}`), {
         shardBytes: opts.shardBytes,
@@ -196,4 +196,19 @@ export async function exportEnsemble(
   const ensembleJson = join(outDir, ENSEMBLE_JSON);
   await Deno.writeTextFile(ensembleJson, JSON.stringify(manifest, null, 2) + "\n");
   return { ensembleJson, manifest, members: results };
+}
+
+/**
+ * Exports what `dir` holds for the browser: a run's best model ({@link exportRun}) or an ensemble's members
+ * ({@link exportEnsemble}). `models` lists every model folder written; `ensemble` is the list's file and content
+ * when `dir` is an ensemble, else null.
+ */
+export async function exportForBrowser(
+  dir: string,
+  outDir: string,
+  opts: ExportOptions = {},
+): Promise<{ models: ExportResult[]; ensemble: { ensembleJson: string; manifest: EnsembleExport } | null }> {
+  if (!isEnsembleDir(dir)) return { models: [await exportRun(dir, outDir, opts)], ensemble: null };
+  const { members, ...ensemble } = await exportEnsemble(dir, outDir, opts);
+  return { models: members, ensemble };
 }

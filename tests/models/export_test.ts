@@ -6,7 +6,7 @@ import { serveDir } from "../../lib/web/static.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import * as tfl from "@tensorflow/tfjs-layers";
-import { ENSEMBLE_JSON, exportEnsemble, exportRun } from "../../lib/models/export.ts";
+import { ENSEMBLE_JSON, exportEnsemble, exportForBrowser, exportRun } from "../../lib/models/export.ts";
 import { preprocess, preprocessViews } from "../../lib/faces/preprocess.ts";
 import { ttaTransforms } from "../../lib/eval/tta.ts";
 import { FER_FRAMING, LUMA } from "../../lib/faces/align.ts";
@@ -278,6 +278,11 @@ Deno.test("exportEnsemble: a folder per member with its recorded TTA and ensembl
         JSON.parse(Deno.readTextFileSync(join(out, `member-${i + 1}`, "model.json"))).userDefinedMetadata;
       assert.equal(meta.tta.mode, mode);
     }
+    // the CLIs' entry point: an ensemble's members and list, or one run's model
+    const viaEns = await exportForBrowser(ens, join(tmp, "web3"));
+    assert.deepEqual([viaEns.models.length, viaEns.ensemble?.manifest.ensemble], [2, "ensemble-ab"]);
+    const viaRun = await exportForBrowser(join(tmp, "a"), join(tmp, "web4"));
+    assert.deepEqual([viaRun.models.map((m) => m.metadata.run), viaRun.ensemble], [["a"], null]);
     // `--tta hflip` for all members
     const given = await exportEnsemble(ens, join(tmp, "web2"), { tta: "hflip" });
     assert.deepEqual(given.members.map((m) => m.metadata.tta!.mode), ["hflip", "hflip"]);
