@@ -18,6 +18,21 @@ import { describeValSplit } from "../runs/data.ts";
 import { loadRunConfig } from "../runs/predict.ts";
 import { writeAtomicSync } from "../util/fs.ts";
 
+/**
+ * Throws a RangeError naming both when a member's class names differ from the first member's: an ensemble
+ * averages probabilities class by class.
+ */
+export function checkMemberClasses(
+  first: { name: string; classes: readonly string[] },
+  member: { name: string; classes: readonly string[] },
+): void {
+  if (member.classes.join() === first.classes.join()) return;
+  throw new RangeError(
+    `${member.name} has classes ${member.classes.join(", ")}, the first member ${first.name} ` +
+      first.classes.join(", "),
+  );
+}
+
 /** A member's predictions. */
 export type Member = { name: string; rows: PredictionRow[] };
 
@@ -121,12 +136,8 @@ export async function predictMembers(
     const own: TtaSpec = tta === "auto" ? { mode: chosenTta(resolveRunDir(run)).mode, average: "prob" } : tta;
     const r = await runPredictions(run, split, own);
     const name = r.runDir.split("/").pop()!;
-    if (classes.length && r.classes.join() !== classes.join()) {
-      throw new RangeError(
-        `${name} has classes ${r.classes.join(", ")}, the first member ${classes.join(", ")}`,
-      );
-    }
-    classes = r.classes;
+    if (members.length) checkMemberClasses({ name: members[0].name, classes }, { name, classes: r.classes });
+    else classes = r.classes;
     members.push({ name, rows: r.rows });
     info.push({ run: name, dir: r.runDir, experiment: r.cfg.experiment, model: r.cfg.model, tta: own });
     log(

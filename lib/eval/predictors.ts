@@ -6,8 +6,7 @@
  */
 import type * as tfl from "@tensorflow/tfjs-layers";
 import { bestOnValidation, type ResolvedTta, resolveTta } from "./tta.ts";
-import { ensembleMembers, ensembleValAccuracy, isEnsembleDir } from "./ensemble.ts";
-import { RunError } from "../runs/paths.ts";
+import { checkMemberClasses, ensembleMembers, ensembleValAccuracy, isEnsembleDir } from "./ensemble.ts";
 import { loadRunConfig, loadRunModel } from "../runs/predict.ts";
 import type { TrainConfig } from "../train/config.ts";
 
@@ -51,11 +50,7 @@ export async function loadPredictors(
         : resolveTta(m.dir, tta.mode, tta.average);
       const { model, classes } = await loadRunModel(m.dir);
       out.push({ name: m.run, dir: m.dir, cfg: loadRunConfig(m.dir), model, classes, tta: spec });
-      if (classes.join() !== out[0].classes.join()) {
-        throw new RunError(
-          `${m.run} has classes ${classes.join(", ")}, ${out[0].name} ${out[0].classes.join(", ")}`,
-        );
-      }
+      checkMemberClasses(out[0], out.at(-1)!);
     }
   } catch (e) {
     for (const p of out) p.model.dispose();

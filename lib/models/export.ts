@@ -12,7 +12,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { basename, join } from "node:path";
 import { loadRunConfig, loadRunModel, readTestReport, RunError, runPaths } from "../runs/runs.ts";
-import { ensembleMembers, ensembleValAccuracy, isEnsembleDir } from "../eval/ensemble.ts";
+import { checkMemberClasses, ensembleMembers, ensembleValAccuracy, isEnsembleDir } from "../eval/ensemble.ts";
 import { type Preprocessing, preprocessingOf } from "../faces/preprocess.ts";
 import { forInference } from "./fold.ts";
 import { accuracyUnder, type ResolvedTta, resolveTta } from "../eval/tta.ts";
@@ -170,11 +170,10 @@ export async function exportEnsemble(
       }),
     );
     const [first, last] = [results[0].metadata, results[i].metadata];
-    if (last.classes.join() !== first.classes.join()) {
-      throw new RunError(
-        `${m.run} has classes ${last.classes.join(", ")}, ${first.run} ${first.classes.join(", ")}`,
-      );
-    }
+    checkMemberClasses({ name: first.run, classes: first.classes }, {
+      name: last.run,
+      classes: last.classes,
+    });
   }
   const manifest: EnsembleExport = {
     format: "fer-deno-ensemble-v1",

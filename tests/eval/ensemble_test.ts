@@ -6,6 +6,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import {
   averageMembers,
+  checkMemberClasses,
   chooseThenTestEnsemble,
   ensembleMembers,
   evaluateEnsemble,
@@ -50,6 +51,15 @@ Deno.test("averageMembers: per-image mean of probabilities matched by path, argm
     /e has no prediction for y.png/,
   );
   assert.throws(() => averageMembers([]), /at least one member/);
+});
+
+Deno.test("checkMemberClasses: members must share their class names, in order; the error names both", () => {
+  const first = { name: "a", classes: ["x", "y"] };
+  checkMemberClasses(first, { name: "b", classes: ["x", "y"] });
+  assert.throws(
+    () => checkMemberClasses(first, { name: "b", classes: ["y", "x"] }),
+    /^RangeError: b has classes y, x, the first member a x, y$/,
+  );
 });
 
 Deno.test("selectMembers: the most accurate subset on the rows given; ties to fewer members, then earlier ones", () => {
