@@ -8,6 +8,7 @@
  * `resultsTable`).
  */
 import "@tensorflow/tfjs-backend-cpu"; // parameter counts build the model once (zero init)
+import { initEngine } from "../engine/init.ts";
 import { resultsTable, runMarkdown } from "../eval/report.ts";
 import { resolveRunDir, RunError } from "../runs/runs.ts";
 import { ArgsError, type CommandSpec, parseCli, runArg } from "./args.ts";
@@ -35,6 +36,7 @@ const { table, runs } = parseCli(SPEC, (a) => {
 });
 try {
   const dirs = runs.map((r) => resolveRunDir(r));
+  if (table) await initEngine("cpu"); // the engine module keeps tfjs's "running in Node.js" banner off
   console.log(table ? resultsTable(dirs) : runMarkdown(dirs[0]));
 } catch (e) {
   if (e instanceof RunError) {

@@ -9,10 +9,7 @@ import { type PredictionRow, readPredictionsCsv } from "./predictions.ts";
 import { bootstrapCI, mcnemar } from "./stats.ts";
 import { readConfig, runPaths } from "../runs/runs.ts";
 
-import { STUDY_RESULTS } from "./study.ts";
-
-/** The study's published results (lib/eval/study.ts), re-exported for the comparison notebook. */
-export { STUDY_RESULTS as SEED_RESULTS };
+import { STUDY_RESULTS, studyLabel } from "./study.ts";
 
 /** A run loaded for comparison. */
 export type RunSummary = {
@@ -83,21 +80,21 @@ export function metricEstimates(
     });
   }
   for (const s of STUDY_RESULTS) {
-    out.push({ model: `seed: ${s.experiment}`, metric: "accuracy", value: s.accuracy, lo: NaN, hi: NaN });
-    out.push({ model: `seed: ${s.experiment}`, metric: "macro F1", value: s.macroF1, lo: NaN, hi: NaN });
+    out.push({ model: studyLabel(s), metric: "accuracy", value: s.accuracy, lo: NaN, hi: NaN });
+    out.push({ model: studyLabel(s), metric: "macro F1", value: s.macroF1, lo: NaN, hi: NaN });
   }
   return out;
 }
 
 /** Per-class F1 of every run, plus the study's published per-class F1s (ConvNeXt-Tiny). */
-export function perClassF1Rows(runs: RunSummary[], withSeed = true): ClassF1[] {
+export function perClassF1Rows(runs: RunSummary[], withStudy = true): ClassF1[] {
   const rows: ClassF1[] = runs.flatMap((r) =>
     CLASSES.map((c) => ({ model: r.name, class: c, f1: r.report.per_class[c].f1 }))
   );
-  if (withSeed) {
+  if (withStudy) {
     for (const s of STUDY_RESULTS) {
       if (s.perClassF1) {
-        for (const c of CLASSES) rows.push({ model: `seed: ${s.experiment}`, class: c, f1: s.perClassF1[c] });
+        for (const c of CLASSES) rows.push({ model: studyLabel(s), class: c, f1: s.perClassF1[c] });
       }
     }
   }

@@ -72,6 +72,11 @@ export const STUDY_RESULTS: readonly StudyResult[] = [
   },
 ];
 
+/** How charts and tables name a published result: `study: <its title>` ({@link isReferenceModel} keys on it). */
+export function studyLabel(s: StudyResult): string {
+  return `study: ${s.title}`;
+}
+
 /** The study's result for an experiment, or undefined when the study has no such run (e.g. fer_cnn). */
 export function studyResult(experiment: string): StudyResult | undefined {
   return STUDY_RESULTS.find((s) => s.experiment === experiment);

@@ -12,7 +12,7 @@ import {
   type LegendItem,
   pct,
   plot,
-  SEED_COLOR,
+  STUDY_COLOR,
   textWidth,
   TRAIN_COLOR,
   unique,
@@ -106,7 +106,7 @@ function modelColors(models: string[]): string[] {
   return models.map((m) => isReferenceModel(m) ? "#f6c4c0" : scheme[k++ % scheme.length]);
 }
 
-/** Per-class F1, one group per class with one bar per model; the study's values (models "seed: ...") in red. */
+/** Per-class F1, one group per class with one bar per model; the study's values (models "study: ...") in red. */
 export function perClassF1Plot(rows: ClassF1[], opts: FigureOptions = {}): string {
   if (rows.length === 0) throw new Error("perClassF1Plot: no rows given");
   const width = opts.width ?? DEFAULT_WIDTH;
@@ -136,7 +136,7 @@ export function perClassF1Plot(rows: ClassF1[], opts: FigureOptions = {}): strin
         x: "model",
         y: "f1",
         fill: "none",
-        stroke: SEED_COLOR,
+        stroke: STUDY_COLOR,
         strokeWidth: 1.5,
         strokeDasharray: "3,2",
       }),
@@ -174,15 +174,15 @@ export interface MetricEstimate {
   hi: number;
 }
 
-/** True for reference rows such as the seed's published numbers (model name starting with "seed"). */
+/** True for the study's published numbers as references (model name starting with "study", {@link studyLabel}). */
 export function isReferenceModel(model: string): boolean {
-  return /^seed\b/i.test(model.trim());
+  return /^study\b/i.test(model.trim());
 }
 
 /**
  * Model comparison: one panel per metric (stacked, so each gets the full width), a row per model with its
  * value as a dark tick over a band from lo to hi (the interval stays visible however narrow), labelled
- * "value (lo–hi)". Rows whose model starts with "seed" (e.g. "seed: published") are the study's published
+ * "value (lo–hi)". Rows whose model starts with "study" (e.g. "study: published") are the study's published
  * values: hollow red diamonds on their own rows, labelled, with no interval and no lines across other rows.
  * Values all within [0, 1] are shown as percentages on an axis from 0 to 100 %.
  */
@@ -254,7 +254,7 @@ export function comparisonPlot(rows: MetricEstimate[], opts: FigureOptions = {})
         y: "model",
         x: "value",
         symbol: "diamond",
-        stroke: SEED_COLOR,
+        stroke: STUDY_COLOR,
         fill: "white",
         strokeWidth: 2,
         r: 5,
@@ -267,14 +267,14 @@ export function comparisonPlot(rows: MetricEstimate[], opts: FigureOptions = {})
           text: label,
           dx: right ? -10 : 10,
           textAnchor: right ? "end" : "start",
-          fill: (d: MetricEstimate) => isReferenceModel(d.model) ? SEED_COLOR : "#222",
+          fill: (d: MetricEstimate) => isReferenceModel(d.model) ? STUDY_COLOR : "#222",
         })
       ),
     ],
   });
   const legend: LegendItem[] = [{ label: "value (tick) and 95% interval (band)", color: TRAIN_COLOR }];
   if (refs.length > 0) {
-    legend.push({ label: "the study's published value (no interval)", color: SEED_COLOR, shape: "diamond" });
+    legend.push({ label: "the study's published value (no interval)", color: STUDY_COLOR, shape: "diamond" });
   }
   return compose([fig], {
     title: opts.title ?? "Model comparison",

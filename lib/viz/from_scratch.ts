@@ -9,7 +9,7 @@ import { CLASSES } from "../data/dataset.ts";
 import type { TtaMode } from "../data/views.ts";
 import { classificationReport, confusionMatrix } from "../eval/metrics.ts";
 import type { RunSummary } from "../eval/compare.ts";
-import { STUDY_RESULTS } from "../eval/study.ts";
+import { STUDY_RESULTS, studyLabel } from "../eval/study.ts";
 import { chooseThenTestEnsemble } from "../eval/ensemble.ts";
 import type { PredictionRow } from "../eval/predictions.ts";
 import { JS_MODEL_RESULTS } from "../eval/references.ts";
@@ -207,7 +207,7 @@ export function comparisonRows(ours: RunSummary[]): Record<string, string | numb
       "disgust F1": s.report.per_class.disgust.f1,
     })),
     ...STUDY_RESULTS.map((s) => ({
-      model: `study: ${s.title}`,
+      model: studyLabel(s),
       source: "published by the study (ImageNet weights, 224 px, early-stopped on test)",
       accuracy: s.accuracy,
       "macro F1": s.macroF1,

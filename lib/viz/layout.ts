@@ -16,7 +16,7 @@ export const DEFAULT_WIDTH = 640;
 export const FONT = "system-ui, 'DejaVu Sans', sans-serif";
 export const TRAIN_COLOR = "#4269d0";
 export const VAL_COLOR = "#ff725c";
-export const SEED_COLOR = "#d62728";
+export const STUDY_COLOR = "#d62728";
 /** Options shared by every figure. */
 export interface FigureOptions {
   /** Figure title drawn at the top; each function has a sensible default. */

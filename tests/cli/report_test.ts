@@ -45,6 +45,7 @@ Deno.test("report CLI: one run as Markdown, --table for several; bad arguments a
     assert.match(one.stdout, /in progress: 1 of at most 4 epochs done/);
     const table = await report("--table", join(dir, "a"), join(dir, "b"));
     assert.equal(table.code, 0, table.stderr);
+    assert.doesNotMatch(table.stderr, /TensorFlow\.js in Node\.js/); // tfjs's banner, kept off
     const lines = table.stdout.trim().split("\n");
     assert.equal(lines.length, 4);
     assert.match(

@@ -9,10 +9,10 @@ import {
   metricEstimates,
   pairwiseMcNemar,
   perClassF1Rows,
-  SEED_RESULTS,
 } from "../../lib/eval/compare.ts";
 import { CLASSES } from "../../lib/data/dataset.ts";
 import { formatPredictionsCsv } from "../../lib/eval/predictions.ts";
+import { STUDY_RESULTS } from "../../lib/eval/study.ts";
 
 function fakeRun(
   root: string,
@@ -68,13 +68,13 @@ Deno.test("comparison: estimates, per-class F1, McNemar counts and confusion dif
     const accA = est.find((e) => e.model === "a" && e.metric === "accuracy")!;
     assert.ok(accA.lo <= accA.value && accA.value <= accA.hi && accA.hi - accA.lo > 0);
     // the study's accuracy and macro-F1 for each of its runs, as references without intervals
-    const seed = est.filter((e) => e.model.startsWith("seed"));
-    assert.equal(seed.length, 2 * SEED_RESULTS.length);
+    const study = est.filter((e) => e.model.startsWith("study: "));
+    assert.equal(study.length, 2 * STUDY_RESULTS.length);
     assert.deepEqual(
-      seed.filter((e) => e.model === "seed: convnext_tiny").map((e) => [e.metric, e.value]),
+      study.filter((e) => e.model === "study: ConvNeXt-Tiny (ImageNet-22k)").map((e) => [e.metric, e.value]),
       [["accuracy", 0.723], ["macro F1", 0.71]],
     );
-    assert.ok(seed.every((e) => Number.isNaN(e.lo) && Number.isNaN(e.hi)));
+    assert.ok(study.every((e) => Number.isNaN(e.lo) && Number.isNaN(e.hi)));
     assert.equal(perClassF1Rows([ra, rb]).length, 2 * 7 + 7);
     const mc = pairwiseMcNemar([ra, rb]);
     assert.equal(mc.length, 1);

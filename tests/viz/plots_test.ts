@@ -291,11 +291,11 @@ Deno.test("confusionMatrixPlot: normalize writes rates and counts; shape errors"
 });
 
 Deno.test("perClassF1Plot: one bar per class per model", async () => {
-  const models = ["vgg13", "resnet18", "seed-cnn"];
+  const models = ["vgg13", "resnet18", "study-cnn"];
   const rows = models.flatMap((model, k) => CLASSES.map((c, i) => ({ model, class: c, f1: (i + k) / 10 })));
   const doc = await parseSvg(perClassF1Plot(rows));
   assert.equal(all(doc, 'g[aria-label="bar"] rect').length, 21 + 7);
-  // "seed-cnn" reads as the study's reference: its 7 bars are outlined again, dashed, in red
+  // "study-cnn" reads as the study's reference: its 7 bars are outlined again, dashed, in red
   assert.equal(all(doc, '[stroke-dasharray="3,2"] rect').length, 7);
   assert.deepEqual(legend(doc), models);
   assert.equal(all(doc, 'g[aria-label="text"] text').length, 21);
@@ -304,20 +304,20 @@ Deno.test("perClassF1Plot: one bar per class per model", async () => {
   assert.throws(() => perClassF1Plot([]), /no rows/);
 });
 
-Deno.test("comparisonPlot: value ticks over interval bands per metric, seed references, axis from 0", async () => {
+Deno.test("comparisonPlot: value ticks over interval bands per metric, the study as references, axis from 0", async () => {
   const rows = [
     { model: "vgg13", metric: "accuracy", value: 0.68, lo: 0.665, hi: 0.695 },
     { model: "vgg13", metric: "macro-F1", value: 0.66, lo: 0.645, hi: 0.675 },
     { model: "resnet18", metric: "accuracy", value: 0.31, lo: 0.295, hi: 0.325 },
     { model: "resnet18", metric: "macro-F1", value: 0.29, lo: 0.275, hi: 0.305 },
-    { model: "seed: published", metric: "accuracy", value: 0.66, lo: NaN, hi: NaN },
-    { model: "seed: published", metric: "macro-F1", value: 0.64, lo: NaN, hi: NaN },
+    { model: "study: published", metric: "accuracy", value: 0.66, lo: NaN, hi: NaN },
+    { model: "study: published", metric: "macro-F1", value: 0.64, lo: NaN, hi: NaN },
   ];
   const doc = await parseSvg(comparisonPlot(rows));
   // one tick per run value, one diamond per reference
   assert.equal(all(doc, 'g[aria-label="tick"] line').length, 4);
   assert.equal(all(doc, 'g[aria-label="dot"] path').length, 2);
-  // 4 interval bands (the seed rows have no interval); no dashed reference lines across the panels
+  // 4 interval bands (the study rows have no interval); no dashed reference lines across the panels
   const rules = all(doc, 'g[aria-label="rule"] line');
   assert.equal(rules.length, 4);
   assert.equal(all(doc, "[stroke-dasharray]").length, 0);
@@ -334,7 +334,7 @@ Deno.test("comparisonPlot: value ticks over interval bands per metric, seed refe
     ].sort(),
   );
   const axes = axisText(doc);
-  for (const s of ["accuracy", "macro-F1", "vgg13", "resnet18", "seed: published"]) {
+  for (const s of ["accuracy", "macro-F1", "vgg13", "resnet18", "study: published"]) {
     assert.ok(axes.includes(s), s);
   }
   // The axis starts at 0 and ends at 100 %.
@@ -348,7 +348,9 @@ Deno.test("comparisonPlot: value ticks over interval bands per metric, seed refe
   // The band spans [lo, hi]: every interval here is 3 points wide, so every band has the same length.
   const spans = rules.map((r) => Number(r.getAttribute("x2")) - Number(r.getAttribute("x1")));
   assert.ok(spans.every((s) => Math.abs(s - spans[0]) < 1e-6 && s > 0), `${spans}`);
-  assert.ok(isReferenceModel("Seed: paper") && !isReferenceModel("seedless"));
+  assert.ok(
+    isReferenceModel("Study: paper") && !isReferenceModel("studying") && !isReferenceModel("seed: 1"),
+  );
 });
 
 Deno.test("saveFigure: writes svg and png atomically", async () => {
