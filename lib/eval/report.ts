@@ -159,6 +159,8 @@ export type ResultRow = {
    * ensemble its members' mode, `auto` when each member has its own.
    */
   tta: TtaMode | "auto";
+  /** With `auto`: each member's own mode, in member order (the table shows them). */
+  memberTta?: string[];
   valAccTta: number | null;
   testAcc: number | null;
   testAccTta: number | null;
@@ -179,7 +181,7 @@ export function resultRow(runDir: string): ResultRow {
   const summary = readTestReport(paths);
   const run = basename(runDir);
   if (raw.kind === "ensemble") {
-    const members = raw.members as { run: string }[];
+    const members = raw.members as { run: string; tta?: { mode: TtaMode } }[];
     // one mode for every member, or `auto` (each member's own choice on validation)
     const tta = raw.tta === "auto" ? "auto" : (raw.tta as { mode: TtaMode }).mode;
     let costs: (ReturnType<typeof runCost> | null)[] = [null]; // a member's run folder missing: no cost
@@ -203,6 +205,7 @@ export function resultRow(runDir: string): ResultRow {
       epochs: "–",
       valAcc: null,
       tta,
+      ...(tta === "auto" ? { memberTta: members.map((m) => m.tta?.mode ?? "?") } : {}),
       valAccTta: val,
       testAcc: null,
       testAccTta: summary?.test_accuracy ?? null,
@@ -261,9 +264,9 @@ export function resultsTable(runDirs: string[]): string {
   const sep = "| --- | --- | ---: | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |";
   const body = runDirs.map(resultRow).map((r) =>
     `| ${r.run} | ${r.recipe} | ${r.params === null ? "–" : `${(r.params / 1e6).toFixed(2)} M`} | ` +
-    `${f(r.imgPerS, 0)} | ${f(r.cpuHours, 2)} | ${r.epochs} | ${f(r.valAcc)} | ${r.tta} | ${
-      f(r.valAccTta)
-    } | ` +
+    `${f(r.imgPerS, 0)} | ${f(r.cpuHours, 2)} | ${r.epochs} | ${f(r.valAcc)} | ${
+      r.memberTta ? `auto (${r.memberTta.join(", ")})` : r.tta
+    } | ${f(r.valAccTta)} | ` +
     `${f(r.testAcc)} | ${f(r.testAccTta)} | ${f(r.testMacroF1)} |`
   );
   return [head, sep, ...body].join("\n");

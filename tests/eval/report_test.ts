@@ -220,6 +220,26 @@ Deno.test("resultRow / resultsTable: cost, TTA chosen on validation, its test ac
       table[3],
       /^\| ensemble-e \| ensemble of r1 \+ r1 \| – \| – \| 2\.00 \| – \| – \| 10crop \| 0\.8000 \| – \| 0\.7000 \| 0\.6500 \|$/,
     );
+    // each member with its own TTA (`auto`): the table names the members' modes in order
+    const auto = join(dir, "ensemble-auto");
+    Deno.mkdirSync(auto);
+    Deno.writeTextFileSync(
+      join(auto, "config.json"),
+      JSON.stringify({
+        kind: "ensemble",
+        members: [{ run: "r1", dir: run, tta: { mode: "hflip" } }, {
+          run: "r1",
+          dir: run,
+          tta: { mode: "none" },
+        }],
+        tta: "auto",
+      }),
+    );
+    assert.deepEqual(resultRow(auto).memberTta, ["hflip", "none"]);
+    assert.match(
+      resultsTable([auto]).split("\n")[2],
+      /^\| ensemble-auto \| .* \| auto \(hflip, none\) \| – \| – \| – \| – \|$/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
