@@ -30,15 +30,22 @@ export function runFinished(run: string): boolean {
   return existsSync(runPaths(runPath(run)).testReportJson);
 }
 
+/** A run a notebook wants: its folder name and how it is trained (the experiment's preset, another seed, epochs). */
+export type WantedRun = { run: string; experiment: string; seed?: number; epochs?: number };
+
+/** The command that trains a wanted run, e.g. `deno task train vgg_fer --seed 1 --epochs 60 --run NAME`. */
+export function trainCommand(w: WantedRun): string {
+  const seed = w.seed === undefined ? "" : ` --seed ${w.seed}`;
+  const epochs = w.epochs === undefined ? "" : ` --epochs ${w.epochs}`;
+  return `deno task train ${w.experiment}${seed}${epochs} --run ${w.run}`;
+}
+
 /**
  * The run folders for the notebook: each named run when it has finished; in smoke mode (CI), a fresh smoke run
- * of each named experiment (and seed) instead (the named long runs are not there). Missing runs are listed with
- * the command that trains them; the result holds only the finished ones.
+ * of each named experiment (and seed; the smoke preset's epochs) instead (the named long runs are not there).
+ * Missing runs are listed with the command that trains them; the result holds only the finished ones.
  */
-export async function notebookRuns(
-  wanted: { run: string; experiment: string; seed?: number }[],
-  smoke: boolean,
-): Promise<string[]> {
+export async function notebookRuns(wanted: WantedRun[], smoke: boolean): Promise<string[]> {
   if (smoke) {
     const out: string[] = [];
     for (const w of wanted) {
@@ -51,9 +58,8 @@ export async function notebookRuns(
   for (const w of wanted) {
     if (runFinished(w.run)) found.push(runPath(w.run));
     else {
-      const seed = w.seed === undefined ? "" : ` --seed ${w.seed}`;
       await print(
-        `run ${w.run} has not finished: train it with \`deno task train ${w.experiment}${seed} --run ${w.run}\` ` +
+        `run ${w.run} has not finished: train it with \`${trainCommand(w)}\` ` +
           `(resume with \`deno task train --resume ${w.run}\`)`,
       );
     }

@@ -24,6 +24,7 @@ import {
   runFinished,
   summaryOf,
   testWithTta,
+  trainCommand,
 } from "../../lib/viz/from_scratch.ts";
 import { trainTinyRun } from "../helpers/tiny_model.ts";
 
@@ -49,6 +50,18 @@ function rows(n: number, correct: number): PredictionRow[] {
     pred: i < correct ? i % CLASSES.length : (i + 1) % CLASSES.length,
   }));
 }
+
+Deno.test("trainCommand: the train command a notebook prints for a run that has not finished", () => {
+  assert.equal(trainCommand({ run: "r", experiment: "vgg_fer" }), "deno task train vgg_fer --run r");
+  assert.equal(
+    trainCommand({ run: "vgg_fer-cpu-seed1-60ep", experiment: "vgg_fer", seed: 1, epochs: 60 }),
+    "deno task train vgg_fer --seed 1 --epochs 60 --run vgg_fer-cpu-seed1-60ep",
+  );
+  assert.equal(
+    trainCommand({ run: "r", experiment: "resnet_fer", seed: 0 }),
+    "deno task train resnet_fer --seed 0 --run r",
+  );
+});
 
 Deno.test("recipeRows / cpuHoursRows / runFinished read the run folders", () => {
   const root = mkdtempSync(join(tmpdir(), "fer-scratch-"));
