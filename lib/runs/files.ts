@@ -107,6 +107,25 @@ export function readHistory(paths: RunPaths): HistoryRow[] {
   return readJson<HistoryRow[]>(paths.historyJson);
 }
 
+/**
+ * Sets aside the history of a run whose resume state is gone (its weights lost, e.g. with the machine they were
+ * on): history.json and history.csv are renamed to history.lost[-n].json/.csv, so the epochs and CPU time they
+ * record stay on file while the run trains again from epoch 1. Returns the number of epochs set aside (0: no
+ * history, nothing renamed) and the new name of history.json.
+ */
+export function setAsideLostHistory(paths: RunPaths): { epochs: number; file: string | null } {
+  const history = existsSync(paths.historyJson) ? readHistory(paths) : [];
+  if (!history.length) return { epochs: 0, file: null };
+  const dir = paths.dir;
+  let n = 0;
+  const name = (ext: string) => join(dir, `history.lost${n ? `-${n}` : ""}.${ext}`);
+  while (existsSync(name("json")) || existsSync(name("csv"))) n++;
+  const file = name("json");
+  Deno.renameSync(paths.historyJson, file);
+  if (existsSync(paths.historyCsv)) Deno.renameSync(paths.historyCsv, name("csv"));
+  return { epochs: history.length, file };
+}
+
 /** The best epoch's validation accuracy (no TTA) from history.json, or null when the run has no epoch yet. */
 export function bestValAccuracy(paths: RunPaths): number | null {
   const history = existsSync(paths.historyJson) ? readHistory(paths) : [];

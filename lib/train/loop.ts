@@ -43,6 +43,7 @@ import {
   predictionRows,
   readConfig,
   removeDerivedPredictions,
+  setAsideLostHistory,
   writeConfig,
   writeHistory,
   writeTestReport,
@@ -146,7 +147,17 @@ async function trainLocked(config: Partial<TrainConfig>, deps: TrainDeps): Promi
     // The saved config wins; only the epoch budget may be extended (and the data read from a new place).
     cfg = { ...saved, outDir, run, epochs: config.epochs ?? saved.epochs };
     if (existsSync(paths.last)) resumeState = await readState(paths);
-    else log(`no complete epoch in ${paths.dir}; starting it from epoch 1`);
+    else {
+      // no resume state: killed in its first epoch, or its weights were lost (a new machine) after some epochs
+      const lost = setAsideLostHistory(paths);
+      log(
+        lost.epochs
+          ? `${paths.last} is missing although the run's history records ${lost.epochs} epoch(s): their ` +
+            `weights are lost, so ${run} starts again from epoch 1 (the lost epochs' history is kept as ` +
+            `${lost.file})`
+          : `no complete epoch in ${paths.dir}; starting it from epoch 1`,
+      );
+    }
   } else if (existsSync(paths.config)) {
     throw new TrainError(
       `run folder ${paths.dir} already exists: pass --resume ${run} or choose another --run`,

@@ -94,3 +94,20 @@ Deno.test("train_queue.sh: a failing run stops the queue with status 1", async (
   assert.match(r.text, /a: exit status 3 .*queue stopped/);
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("train_queue.sh: where deno is not installed (a fresh machine) it trains through npx -y deno@2", async () => {
+  const { root, calls } = await project("");
+  // a PATH with the tools the script uses and a fake npx, but no deno
+  await Deno.remove(join(root, "bin", "deno"));
+  for (const tool of ["sh", "dirname", "mkdir", "grep", "date"]) {
+    const which = await new Deno.Command("sh", { args: ["-c", `command -v ${tool}`], stdout: "piped" })
+      .output();
+    await Deno.symlink(new TextDecoder().decode(which.stdout).trim(), join(root, "bin", tool));
+  }
+  await Deno.writeTextFile(join(root, "bin", "npx"), `#!/bin/sh\necho "npx $*" >> "${root}/calls.txt"\n`);
+  await Deno.chmod(join(root, "bin", "npx"), 0o755);
+  const r = await runQueue(root, { PATH: join(root, "bin") }, "a fer_cnn cpu --seed 2\n");
+  assert.equal(r.code, 0, r.text);
+  assert.deepEqual(calls(), ["npx -y deno@2 task train fer_cnn --preset cpu --run a --seed 2"]);
+  await Deno.remove(root, { recursive: true });
+});

@@ -161,6 +161,24 @@ Deno.test("train: a run writes its folder, and a killed + resumed run equals an 
     assert.ok(midResumed.history[1].seconds >= saved.partial!.seconds);
     assert.ok(midResumed.history[1].wall_total_s! >= saved.partial!.wallTotal);
 
+    // weights lost after two epochs (a new machine: the run folder without last.safetensors): the run trains
+    // again from epoch 1, says so, and keeps the lost epochs' history beside the new one
+    await assert.rejects(train(config(out, "lost"), killedAfter(1)), /killed/);
+    Deno.removeSync(join(out, "lost", "last.safetensors"));
+    Deno.removeSync(join(out, "lost", "best"), { recursive: true });
+    const lostLines: string[] = [];
+    const again = await train(config(out, "lost"), { ...quiet, resume: true, log: (l) => lostLines.push(l) });
+    assert.ok(
+      lostLines.some((l) =>
+        /missing although the run's history records 2 epoch\(s\).*history\.lost\.json/.test(l)
+      ),
+      lostLines.join("\n"),
+    );
+    assert.deepEqual(strip(again.history), strip(straight.history));
+    const lost = JSON.parse(Deno.readTextFileSync(join(out, "lost", "history.lost.json")));
+    assert.deepEqual(strip(lost), strip(straight.history.slice(0, 2)));
+    assert.ok(existsSync(join(out, "lost", "history.lost.csv")));
+
     // another seed gives another run (the comparison above can fail)
     const other = await train(config(out, "other", { seed: 8 }), quiet);
     assert.notDeepEqual(strip(other.history), strip(straight.history));
