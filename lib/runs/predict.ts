@@ -5,12 +5,14 @@
  */
 import type * as tfl from "@tensorflow/tfjs-layers";
 import { existsSync } from "node:fs";
+import { basename } from "node:path";
 import { CLASSES } from "../data/classes.ts";
 import type { Split } from "../data/dataset.ts";
 import { evaluate } from "../eval/evaluate.ts";
 import type { PredictionRow } from "../eval/predictions.ts";
 import { loadCheckpoint } from "../models/checkpoint.ts";
 import { runTransform, type TrainConfig } from "../train/config.ts";
+import { retrainCommand } from "../train/experiments.ts";
 import { makeLoss } from "../train/losses.ts";
 import { checkFingerprint, loadRunDataset, runDataRoot, runSplits, splitsFingerprint } from "./data.ts";
 import { predictionRows, readConfig, readTestReport } from "./files.ts";
@@ -33,8 +35,19 @@ export function runClasses(runDir: string, metadata: Record<string, unknown> = {
 
 /** The run's best model (TF.js layers checkpoint) with its class names; the caller disposes the model. */
 export async function loadRunModel(runDir: string): Promise<{ model: tfl.LayersModel; classes: string[] }> {
-  const path = runPaths(runDir).best + "/model.json";
-  if (!existsSync(path)) throw new RunError(`${path} not found: the run has no best checkpoint yet`);
+  const paths = runPaths(runDir);
+  const path = paths.best + "/model.json";
+  if (!existsSync(path)) {
+    const report = readTestReport(paths);
+    if (!report) throw new RunError(`${path} not found: the run has no best checkpoint yet`);
+    // a finished run whose folder came without its weights (a clone: run folders are committed without them)
+    const cpu = report.cpu_seconds ? `, ${(report.cpu_seconds / 3600).toFixed(1)} CPU-hours` : "";
+    throw new RunError(
+      `${runDir} has finished (test accuracy ${report.test_accuracy.toFixed(4)}${cpu}) but its weights are ` +
+        `not here (no ${path}; run folders are committed without weights). To get the model, train its recipe ` +
+        `again: ${retrainCommand(readConfig(paths), `${basename(runDir)}-again`)}`,
+    );
+  }
   const ck = await loadCheckpoint(path);
   return { model: ck.model, classes: runClasses(runDir, ck.info.metadata) };
 }

@@ -371,3 +371,23 @@ export function withEpochs(
   }
   return { cfg: out, note: "" };
 }
+
+/**
+ * The `deno task train` command that trains a run's recipe again as run `run`, from its saved config: the
+ * experiment and preset, with the seed, epochs and T_max where they differ from the preset's (all three when
+ * the experiment or preset is no longer known).
+ */
+export function retrainCommand(cfg: TrainConfig, run: string): string {
+  let base: TrainConfig | null = null;
+  try {
+    base = cfg.preset ? experimentConfig(cfg.experiment, cfg.preset as Preset) : null;
+  } catch {
+    base = null;
+  }
+  const parts = [`deno task train ${cfg.experiment}`];
+  if (cfg.preset) parts.push(`--preset ${cfg.preset}`);
+  if (!base || cfg.seed !== base.seed) parts.push(`--seed ${cfg.seed}`);
+  if (!base || cfg.epochs !== base.epochs) parts.push(`--epochs ${cfg.epochs}`);
+  if (!base || cfg.tMax !== withEpochs(base, cfg.epochs).cfg.tMax) parts.push(`--t-max ${cfg.tMax}`);
+  return [...parts, `--run ${run}`].join(" ");
+}

@@ -15,7 +15,7 @@ import type { PredictionRow } from "../eval/predictions.ts";
 import { JS_MODEL_RESULTS } from "../eval/references.ts";
 import { chosenTta, evaluateRunTta, runPredictions, type TtaSpec, valTtaAccuracies } from "../eval/tta.ts";
 import { loadRunConfig, readHistory, runDirFor, runPaths, RUNS_DIR } from "../runs/runs.ts";
-import { experimentConfig, withSeed } from "../train/experiments.ts";
+import { experimentConfig, retrainCommand, withEpochs, withSeed } from "../train/experiments.ts";
 import { trainInNotebook } from "./notebook.ts";
 import { print } from "./display.ts";
 import { accuracyVsCpuHoursPlot } from "./plots.ts";
@@ -33,11 +33,13 @@ export function runFinished(run: string): boolean {
 /** A run a notebook wants: its folder name and how it is trained (the experiment's preset, another seed, epochs). */
 export type WantedRun = { run: string; experiment: string; seed?: number; epochs?: number };
 
-/** The command that trains a wanted run, e.g. `deno task train vgg_fer --seed 1 --epochs 60 --run NAME`. */
+/**
+ * The command that trains a wanted run with the default preset, e.g.
+ * `deno task train vgg_fer --preset cpu --seed 1 --epochs 60 --run NAME` (lib/train/experiments.ts `retrainCommand`).
+ */
 export function trainCommand(w: WantedRun): string {
-  const seed = w.seed === undefined ? "" : ` --seed ${w.seed}`;
-  const epochs = w.epochs === undefined ? "" : ` --epochs ${w.epochs}`;
-  return `deno task train ${w.experiment}${seed}${epochs} --run ${w.run}`;
+  const cfg = experimentConfig(w.experiment);
+  return retrainCommand(withEpochs(w.seed === undefined ? cfg : withSeed(cfg, w.seed), w.epochs).cfg, w.run);
 }
 
 /**

@@ -38,6 +38,16 @@ Deno.test("a trained run reloads from disk and predicts the test split exactly a
       assert.ok(existsSync(join(res.runDir, `${k}.svg`)) && existsSync(join(res.runDir, `${k}.png`)), k);
     }
     assert.equal(figs.length, 6);
+
+    // the same folder without its weights (as a clone has it): the error says how to train the recipe again
+    rmSync(join(res.runDir, "best"), { recursive: true });
+    await assert.rejects(
+      predictRun(res.runDir, "test"),
+      (e: Error) =>
+        e instanceof RunError &&
+        /r1 has finished \(test accuracy \d\.\d{4}.*\) but its weights are not here/.test(e.message) &&
+        /train its recipe again: deno task train \S+ .*--run r1-again$/.test(e.message),
+    );
   } finally {
     rmSync(outDir, { recursive: true, force: true });
   }

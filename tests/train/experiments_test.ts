@@ -5,6 +5,9 @@ import {
   EXPERIMENTS,
   listExperiments,
   PRESETS,
+  retrainCommand,
+  withEpochs,
+  withSeed,
 } from "../../lib/train/experiments.ts";
 import { IMAGENET_MEAN, IMAGENET_STD } from "../../lib/data/augment.ts";
 import { DEFAULT_CONFIG } from "../../lib/train/config.ts";
@@ -145,4 +148,23 @@ Deno.test("crop recipes: 44 px crops of 48, erasing, SGD Nesterov, per-step warm
     undefined,
     undefined,
   ]);
+});
+
+Deno.test("retrainCommand: the preset's recipe, plus the seed, epochs and T_max where the run changed them", () => {
+  const cpu = experimentConfig("vgg_fer", "cpu");
+  assert.equal(retrainCommand(cpu, "a"), "deno task train vgg_fer --preset cpu --run a");
+  const longer = withEpochs(withSeed(cpu, 1), 60).cfg;
+  assert.equal(
+    retrainCommand(longer, "b"),
+    "deno task train vgg_fer --preset cpu --seed 1 --epochs 60 --run b",
+  );
+  assert.equal(
+    retrainCommand({ ...cpu, tMax: 7 }, "c"),
+    "deno task train vgg_fer --preset cpu --t-max 7 --run c",
+  );
+  // an experiment this version no longer knows: every setting spelled out
+  assert.equal(
+    retrainCommand({ ...cpu, experiment: "gone", epochs: 5, tMax: 5, seed: 3 }, "d"),
+    "deno task train gone --preset cpu --seed 3 --epochs 5 --t-max 5 --run d",
+  );
 });

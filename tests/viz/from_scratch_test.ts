@@ -52,14 +52,17 @@ function rows(n: number, correct: number): PredictionRow[] {
 }
 
 Deno.test("trainCommand: the train command a notebook prints for a run that has not finished", () => {
-  assert.equal(trainCommand({ run: "r", experiment: "vgg_fer" }), "deno task train vgg_fer --run r");
+  assert.equal(
+    trainCommand({ run: "r", experiment: "vgg_fer" }),
+    "deno task train vgg_fer --preset cpu --run r",
+  );
   assert.equal(
     trainCommand({ run: "vgg_fer-cpu-seed1-60ep", experiment: "vgg_fer", seed: 1, epochs: 60 }),
-    "deno task train vgg_fer --seed 1 --epochs 60 --run vgg_fer-cpu-seed1-60ep",
+    "deno task train vgg_fer --preset cpu --seed 1 --epochs 60 --run vgg_fer-cpu-seed1-60ep",
   );
   assert.equal(
     trainCommand({ run: "r", experiment: "resnet_fer", seed: 0 }),
-    "deno task train resnet_fer --seed 0 --run r",
+    "deno task train resnet_fer --preset cpu --seed 0 --run r",
   );
 });
 
