@@ -3,6 +3,13 @@
  * controls. OpenBLAS is used instead of hand-written GEMM because a tuned, multi-threaded SGEMM is 50-100x
  * faster than any JS loop (measured here: 55-81 GFLOP/s on one core vs ~1 GFLOP/s for JS); it is a well-kept
  * library present on every Linux distribution and in Homebrew.
+ *
+ * OpenBLAS picks its kernels for the CPU it finds when it loads. A release older than the CPU may not know it and
+ * fall back to a generic SSE3 core ("Prescott"): Debian 12's 0.3.21 does so on a Xeon of family 6 model 207
+ * (AVX-512 with BF16), where SGEMM then runs about 3x slower (31 against 108 GFLOP/s on one core). So when the
+ * core OpenBLAS reports predates AVX2 although the CPU has AVX2 or AVX-512, the library is reopened with
+ * `OPENBLAS_CORETYPE` set to the core that matches the CPU's instruction set ({@link betterCoreType}); a
+ * `OPENBLAS_CORETYPE` set by the user is never replaced.
  */
 import type { Gemm } from "./kernels/gemm.ts";
 
@@ -43,6 +50,12 @@ const SYMBOLS = {
 export type Blas = {
   /** Absolute path (or soname) that was opened. */
   path: string;
+  /** The OpenBLAS kernel core in use (from its config string, e.g. "SkylakeX"), "" when not reported. */
+  core: string;
+  /** The generic core OpenBLAS chose by itself when it was replaced by {@link core} ("" when not replaced). */
+  fallbackCore: string;
+  /** The core that matches the CPU when OpenBLAS could not be made to use it ("" otherwise): SGEMM is slow. */
+  wantedCore: string;
   /** Threads OpenBLAS uses (1 when the library does not report it). */
   threads: number;
   /** OpenBLAS build configuration string, when available. */
@@ -99,6 +112,55 @@ export function blasInstallHint(): string {
   return `native engine unavailable: OpenBLAS not found (install it: ${how}; or set FER_BLAS_LIB=/path/to/libopenblas)`;
 }
 
+/** OpenBLAS cores (the names of its DYNAMIC_ARCH kernels) of x86 CPUs without AVX2. */
+const PRE_AVX2_CORES = new Set([
+  "Katmai",
+  "Coppermine",
+  "Northwood",
+  "Prescott",
+  "Banias",
+  "Atom",
+  "Core2",
+  "Penryn",
+  "Dunnington",
+  "Nehalem",
+  "Sandybridge",
+  "Opteron",
+  "Opteron_SSE3",
+  "Barcelona",
+  "Bobcat",
+]);
+
+/** The kernel core named in an OpenBLAS config string ("OpenBLAS 0.3.21 ... USE_OPENMP Prescott MAX_THREADS=64"). */
+export function coreOfConfig(config: string): string {
+  const words = config.trim().split(/\s+/);
+  const i = words.findIndex((w) => w.startsWith("MAX_THREADS="));
+  return i > 0 ? words[i - 1] : "";
+}
+
+/**
+ * The OpenBLAS core to use instead of `core` on a CPU with these feature flags (`/proc/cpuinfo`), or null to keep
+ * OpenBLAS's choice: only a pre-AVX2 core (a fallback) on a CPU with AVX-512 (F, CD, BW, DQ, VL: "Cooperlake"
+ * with AVX512-BF16, else "SkylakeX") or AVX2 + FMA ("Haswell") is replaced.
+ */
+export function betterCoreType(core: string, flags: ReadonlySet<string>): string | null {
+  if (!PRE_AVX2_CORES.has(core)) return null;
+  if (["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].every((f) => flags.has(f))) {
+    return flags.has("avx512_bf16") ? "Cooperlake" : "SkylakeX";
+  }
+  return flags.has("avx2") && flags.has("fma") ? "Haswell" : null;
+}
+
+/** The CPU's feature flags from /proc/cpuinfo (Linux); empty elsewhere or when unreadable. */
+export function cpuFlags(): Set<string> {
+  try {
+    const line = Deno.readTextFileSync("/proc/cpuinfo").split("\n").find((l) => /^flags\s*:/.test(l));
+    return new Set(line ? line.split(":")[1].trim().split(/\s+/) : []);
+  } catch {
+    return new Set();
+  }
+}
+
 let cached: Blas | null | undefined;
 let lastError = "";
 
@@ -133,6 +195,17 @@ export function openBlas(threads?: number): Blas | null {
       continue;
     }
     cached = wrap(lib, path);
+    // an OpenBLAS older than the CPU: reopen it with the core that matches the CPU (see the module comment)
+    const better = Deno.env.get("OPENBLAS_CORETYPE") ? null : betterCoreType(cached.core, cpuFlags());
+    if (better) {
+      const fallback = cached.core;
+      lib.close();
+      Deno.env.set("OPENBLAS_CORETYPE", better);
+      lib = Deno.dlopen(path, SYMBOLS);
+      cached = wrap(lib, path);
+      if (cached.core === better) cached.fallbackCore = fallback;
+      else cached.wantedCore = better;
+    }
     const t = threads ?? Number(Deno.env.get("FER_THREADS") ?? 0);
     if (t > 0) cached.setThreads(t);
     lastError = "";
@@ -152,6 +225,9 @@ function wrap(lib: Deno.DynamicLibrary<typeof SYMBOLS>, path: string): Blas {
   }
   const blas: Blas = {
     path,
+    core: coreOfConfig(config),
+    fallbackCore: "",
+    wantedCore: "",
     threads: s.openblas_get_num_threads ? s.openblas_get_num_threads() : 1,
     config,
     sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {

@@ -58,6 +58,7 @@ async function tryTensorflow(): Promise<EngineInfo | null> {
 }
 
 let hintedDnnl = false;
+let hintedCore = false;
 
 async function tryNative(): Promise<EngineInfo | null> {
   await provisionNative(); // installs or unpacks OpenBLAS/oneDNN when missing (FER_NO_PROVISION=1: off)
@@ -82,7 +83,16 @@ async function tryNative(): Promise<EngineInfo | null> {
     );
     hintedDnnl = true;
   }
-  const library = dnnl ? `${blas.path}, oneDNN ${dnnl.version} ${dnnl.path}` : blas.path;
+  if (blas.wantedCore && !hintedCore) {
+    console.warn(
+      `native engine: OpenBLAS uses its generic ${blas.core} kernels on a CPU with ${blas.wantedCore}'s ` +
+        `instructions (SGEMM several times slower); set OPENBLAS_CORETYPE=${blas.wantedCore} before starting`,
+    );
+    hintedCore = true;
+  }
+  // the OpenBLAS core when it is not OpenBLAS's own choice (lib/engine/blas.ts: a CPU newer than the library)
+  const core = blas.fallbackCore ? ` (${blas.core} kernels, not the fallback ${blas.fallbackCore})` : "";
+  const library = dnnl ? `${blas.path}${core}, oneDNN ${dnnl.version} ${dnnl.path}` : `${blas.path}${core}`;
   return { name: NATIVE, threads: blas.threads, library, detail: blas.config };
 }
 

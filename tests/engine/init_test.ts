@@ -2,7 +2,13 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { strict as assert } from "node:assert";
 import { describeEngine, engineSummary, initEngine, nativeAvailable } from "../../lib/engine/init.ts";
-import { blasCandidates, blasInstallHint } from "../../lib/engine/blas.ts";
+import {
+  betterCoreType,
+  blasCandidates,
+  blasInstallHint,
+  coreOfConfig,
+  cpuFlags,
+} from "../../lib/engine/blas.ts";
 import { openDnnl } from "../../lib/engine/dnnl.ts";
 import { probeAdapterIsolated } from "../../lib/engine/webgpu.ts";
 
@@ -114,4 +120,43 @@ Deno.test({
   await initEngine("native");
   assert.match(describeEngine().library, /oneDNN 2\.\d+\.\d+ /);
   await tf.setBackend("cpu");
+});
+
+Deno.test("coreOfConfig / betterCoreType: a pre-AVX2 fallback core is replaced by the CPU's, nothing else", () => {
+  const cfg = "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY USE_OPENMP Prescott MAX_THREADS=64";
+  assert.equal(coreOfConfig(cfg), "Prescott");
+  assert.equal(coreOfConfig("OpenBLAS 0.3.26 DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=128"), "SkylakeX");
+  assert.equal(coreOfConfig("some other BLAS"), "");
+  const avx512 = ["sse3", "avx", "avx2", "fma", "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"];
+  assert.equal(betterCoreType("Prescott", new Set([...avx512, "avx512_bf16"])), "Cooperlake");
+  assert.equal(betterCoreType("Prescott", new Set(avx512)), "SkylakeX");
+  assert.equal(betterCoreType("Sandybridge", new Set(["avx", "avx2", "fma"])), "Haswell");
+  assert.equal(betterCoreType("Nehalem", new Set(["sse4_2", "avx"])), null); // no AVX2: the fallback is right
+  for (const core of ["Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids", "NEOVERSEN1", ""]) {
+    assert.equal(betterCoreType(core, new Set(avx512)), null, core); // OpenBLAS's own choice is kept
+  }
+});
+
+Deno.test({
+  name:
+    "OpenBLAS runs kernels that match this CPU, not a generic fallback (fresh process, OPENBLAS_CORETYPE unset)",
+  ignore: !NATIVE.ok,
+}, async () => {
+  const code = `
+    import { openBlas } from ${JSON.stringify(new URL("../../lib/engine/blas.ts", import.meta.url).href)};
+    const b = openBlas()!;
+    console.log(JSON.stringify({ core: b.core, fallback: b.fallbackCore, wanted: b.wantedCore }));`;
+  const env = Deno.env.toObject();
+  delete env.OPENBLAS_CORETYPE; // this process may have set it (lib/engine/blas.ts)
+  const o = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", code],
+    env,
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(o.success, new TextDecoder().decode(o.stderr));
+  const b = JSON.parse(new TextDecoder().decode(o.stdout).trim().split("\n").pop()!);
+  assert.equal(b.wanted, "", `OpenBLAS could not be made to use ${b.wanted} kernels`);
+  assert.equal(betterCoreType(b.core, cpuFlags()), null, `OpenBLAS uses ${b.core} kernels on this CPU`);
 });
