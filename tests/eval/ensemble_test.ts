@@ -217,14 +217,14 @@ Deno.test("evaluateEnsemble: two runs with TTA -> a run-like folder naming its m
       outDir,
     });
     assert.deepEqual(again.rows, auto.rows);
-    // a prediction no file holds needs the model: a clear error
+    // a prediction no file holds needs the model: a clear error that says how to get it back
     await assert.rejects(
       evaluateEnsemble([r1.runDir, r2.runDir], {
         tta: { mode: "none", average: "prob" },
         split: "val",
         outDir,
       }),
-      /the run has no best checkpoint yet/,
+      /m1 has finished \(test accuracy .*\) but its weights are not here .*train its recipe again: deno task train /,
     );
   } finally {
     rmSync(outDir, { recursive: true, force: true });
