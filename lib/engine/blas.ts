@@ -8,10 +8,9 @@
  * fall back to a generic SSE3 core ("Prescott"): Debian 12's 0.3.21 does so on a Xeon of family 6 model 207
  * (AVX-512 with BF16), where a 1024³ SGEMM on one thread then runs at 31 instead of 146 GFLOP/s
  * (`FER_THREADS=1 deno run -A tests/bench/micro.ts`, with and without `OPENBLAS_CORETYPE=Prescott`, beside two
- * training runs). So when the
- * core OpenBLAS reports predates AVX2 although the CPU has AVX2 or AVX-512, the library is reopened with
- * `OPENBLAS_CORETYPE` set to the core that matches the CPU's instruction set ({@link betterCoreType}); a
- * `OPENBLAS_CORETYPE` set by the user is never replaced.
+ * training runs). So when the core OpenBLAS reports predates AVX2 although the CPU has AVX2 or AVX-512, the
+ * library is reopened with `OPENBLAS_CORETYPE` set to the core that matches the CPU's instruction set
+ * ({@link betterCoreType}); a `OPENBLAS_CORETYPE` set by the user is never replaced.
  */
 import type { Gemm } from "./kernels/gemm.ts";
 
