@@ -380,10 +380,8 @@ export function withEpochs(
 export function retrainCommand(cfg: TrainConfig, run: string): string {
   let base: TrainConfig | null = null;
   try {
-    base = cfg.preset ? experimentConfig(cfg.experiment, cfg.preset as Preset) : null;
-  } catch {
-    base = null;
-  }
+    if (cfg.preset) base = experimentConfig(cfg.experiment, cfg.preset as Preset);
+  } catch { /* an experiment or preset this version no longer knows: every setting is spelled out */ }
   const parts = [`deno task train ${cfg.experiment}`];
   if (cfg.preset) parts.push(`--preset ${cfg.preset}`);
   if (!base || cfg.seed !== base.seed) parts.push(`--seed ${cfg.seed}`);
