@@ -1,10 +1,12 @@
 /**
- * `deno task train <experiment> [--preset cpu|paper|smoke] [--epochs N] [--seed N] [--data DIR] [--run NAME]`
+ * `deno task train <experiment> [--preset cpu|paper|smoke] [--epochs N] [--seed N] [--precision P] [--data DIR]
+ *   [--run NAME]`
  * `deno task train --resume RUN [--epochs N] [--data DIR] [--save-minutes M]`
  *
  * Trains an experiment from lib/train/experiments.ts (preset: --preset, else `smoke` when FER_SMOKE=1, else `cpu`)
  * into checkpoints/<run>/ and prints the test report of the best checkpoint. `--seed N` reseeds the weights, batch
- * order and augmentation and keeps the preset's validation split (lib/train/config.ts `splitSeed`). The resume
+ * order and augmentation and keeps the preset's validation split (lib/train/config.ts `splitSeed`). `--precision
+ * bfloat16` trains with bfloat16 convolutions where the CPU has them (lib/engine/init.ts `setPrecision`). The resume
  * state is saved after every epoch and every `--save-minutes` (default 10) inside one. `--resume RUN` continues a killed run from its
  * last saved state (mid-epoch too) with the settings saved in its config.json, on the dataset it recorded (or
  * `--data DIR`, which must hold the same data). Exit status: 0 done, 1 error,
@@ -20,7 +22,8 @@ import {
   withSeed,
 } from "../train/experiments.ts";
 import { saveRunFigures } from "../runs/runs.ts";
-import { engineSummary, initEngine } from "../engine/init.ts";
+import { engineSummary, initEngine, PRECISIONS } from "../engine/init.ts";
+import type { Precision } from "../engine/init.ts";
 import type { TrainConfig } from "../train/config.ts";
 import { train } from "../train/loop.ts";
 import { ArgsError, type CommandSpec, parseCli } from "./args.ts";
@@ -28,8 +31,8 @@ import { ArgsError, type CommandSpec, parseCli } from "./args.ts";
 const SPEC: CommandSpec = {
   name: "train",
   usage: [
-    `<experiment> [--preset ${PRESETS.join("|")}] [--epochs N] [--t-max N] [--seed N] [--data DIR] ` +
-    "[--run NAME] [--save-minutes M]",
+    `<experiment> [--preset ${PRESETS.join("|")}] [--epochs N] [--t-max N] [--seed N] ` +
+    `[--precision ${PRECISIONS.join("|")}] [--data DIR] [--run NAME] [--save-minutes M]`,
     "--resume RUN [--epochs N] [--data DIR] [--save-minutes M]",
   ],
   summary:
@@ -60,6 +63,14 @@ const SPEC: CommandSpec = {
       help: "seed of the weights, batch order and augmentation; the validation split stays the preset's",
       default: "the preset's (42)",
     },
+    precision: {
+      type: "string",
+      value: "P",
+      help:
+        "arithmetic of the training steps' convolutions: bfloat16 where the CPU has bfloat16 instructions " +
+        "(AMX, AVX-512 BF16;\nfloat32 elsewhere); validation and test are float32",
+      default: "float32",
+    },
     data: {
       type: "string",
       value: "DIR",
@@ -89,6 +100,7 @@ const { cfg, resume, note, saveMinutes } = parseCli(SPEC, (a) => {
   const epochs = a.int("epochs", { min: 1 });
   const tMax = a.int("t-max", { min: 0 });
   const seed = a.int("seed", { min: 0, max: 2 ** 31 - 1 });
+  const precision: Precision | undefined = a.choice("precision", PRECISIONS);
   const resume = a.string("resume");
   const run = a.string("run");
   const data = a.path("data");
@@ -99,6 +111,7 @@ const { cfg, resume, note, saveMinutes } = parseCli(SPEC, (a) => {
     if (run !== undefined && run !== resume) throw new ArgsError("--run and --resume name different runs");
     if (tMax !== undefined) throw new ArgsError("--t-max cannot change a run being resumed");
     if (seed !== undefined) throw new ArgsError("--seed cannot change a run being resumed");
+    if (precision !== undefined) throw new ArgsError("--precision cannot change a run being resumed");
     return {
       cfg: { run: resume, ...(epochs ? { epochs } : {}), ...(data ? { dataRoot: data } : {}) } as Partial<
         TrainConfig
@@ -119,6 +132,7 @@ const { cfg, resume, note, saveMinutes } = parseCli(SPEC, (a) => {
   const { cfg, note } = withEpochs(seed === undefined ? base : withSeed(base, seed), epochs, tMax);
   if (data) cfg.dataRoot = data;
   if (run !== undefined) cfg.run = run;
+  if (precision && precision !== "float32") cfg.precision = precision;
   return { cfg: cfg as Partial<TrainConfig>, resume: false, note, saveMinutes };
 });
 if (!resume && cfg.preset !== "paper") {

@@ -197,6 +197,35 @@ export function engineSummary(): string {
   return `${e.name} (${e.threads} thread${e.threads === 1 ? "" : "s"}${e.library ? `, ${e.library}` : ""})`;
 }
 
+/** Arithmetic of training steps: float32, or bfloat16 convolutions (lib/engine/dnnl/conv.ts). */
+export type Precision = "float32" | "bfloat16";
+/** The precisions a run may ask for. */
+export const PRECISIONS: readonly Precision[] = ["float32", "bfloat16"];
+
+/**
+ * Sets the arithmetic of the active engine's convolutions: `bfloat16` runs them with bfloat16 inputs and float32
+ * accumulation where the native engine has oneDNN's hardware bfloat16 kernels (AMX or AVX-512 BF16); everything
+ * else stays float32. Returns the precision in effect and, when it is not the one asked for, why.
+ */
+export function setPrecision(p: Precision): { precision: Precision; reason: string } {
+  const dnnl = tf.getBackend() === NATIVE ? nativeDnnl() : null;
+  if (p === "float32") {
+    dnnl?.setPrecision("float32");
+    return { precision: p, reason: "" };
+  }
+  if (!dnnl) {
+    const why = tf.getBackend() === NATIVE ? "oneDNN is not loaded" : `the ${tf.getBackend()} engine`;
+    return { precision: "float32", reason: `${why} computes in float32 only` };
+  }
+  if (!dnnl.setPrecision(p)) {
+    return {
+      precision: "float32",
+      reason: "oneDNN has no hardware bfloat16 kernels on this CPU (no AMX or AVX-512 BF16)",
+    };
+  }
+  return { precision: p, reason: "" };
+}
+
 /** Whether OpenBLAS can be opened (for tests that need it), and why not. */
 export function nativeAvailable(): { ok: boolean; reason: string } {
   const b = openBlas();

@@ -10,6 +10,7 @@ import {
   makeTransforms,
   type Transform,
 } from "../data/augment.ts";
+import type { Precision } from "../engine/init.ts";
 import { RUNS_DIR } from "../runs/paths.ts";
 
 /** Everything a run depends on. Plain values only; saved as config.json in the run folder. */
@@ -83,6 +84,12 @@ export type TrainConfig = {
   erasing?: ErasingOptions | false;
   /** Mixup (Zhang et al. 2018) with Beta(α, α) mixing weights per batch; 0 = off. */
   mixupAlpha?: number;
+  /**
+   * Arithmetic of the training steps' convolutions (lib/engine/init.ts `setPrecision`): "float32" (default) or
+   * "bfloat16" (bfloat16 inputs, float32 accumulation, float32 weights and optimiser state; float32 where the
+   * CPU has no bfloat16 instructions). Validation and test are always float32.
+   */
+  precision?: Precision;
   /** Cap on training images (seeded random subset), for smoke runs; null for all. */
   maxTrainImages: number | null;
   /** Cap on validation and test images, for smoke runs; null for all. */

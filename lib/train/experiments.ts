@@ -387,5 +387,6 @@ export function retrainCommand(cfg: TrainConfig, run: string): string {
   if (!base || cfg.seed !== base.seed) parts.push(`--seed ${cfg.seed}`);
   if (!base || cfg.epochs !== base.epochs) parts.push(`--epochs ${cfg.epochs}`);
   if (!base || cfg.tMax !== withEpochs(base, cfg.epochs).cfg.tMax) parts.push(`--t-max ${cfg.tMax}`);
+  if (cfg.precision && cfg.precision !== "float32") parts.push(`--precision ${cfg.precision}`);
   return [...parts, `--run ${run}`].join(" ");
 }

@@ -26,6 +26,7 @@ import type * as tfl from "@tensorflow/tfjs-layers";
 import { existsSync, mkdirSync } from "node:fs";
 import type { Transform } from "../data/augment.ts";
 import { batches, recordSkipped, type Split } from "../data/dataset.ts";
+import { setPrecision } from "../engine/init.ts";
 import { evaluate } from "../eval/evaluate.ts";
 import { classificationReport, confusionMatrix, formatReport } from "../eval/metrics.ts";
 import { writePredictionsCsv } from "../eval/predictions.ts";
@@ -244,6 +245,18 @@ async function trainLocked(config: Partial<TrainConfig>, deps: TrainDeps): Promi
       : `after epoch ${state.nextEpoch}`;
     log(`resumed ${run} ${where} (best val_acc ${state.bestValAcc.toFixed(4)})`);
   }
+  // ---- arithmetic: the training steps in the config's precision; validation and test in float32, so that
+  // `evaluate` reproduces every figure the run reports
+  const precision = cfg.precision ?? "float32";
+  if (precision !== "float32") {
+    const { reason } = setPrecision(precision);
+    setPrecision("float32");
+    log(
+      reason
+        ? `precision: ${precision} asked, float32 used (${reason})`
+        : `precision: ${precision} convolutions in the training steps (validation and test in float32)`,
+    );
+  }
   let stopped: TrainResult["stopped"] = state.done ? "early_stopped" : "completed";
   const saveEvery = deps.saveEverySeconds ?? 600;
   let message = "";
@@ -313,6 +326,7 @@ async function trainLocked(config: Partial<TrainConfig>, deps: TrainDeps): Promi
         mixup: cfg.mixupAlpha ?? 0,
         rng,
       };
+      setPrecision(precision);
       const { lossSum, correct, seen } = await withRandom(
         random,
         () =>
@@ -324,7 +338,7 @@ async function trainLocked(config: Partial<TrainConfig>, deps: TrainDeps): Promi
             done ?? { step: 0, lossSum: 0, correct: 0, seen: 0 },
             afterStep,
           ),
-      );
+      ).finally(() => setPrecision("float32"));
       const trainSeconds = spent().seconds;
 
       const val = await evaluate(model, valSet, evalTf, lossFn, cfg.batchSize);

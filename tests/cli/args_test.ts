@@ -129,6 +129,26 @@ Deno.test("train CLI: --seed is validated and cannot change a run being resumed"
   );
 });
 
+Deno.test("train CLI: --precision is float32 or bfloat16, for new runs only", async () => {
+  const cases: [string[], RegExp][] = [
+    [
+      ["--resume", "some-run", "--precision", "bfloat16"],
+      /error: --precision cannot change a run being resumed/,
+    ],
+    [
+      ["vgg_fer", "--precision", "float16"],
+      /error: --precision must be one of float32, bfloat16, got "float16"/,
+    ],
+  ];
+  for (const [args, re] of cases) {
+    const r = await cli("train", args);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, re);
+  }
+  const help = await cli("train", ["--help"]);
+  assert.match(help.stdout, /--precision P\s+arithmetic of the training steps' convolutions: bfloat16 where/);
+});
+
 Deno.test("data CLI: --help, unknown options, positionals and bad --size are clear errors, not stack traces", async () => {
   const help = await cli("data", ["--help"]);
   assert.equal(help.code, 0, help.stderr);

@@ -167,4 +167,12 @@ Deno.test("retrainCommand: the preset's recipe, plus the seed, epochs and T_max 
     retrainCommand({ ...cpu, experiment: "gone", epochs: 5, tMax: 5, seed: 3 }, "d"),
     "deno task train gone --preset cpu --seed 3 --epochs 5 --t-max 5 --run d",
   );
+  assert.equal(
+    retrainCommand({ ...cpu, precision: "bfloat16" }, "e"),
+    "deno task train vgg_fer --preset cpu --precision bfloat16 --run e",
+  );
+  assert.equal(
+    retrainCommand({ ...cpu, precision: "float32" }, "f"),
+    "deno task train vgg_fer --preset cpu --run f",
+  );
 });

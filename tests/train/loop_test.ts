@@ -11,10 +11,11 @@ import type { TrainConfig } from "../../lib/train/config.ts";
 import { type RunData, train, type TrainDeps } from "../../lib/train/loop.ts";
 import { mixBatch, mixupDraw } from "../../lib/train/mixup.ts";
 import type { HistoryRow } from "../../lib/runs/files.ts";
-import { readState, runPaths } from "../../lib/runs/runs.ts";
+import { readConfig, readState, runPaths } from "../../lib/runs/runs.ts";
 import { readSafetensors, toFloat32 } from "../../lib/models/weights/safetensors.ts";
 import { nativeAvailable } from "../../lib/engine/init.ts";
-import { registerNative } from "../../lib/engine/native.ts";
+import { nativeDnnl, registerNative } from "../../lib/engine/native.ts";
+import { isBf16Kernel } from "../../lib/engine/dnnl/conv.ts";
 import { S, tinyConfig, tinyModel } from "../runs/helpers.ts";
 
 await tf.setBackend("cpu");
@@ -365,6 +366,48 @@ Deno.test({
       await weightsOf(join(out, "straight", "last.safetensors")),
     );
     assert.deepEqual(resumed.test, straight.test);
+  } finally {
+    await tf.setBackend("cpu");
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "train: precision bfloat16 trains with bfloat16 convolutions, validates in float32, and is recorded",
+  ignore: !nativeAvailable().ok,
+}, async () => {
+  registerNative();
+  await tf.setBackend("native");
+  const dnnl = nativeDnnl();
+  const out = await Deno.makeTempDir({ prefix: "fer-train-bf16-" });
+  const lines: string[] = [];
+  let during = "";
+  try {
+    const f32 = await train(config(out, "f32"), quiet);
+    const low = await train(config(out, "low", { precision: "bfloat16" }), {
+      ...quiet,
+      log: (s) => lines.push(s),
+      onBatchEnd: () => void (during ||= dnnl?.precision() ?? "float32"),
+    });
+    assert.equal(readConfig(runPaths(join(out, "low"))).precision, "bfloat16");
+    assert.equal(dnnl?.precision() ?? "float32", "float32", "float32 again after the run");
+    const bf16 = dnnl !== null && dnnl.impls().some(isBf16Kernel);
+    if (bf16) {
+      assert.equal(during, "bfloat16");
+      assert.ok(
+        lines.includes(
+          "precision: bfloat16 convolutions in the training steps (validation and test in float32)",
+        ),
+      );
+      assert.notDeepEqual(strip(low.history), strip(f32.history)); // other arithmetic, other losses
+    } else {
+      assert.equal(during, "float32");
+      assert.ok(
+        lines.some((l) => l.startsWith("precision: bfloat16 asked, float32 used (")),
+        lines.join("\n"),
+      );
+      assert.deepEqual(strip(low.history), strip(f32.history));
+    }
   } finally {
     await tf.setBackend("cpu");
     await Deno.remove(out, { recursive: true });

@@ -10,7 +10,7 @@ export type DnnlGeom = Omit<ConvGeom, "padInfo"> & {
 };
 
 // dnnl_types.h (oneDNN 2.x)
-export const F32 = 3;
+export const F32 = 3, BF16 = 2;
 export const TAG_ANY = 1, TAG_NHWC = 20, TAG_HWIO = 30, TAG_HWIGO = 33;
 export const FORWARD_TRAINING = 64, FORWARD_INFERENCE = 96;
 export const CONV_DIRECT = 1;
@@ -93,12 +93,17 @@ export function check(status: number, what: string): void {
   if (status !== 0) throw new Error(`oneDNN ${what} failed (dnnl_status ${status})`);
 }
 
+/** A reorder primitive with its two memories and the buffer it writes (or reads, for a computed gradient). */
+export type Reorder = { prim: Ptr; from: Ptr; to: Ptr; buf: Float32Array };
+
 /** One convolution direction for one geometry: primitive, memories and the weight reorder it needs. */
 export type Prim = {
   prim: Ptr;
   /** User-layout memories (data handles set per call), by exec arg. */
   mems: Map<number, Ptr>;
   /** Weight reorder: hwio <-> the primitive's layout (null when they are the same). */
-  reorder: { prim: Ptr; from: Ptr; to: Ptr; buf: Float32Array } | null;
+  reorder: Reorder | null;
+  /** Input casts (float32 -> bfloat16, same layout) run before the primitive, by exec arg; absent: none. */
+  casts?: Map<number, Reorder>;
   impl: string;
 };

@@ -14,6 +14,7 @@ import {
   type Prim,
   type Ptr,
   Q_IMPL_INFO,
+  type Reorder,
   STREAM_DEFAULT,
   TAG_A,
 } from "./abi.ts";
@@ -47,9 +48,10 @@ export function createCore(s: Lib) {
     a.forEach((v, i) => (d[i] = BigInt(v)));
     return d;
   };
-  const md = (shape: number[], tag: number) => {
+  /** A memory descriptor: shape, layout tag and data type (float32 unless given; abi.ts BF16). */
+  const md = (shape: number[], tag: number, dataType = F32) => {
     const m = new Uint8Array(MD_BYTES);
-    check(s.dnnl_memory_desc_init_by_tag(m, shape.length, dims(shape), F32, tag), "memory_desc_init");
+    check(s.dnnl_memory_desc_init_by_tag(m, shape.length, dims(shape), dataType, tag), "memory_desc_init");
     return m;
   };
   const ptrOf = (a: Uint8Array | Float32Array): Ptr => Deno.UnsafePointer.of(a as Uint8Array<ArrayBuffer>);
@@ -70,14 +72,11 @@ export function createCore(s: Lib) {
     if (s.dnnl_primitive_desc_query(pd, Q_IMPL_INFO, 0, r) !== 0 || r[0] === 0n) return "?";
     return new Deno.UnsafePointerView(Deno.UnsafePointer.create(r[0])!).getCString();
   };
-  /** Reorder between the user weight layout and the primitive's, or null when equal. */
-  const weightReorder = (user: Uint8Array, chosen: Ptr, toChosen: boolean): Prim["reorder"] => {
-    if (s.dnnl_memory_desc_equal(ptrOf(user), chosen) === 1) return null;
-    const userP = ptrOf(user);
-    const [src, dst] = toChosen ? [userP, chosen] : [chosen, userP];
+  /** A reorder from `src` to `dst` (layout and/or data type) with a buffer the size of `own`'s data. */
+  const reorderOf = (src: Ptr, dst: Ptr, own: Ptr): Reorder => {
     check(s.dnnl_reorder_primitive_desc_create(out, src, engine, dst, engine, null), "reorder_desc");
     const pd = outPtr();
-    const size = Number(s.dnnl_memory_desc_get_size(chosen));
+    const size = Number(s.dnnl_memory_desc_get_size(own));
     return {
       prim: primitive(pd),
       from: memory(src),
@@ -85,6 +84,15 @@ export function createCore(s: Lib) {
       buf: new Float32Array(Math.ceil(size / 4)),
     };
   };
+  /** Reorder between the user weight layout and the primitive's, or null when equal. */
+  const weightReorder = (user: Uint8Array, chosen: Ptr, toChosen: boolean): Prim["reorder"] => {
+    if (s.dnnl_memory_desc_equal(ptrOf(user), chosen) === 1) return null;
+    const userP = ptrOf(user);
+    return toChosen ? reorderOf(userP, chosen, chosen) : reorderOf(chosen, userP, chosen);
+  };
+  /** A cast of a float32 input to `to` (bfloat16, the same layout), into a buffer the cast owns. */
+  const inputCast = (from: Uint8Array, to: Uint8Array): Reorder =>
+    reorderOf(ptrOf(from), ptrOf(to), ptrOf(to));
 
   const cache = new Map<string, Prim | null>();
   /**
@@ -138,6 +146,11 @@ export function createCore(s: Lib) {
    */
   const run = (p: Prim, data: Map<number, Float32Array>, wArg = 0, toChosen = true) => {
     const args: [number, Ptr][] = [];
+    for (const [arg, c] of p.casts ?? []) {
+      bind(c.from, data.get(arg)!);
+      bind(c.to, c.buf);
+      exec(c.prim, [[ARG_FROM, c.from], [ARG_TO, c.to]]);
+    }
     const r = p.reorder;
     if (r && toChosen) {
       bind(r.from, data.get(wArg)!);
@@ -145,7 +158,8 @@ export function createCore(s: Lib) {
       exec(r.prim, [[ARG_FROM, r.from], [ARG_TO, r.to]]);
     }
     for (const [arg, mem] of p.mems) {
-      bind(mem, arg === wArg && r ? r.buf : data.get(arg)!);
+      const cast = p.casts?.get(arg);
+      bind(mem, cast ? cast.buf : arg === wArg && r ? r.buf : data.get(arg)!);
       args.push([arg, mem]);
     }
     exec(p.prim, args);
@@ -178,6 +192,7 @@ export function createCore(s: Lib) {
     primitive,
     implOf,
     weightReorder,
+    inputCast,
     cache,
     plain,
     flat,
