@@ -6,7 +6,7 @@
  * Trains an experiment from lib/train/experiments.ts (preset: --preset, else `smoke` when FER_SMOKE=1, else `cpu`)
  * into checkpoints/<run>/ and prints the test report of the best checkpoint. `--seed N` reseeds the weights, batch
  * order and augmentation and keeps the preset's validation split (lib/train/config.ts `splitSeed`). `--precision
- * bfloat16` trains with bfloat16 convolutions where the CPU has them (lib/engine/init.ts `setPrecision`). The resume
+ * bfloat16` trains with bfloat16 convolutions and dense layers where the CPU has them (lib/engine/init.ts `setPrecision`). The resume
  * state is saved after every epoch and every `--save-minutes` (default 10) inside one. `--resume RUN` continues a killed run from its
  * last saved state (mid-epoch too) with the settings saved in its config.json, on the dataset it recorded (or
  * `--data DIR`, which must hold the same data). Exit status: 0 done, 1 error,
@@ -66,9 +66,8 @@ const SPEC: CommandSpec = {
     precision: {
       type: "string",
       value: "P",
-      help:
-        "arithmetic of the training steps' convolutions: bfloat16 where the CPU has bfloat16 instructions " +
-        "(AMX, AVX-512 BF16;\nfloat32 elsewhere); validation and test are float32",
+      help: "arithmetic of the training steps' convolutions and dense layers: bfloat16 where the CPU has " +
+        "bfloat16\ninstructions (AMX, AVX-512 BF16; float32 elsewhere); validation and test are float32",
       default: "float32",
     },
     data: {

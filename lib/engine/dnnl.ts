@@ -14,13 +14,15 @@
  *
  * Split by primitive: the ABI (`dnnl/abi.ts`), the shared context (`dnnl/core.ts`), convolutions
  * (`dnnl/conv.ts`), element-wise ops (`dnnl/eltwise.ts`), batch norm (`dnnl/batchnorm.ts`), layer norm (`dnnl/layernorm.ts`), max pooling
- * and spatial means (`dnnl/pooling.ts`) and binary add / sub / mul (`dnnl/binary.ts`); this module
+ * and spatial means (`dnnl/pooling.ts`), binary add / sub / mul (`dnnl/binary.ts`) and bfloat16 matmul
+ * (`dnnl/matmul.ts`); this module
  * opens the library and hands out the handle.
  */
 import { type Lib, SYMBOLS } from "./dnnl/abi.ts";
 import { batchNormPrimitives } from "./dnnl/batchnorm.ts";
 import { binaryPrimitives } from "./dnnl/binary.ts";
 import { layerNormPrimitives } from "./dnnl/layernorm.ts";
+import { matmulPrimitives } from "./dnnl/matmul.ts";
 import { convolutions } from "./dnnl/conv.ts";
 import { createCore } from "./dnnl/core.ts";
 import { eltwisePrimitives } from "./dnnl/eltwise.ts";
@@ -60,7 +62,8 @@ export type Dnnl =
   & ReturnType<typeof batchNormPrimitives>
   & ReturnType<typeof poolingPrimitives>
   & ReturnType<typeof binaryPrimitives>
-  & ReturnType<typeof layerNormPrimitives>;
+  & ReturnType<typeof layerNormPrimitives>
+  & ReturnType<typeof matmulPrimitives>;
 
 let cached: Dnnl | null | undefined;
 let lastError = "";
@@ -139,6 +142,7 @@ function create(s: Lib, path: string): Dnnl {
     ...poolingPrimitives(core),
     ...binaryPrimitives(core),
     ...layerNormPrimitives(core),
+    ...matmulPrimitives(core),
     impls: core.impls,
     primitives: core.primitives,
   };

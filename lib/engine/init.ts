@@ -197,15 +197,15 @@ export function engineSummary(): string {
   return `${e.name} (${e.threads} thread${e.threads === 1 ? "" : "s"}${e.library ? `, ${e.library}` : ""})`;
 }
 
-/** Arithmetic of training steps: float32, or bfloat16 convolutions (lib/engine/dnnl/conv.ts). */
+/** Arithmetic of training steps: float32, or bfloat16 convolutions and dense layers (lib/engine/dnnl/). */
 export type Precision = "float32" | "bfloat16";
 /** The precisions a run may ask for. */
 export const PRECISIONS: readonly Precision[] = ["float32", "bfloat16"];
 
 /**
- * Sets the arithmetic of the active engine's convolutions: `bfloat16` runs them with bfloat16 inputs and float32
- * accumulation where the native engine has oneDNN's hardware bfloat16 kernels (AMX or AVX-512 BF16); everything
- * else stays float32. Returns the precision in effect and, when it is not the one asked for, why.
+ * Sets the arithmetic of the active engine's convolutions and dense layers: `bfloat16` runs them with bfloat16
+ * inputs and float32 accumulation where the native engine has oneDNN's hardware bfloat16 kernels (AMX or AVX-512
+ * BF16; depthwise convolutions excepted, lib/engine/dnnl/conv.ts); everything else stays float32. Returns the precision in effect and, when it is not the one asked for, why.
  */
 export function setPrecision(p: Precision): { precision: Precision; reason: string } {
   const dnnl = tf.getBackend() === NATIVE ? nativeDnnl() : null;

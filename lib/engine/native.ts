@@ -372,7 +372,8 @@ export function registerNative(threads?: number): Blas | null {
   openDnnl(threads);
   const overrides: Record<string, KernelFn> = {
     ...convKernels(gemm, orig, activeDnnl),
-    ...matmulKernels(gemm, orig),
+    // dense layers: oneDNN's bfloat16 matmul when the precision is bfloat16 (dnnl/matmul.ts), else OpenBLAS
+    ...matmulKernels((...g) => activeDnnl()?.lowGemm(...g) || gemm(...g), orig),
     ...extraKernels(orig),
     ...layoutKernels(orig),
   };

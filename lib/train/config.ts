@@ -85,7 +85,8 @@ export type TrainConfig = {
   /** Mixup (Zhang et al. 2018) with Beta(α, α) mixing weights per batch; 0 = off. */
   mixupAlpha?: number;
   /**
-   * Arithmetic of the training steps' convolutions (lib/engine/init.ts `setPrecision`): "float32" (default) or
+   * Arithmetic of the training steps' convolutions and dense layers (lib/engine/init.ts `setPrecision`):
+   * "float32" (default) or
    * "bfloat16" (bfloat16 inputs, float32 accumulation, float32 weights and optimiser state; float32 where the
    * CPU has no bfloat16 instructions). Validation and test are always float32.
    */

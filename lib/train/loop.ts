@@ -254,7 +254,8 @@ async function trainLocked(config: Partial<TrainConfig>, deps: TrainDeps): Promi
     log(
       reason
         ? `precision: ${precision} asked, float32 used (${reason})`
-        : `precision: ${precision} convolutions in the training steps (validation and test in float32)`,
+        : `precision: ${precision} convolutions and dense layers in the training steps (validation and test in ` +
+          "float32)",
     );
   }
   let stopped: TrainResult["stopped"] = state.done ? "early_stopped" : "completed";

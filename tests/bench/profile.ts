@@ -1,14 +1,19 @@
 // Per-kernel profile of one training step (dev tool):
 //   deno run -A tests/bench/profile.ts [engine] [net] [batch]
 // net: `ref` (bench reference net), `convnext` (bench depthwise net) or `<registry model>@<size>`, e.g.
-// `efficientnet_b3@48` (3 channels, 7 classes). PROF_DETAIL=<kernel> lists that kernel's calls by shape.
+// `efficientnet_b3@48` (3 channels, 7 classes). PROF_DETAIL=<kernel> lists that kernel's calls by shape;
+// PROF_PRECISION=bfloat16 profiles bfloat16 convolutions and matmuls (lib/engine/init.ts setPrecision).
 import * as tf from "@tensorflow/tfjs-core";
-import { initEngine } from "../../lib/engine/init.ts";
+import { initEngine, type Precision, setPrecision } from "../../lib/engine/init.ts";
 import { netByName } from "./net_by_name.ts";
 import { syntheticTraining } from "../../lib/bench/nets.ts";
 
 const [engine = "native", net = "ref", bs = "64"] = Deno.args;
 console.log(await initEngine(engine));
+const precision = setPrecision((Deno.env.get("PROF_PRECISION") ?? "float32") as Precision);
+console.log(
+  precision.reason ? `precision: float32 (${precision.reason})` : `precision: ${precision.precision}`,
+);
 const b = Number(bs);
 const model = netByName(net);
 const shape = model.inputs[0].shape.slice(1) as number[];

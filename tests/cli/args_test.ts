@@ -146,7 +146,10 @@ Deno.test("train CLI: --precision is float32 or bfloat16, for new runs only", as
     assert.match(r.stderr, re);
   }
   const help = await cli("train", ["--help"]);
-  assert.match(help.stdout, /--precision P\s+arithmetic of the training steps' convolutions: bfloat16 where/);
+  assert.match(
+    help.stdout,
+    /--precision P\s+arithmetic of the training steps' convolutions and dense layers: bfloat16 where/,
+  );
 });
 
 Deno.test("data CLI: --help, unknown options, positionals and bad --size are clear errors, not stack traces", async () => {

@@ -1,5 +1,5 @@
 /**
- * bfloat16 convolutions (lib/engine/dnnl/conv.ts): they agree with float32 to bfloat16's precision, differ from
+ * bfloat16 convolutions and matmuls (lib/engine/dnnl/conv.ts, matmul.ts): they agree with float32 to bfloat16's precision, differ from
  * it (so bfloat16 kernels ran), and switching back restores float32 exactly; `setPrecision` (lib/engine/init.ts)
  * says why when bfloat16 is not available.
  */
@@ -60,6 +60,73 @@ for (const [i, c] of CASES.entries()) {
     again.forEach((v, j) => assertBitsEqual(v, f32[j], `float32 after bfloat16, output ${j}`));
   });
 }
+
+Deno.test(
+  { name: "bfloat16: depthwise convolutions stay float32 (bit for bit)", ignore: !BF16 },
+  async () => {
+    const fn = () => {
+      const x = T([2, 9, 9, 16], 21) as tf.Tensor4D, w = T([3, 3, 16, 1], 22) as tf.Tensor4D;
+      const dw = (a: tf.Tensor, b: tf.Tensor) =>
+        tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, "same");
+      const r = T(dw(x, w).shape, 23);
+      return [dw(x, w), ...tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(dw(a, b), r)))([x, w])];
+    };
+    const f32 = await runOn("native", fn);
+    dnnl!.setPrecision("bfloat16");
+    try {
+      (await runOn("native", fn)).forEach((v, j) => assertBitsEqual(v, f32[j], `depthwise output ${j}`));
+    } finally {
+      dnnl!.setPrecision("float32");
+    }
+  },
+);
+
+/** Matmuls in each transpose combination, batched, and a dense layer's gradients (the GEMMs' transposed forms). */
+const MATMULS: [string, () => tf.Tensor[]][] = [
+  ["a·b", () => [tf.matMul(T([37, 24], 1), T([24, 19], 2))]],
+  ["aᵀ·b", () => [tf.matMul(T([24, 37], 3), T([24, 19], 4), true, false)]],
+  ["a·bᵀ", () => [tf.matMul(T([37, 24], 5), T([19, 24], 6), false, true)]],
+  ["aᵀ·bᵀ", () => [tf.matMul(T([24, 37], 7), T([19, 24], 8), true, true)]],
+  ["batched", () => [tf.matMul(T([3, 17, 24], 9), T([3, 24, 11], 10))]],
+  ["dense grads", () => {
+    const x = T([33, 48], 11), w = T([48, 29], 12), r = T([33, 29], 13);
+    return tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.matMul(a, b), r)))([x, w]);
+  }],
+];
+for (const [name, fn] of MATMULS) {
+  Deno.test({ name: `bfloat16 matmul ${name}`, ignore: !BF16 }, async () => {
+    const f32 = await runOn("native", fn);
+    try {
+      dnnl!.setPrecision("bfloat16");
+      await agree("native", fn, `bfloat16 matmul ${name}`, 2e-2);
+      const low = await runOn("native", fn);
+      low.forEach((v, j) =>
+        assert.ok(v.some((x, k) => x !== f32[j][k]), `output ${j} equals float32: not bfloat16`)
+      );
+    } finally {
+      dnnl!.setPrecision("float32");
+    }
+    const again = await runOn("native", fn);
+    again.forEach((v, j) => assertBitsEqual(v, f32[j], `float32 after bfloat16, output ${j}`));
+  });
+}
+
+Deno.test("matmul lowGemm: nothing in float32, or with alpha ≠ 1 / beta ≠ 0 (the caller's GEMM runs)", {
+  ignore: !BF16,
+}, () => {
+  const a = new Float32Array(12).fill(1), b = new Float32Array(12).fill(1), c = new Float32Array(9).fill(7);
+  assert.equal(dnnl!.lowGemm(false, false, 3, 3, 4, 1, a, 4, b, 3, 0, c, 3), false);
+  try {
+    dnnl!.setPrecision("bfloat16");
+    assert.equal(dnnl!.lowGemm(false, false, 3, 3, 4, 2, a, 4, b, 3, 0, c, 3), false);
+    assert.equal(dnnl!.lowGemm(false, false, 3, 3, 4, 1, a, 4, b, 3, 1, c, 3), false);
+    assert.deepEqual([...c], new Array(9).fill(7));
+    assert.equal(dnnl!.lowGemm(false, false, 3, 3, 4, 1, a, 4, b, 3, 0, c, 3), true);
+    assert.deepEqual([...c], new Array(9).fill(4));
+  } finally {
+    dnnl!.setPrecision("float32");
+  }
+});
 
 Deno.test({ name: "bfloat16 convolutions run oneDNN's bfloat16 kernels", ignore: !BF16 }, async () => {
   dnnl!.setPrecision("bfloat16");

@@ -396,7 +396,7 @@ Deno.test({
       assert.equal(during, "bfloat16");
       assert.ok(
         lines.includes(
-          "precision: bfloat16 convolutions in the training steps (validation and test in float32)",
+          "precision: bfloat16 convolutions and dense layers in the training steps (validation and test in float32)",
         ),
       );
       assert.notDeepEqual(strip(low.history), strip(f32.history)); // other arithmetic, other losses

@@ -47,6 +47,7 @@ export const SYMBOLS = {
   dnnl_stream_create: { parameters: [B, P, "u32"], result: "i32" },
   dnnl_stream_wait: { parameters: [P], result: "i32" },
   dnnl_memory_desc_init_by_tag: { parameters: [B, "i32", B, "i32", "i32"], result: "i32" },
+  dnnl_memory_desc_init_by_strides: { parameters: [B, "i32", B, "i32", B], result: "i32" },
   dnnl_memory_desc_equal: { parameters: [P, P], result: "i32" },
   dnnl_memory_desc_get_size: { parameters: [P], result: "usize" },
   dnnl_dilated_convolution_forward_desc_init: {
@@ -73,6 +74,7 @@ export const SYMBOLS = {
     result: "i32",
   },
   dnnl_binary_desc_init: { parameters: [B, "i32", B, B, B], result: "i32" },
+  dnnl_matmul_desc_init: { parameters: [B, B, B, P, B], result: "i32" },
   dnnl_primitive_desc_create: { parameters: [B, B, P, P, P], result: "i32" },
   dnnl_primitive_desc_query: { parameters: [P, "i32", "i32", B], result: "i32" },
   dnnl_primitive_desc_query_md: { parameters: [P, "i32", "i32"], result: P },

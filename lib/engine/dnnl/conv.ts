@@ -26,10 +26,7 @@ import {
   TAG_HWIO,
   TAG_NHWC,
 } from "./abi.ts";
-import { type Alloc, type DnnlCore, fresh } from "./core.ts";
-
-/** Arithmetic of the convolutions: float32, or bfloat16 inputs with float32 accumulation and outputs. */
-export type ConvPrecision = "float32" | "bfloat16";
+import { type Alloc, type DnnlCore, fresh, type Precision } from "./core.ts";
 
 /** Whether a oneDNN implementation name is a hardware bfloat16 kernel (AMX or AVX-512 BF16), not a reference. */
 export function isBf16Kernel(impl: string): boolean {
@@ -43,8 +40,9 @@ export function isBf16Kernel(impl: string): boolean {
  * rounded to bfloat16 (oneDNN reorders) and the products accumulate in float32; outputs and weight gradients
  * stay float32, and so do the weights the optimiser updates (mixed precision as PyTorch's CPU autocast does
  * it). Why: on a CPU with AMX (Xeon, one thread, beside two training runs) a training step of vgg_fer at 44 px
- * ran 2.0× faster, resnet_fer 1.6×, vgg_fer_half 1.9× (`FER_THREADS=1 deno run -A tests/bench/precision.ts`).
- * A geometry oneDNN has no hardware bfloat16 kernel for stays float32.
+ * ran 2.0× faster, resnet_fer 1.6×, vgg_fer_half 1.9×, ConvNeXt-Tiny at 64 px 1.15× with its dense layers in
+ * bfloat16 too (matmul.ts) (`FER_THREADS=1 deno run -A tests/bench/precision.ts <model>@<size>`).
+ * Grouped (depthwise) convolutions, and a geometry oneDNN has no hardware bfloat16 kernel for, stay float32.
  */
 export function convolutions(core: DnnlCore) {
   const {
@@ -62,7 +60,6 @@ export function convolutions(core: DnnlCore) {
     run,
     size,
   } = core;
-  let precision: ConvPrecision = "float32";
   const shapes = (g: DnnlGeom, groups: number, low: boolean) => {
     const src = [g.batchSize, g.inChannels, g.inHeight, g.inWidth];
     const dst = [g.batchSize, g.outChannels, g.outHeight, g.outWidth];
@@ -111,7 +108,9 @@ export function convolutions(core: DnnlCore) {
   type Kind = "fwd" | "bwd_data" | "bwd_weights";
   /** The primitive for one direction and geometry in the current precision (float32 where bfloat16 has none). */
   const build = (kind: Kind, g: DnnlGeom, groups: number): Prim | null => {
-    if (precision === "float32") return buildIn(kind, g, groups, false);
+    // grouped (depthwise) convolutions stay float32: they are bound by memory, and oneDNN's bfloat16 kernel for
+    // their weight gradient ran 2× slower than float32 (ConvNeXt-Tiny, PROF_PRECISION in tests/bench/profile.ts)
+    if (core.precision() === "float32" || groups !== 1) return buildIn(kind, g, groups, false);
     const low = buildIn(kind, g, groups, true);
     return low && isBf16Kernel(low.impl) ? low : buildIn(kind, g, groups, false);
   };
@@ -231,20 +230,17 @@ export function convolutions(core: DnnlCore) {
 
   return {
     /**
-     * Sets the arithmetic of the convolutions that follow; returns whether it is in effect: `bfloat16` needs
-     * oneDNN's hardware bfloat16 kernels (AMX or AVX-512 BF16), else the convolutions stay float32 (false).
+     * Sets the arithmetic of the convolutions and matmuls (matmul.ts) that follow; returns whether it is in
+     * effect: `bfloat16` needs oneDNN's hardware bfloat16 kernels (AMX or AVX-512 BF16), else they stay float32.
      */
-    setPrecision(p: ConvPrecision): boolean {
-      if (p === "bfloat16" && !bf16Available()) {
-        precision = "float32";
-        return false;
-      }
-      precision = p;
-      return true;
+    setPrecision(p: Precision): boolean {
+      const ok = p === "float32" || bf16Available();
+      core.usePrecision(ok ? p : "float32");
+      return ok;
     },
-    /** The arithmetic the convolutions use now. */
-    precision(): ConvPrecision {
-      return precision;
+    /** The arithmetic the convolutions and matmuls use now. */
+    precision(): Precision {
+      return core.precision();
     },
     /**
      * NHWC forward: y[N,OH,OW,O] from x[N,H,W,C] and w (TF.js layout [kh, kw, C/groups, O]); each method takes

@@ -19,6 +19,9 @@ import {
   TAG_A,
 } from "./abi.ts";
 
+/** Arithmetic of the convolutions and matmuls: float32, or bfloat16 inputs with float32 accumulation and outputs. */
+export type Precision = "float32" | "bfloat16";
+
 /** Where a primitive's output array comes from (the native backend's pool, or a fresh array). */
 export type Alloc = (n: number) => Float32Array;
 /** A fresh zeroed array (the default {@link Alloc}). */
@@ -47,6 +50,16 @@ export function createCore(s: Lib) {
     const d = new BigInt64Array(12);
     a.forEach((v, i) => (d[i] = BigInt(v)));
     return d;
+  };
+  let precision: Precision = "float32";
+  /** A float32 memory descriptor with explicit strides (in elements), e.g. a transposed or padded matrix. */
+  const strided = (shape: number[], strides: number[]) => {
+    const m = new Uint8Array(MD_BYTES);
+    check(
+      s.dnnl_memory_desc_init_by_strides(m, shape.length, dims(shape), F32, dims(strides)),
+      "memory_desc_strides",
+    );
+    return m;
   };
   /** A memory descriptor: shape, layout tag and data type (float32 unless given; abi.ts BF16). */
   const md = (shape: number[], tag: number, dataType = F32) => {
@@ -186,6 +199,7 @@ export function createCore(s: Lib) {
     outPtr,
     dims,
     md,
+    strided,
     ptrOf,
     memory,
     primDesc,
@@ -202,5 +216,9 @@ export function createCore(s: Lib) {
     zeros,
     impls,
     primitives,
+    /** The arithmetic the convolutions (conv.ts) and matmuls (matmul.ts) use now. */
+    precision: () => precision,
+    /** Sets it (the handle's `setPrecision`, conv.ts, checks that bfloat16 kernels exist first). */
+    usePrecision: (p: Precision) => void (precision = p),
   };
 }
