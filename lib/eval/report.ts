@@ -107,6 +107,7 @@ function describeConfig(cfg: ReturnType<typeof readConfig>): string {
   const extras = [
     ...(cfg.erasing ? [`random erasing p ${cfg.erasing.p ?? 0.5}`] : []),
     ...(cfg.mixupAlpha ? [`mixup α ${cfg.mixupAlpha}`] : []),
+    ...(cfg.precision === "bfloat16" ? ["bfloat16 convolutions and dense layers in training"] : []),
   ];
   return `${cfg.experiment} (${cfg.model}${cfg.preset ? `, ${cfg.preset} preset` : ""}): ` +
     `${input}, batch ${cfg.batchSize}, ${opt} ` +
@@ -232,7 +233,10 @@ export function resultRow(runDir: string): ResultRow {
   }
   return {
     run,
-    recipe: `${cfg.experiment} (${cfg.preset ?? "custom"})`,
+    // the arithmetic is part of the recipe when it is not float32 (lib/train/config.ts `precision`)
+    recipe: `${cfg.experiment} (${cfg.preset ?? "custom"}${
+      cfg.precision === "bfloat16" ? ", bfloat16" : ""
+    })`,
     params,
     imgPerS: rates.length ? rates[Math.floor(rates.length / 2)] : null,
     cpuHours: cost?.cpuHours ?? null,

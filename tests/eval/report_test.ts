@@ -102,6 +102,7 @@ Deno.test("historyTable and runMarkdown show cumulative CPU-hours and the run's 
         warmupEpochs: 2,
         tMax: 40,
         erasing: { p: 0.5 },
+        precision: "bfloat16",
       }),
     );
     Deno.writeTextFileSync(join(dir, "history.json"), JSON.stringify(rows));
@@ -120,7 +121,7 @@ Deno.test("historyTable and runMarkdown show cumulative CPU-hours and the run's 
     const md = runMarkdown(dir);
     assert.match(md, /44×44×1 crops of 48, batch 64, SGD Nesterov momentum 0\.9 lr /);
     assert.match(md, /warm-up 2 epochs \+ per-step cosine over 40 epochs/);
-    assert.match(md, /random erasing p 0\.5/);
+    assert.match(md, /random erasing p 0\.5, bfloat16 convolutions and dense layers in training/);
     assert.match(md, /cost: wall time 1\.56 h, CPU time 2\.60 CPU-hours over 3 sessions/);
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -161,6 +162,11 @@ Deno.test("resultRow / resultsTable: cost, TTA chosen on validation, its test ac
     assert.equal(r.cpuHours, 1);
     assert.equal(r.imgPerS, 120); // the median of [100, 120] taken as the upper middle
     assert.equal(r.params, modelParams("fer_cnn_small"));
+    assert.equal(r.recipe, "fer_cnn (cpu)");
+    const cfg = JSON.parse(Deno.readTextFileSync(join(run, "config.json")));
+    Deno.writeTextFileSync(join(run, "config.json"), JSON.stringify({ ...cfg, precision: "bfloat16" }));
+    assert.equal(resultRow(run).recipe, "fer_cnn (cpu, bfloat16)");
+    Deno.writeTextFileSync(join(run, "config.json"), JSON.stringify(cfg));
     const perClass = Object.fromEntries(CLASSES.map((c) => [c, { f1: 0.5 }]));
     Deno.writeTextFileSync(
       join(run, "test_report.json"),
