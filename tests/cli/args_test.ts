@@ -111,17 +111,22 @@ async function cli(
   return { code: o.code, stdout: dec.decode(o.stdout), stderr: dec.decode(o.stderr) };
 }
 
+/** Each `[args, message]` makes `deno task <command>` exit 2 (bad arguments) with that message on stderr. */
+async function expectBadArgs(command: string, cases: [string[], RegExp][]): Promise<void> {
+  for (const [args, re] of cases) {
+    const r = await cli(command, args);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, re);
+  }
+}
+
 Deno.test("train CLI: --seed is validated and cannot change a run being resumed", async () => {
   const cases: [string[], RegExp][] = [
     [["--resume", "some-run", "--seed", "3"], /error: --seed cannot change a run being resumed/],
     [["vgg_fer", "--seed=-1"], /error: --seed must be an integer between 0 and 2147483647, got "-1"/],
     [["vgg_fer", "--seed", "x"], /error: --seed must be an integer/],
   ];
-  for (const [args, re] of cases) {
-    const r = await cli("train", args);
-    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
-    assert.match(r.stderr, re);
-  }
+  await expectBadArgs("train", cases);
   const help = await cli("train", ["--help"]);
   assert.match(
     help.stdout,
@@ -140,11 +145,7 @@ Deno.test("train CLI: --precision is float32 or bfloat16, for new runs only", as
       /error: --precision must be one of float32, bfloat16, got "float16"/,
     ],
   ];
-  for (const [args, re] of cases) {
-    const r = await cli("train", args);
-    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
-    assert.match(r.stderr, re);
-  }
+  await expectBadArgs("train", cases);
   const help = await cli("train", ["--help"]);
   assert.match(
     help.stdout,

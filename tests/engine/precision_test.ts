@@ -34,6 +34,27 @@ function convAndGrads(
   };
 }
 
+/**
+ * `fn` in bfloat16 agrees with the float32 reference to bfloat16's precision (8 significant bits: each product
+ * carries ~2^-9 relative error; sums accumulate in float32) and differs from native float32 (so bfloat16 kernels
+ * ran); back in float32 it is bit for bit what it was.
+ */
+async function checkBfloat16(fn: () => tf.Tensor[], what: string): Promise<void> {
+  const f32 = await runOn("native", fn);
+  try {
+    dnnl!.setPrecision("bfloat16");
+    await agree("native", fn, `bfloat16 ${what}`, 2e-2);
+    const low = await runOn("native", fn);
+    low.forEach((v, j) =>
+      assert.ok(v.some((x, k) => x !== f32[j][k]), `${what} output ${j}: float32, not bfloat16`)
+    );
+  } finally {
+    dnnl!.setPrecision("float32");
+  }
+  const again = await runOn("native", fn);
+  again.forEach((v, j) => assertBitsEqual(v, f32[j], `${what}: float32 after bfloat16, output ${j}`));
+}
+
 const CASES = [
   { n: 4, h: 12, c: 32, co: 32, k: 3, s: 1 },
   { n: 2, h: 11, c: 64, co: 48, k: 3, s: 2 },
@@ -43,21 +64,7 @@ const CASES = [
 for (const [i, c] of CASES.entries()) {
   Deno.test({ name: `bfloat16 conv2d ${JSON.stringify(c)}: forward and grads`, ignore: !BF16 }, async () => {
     useDnnl(true);
-    const fn = convAndGrads(c, 10 * i + 1);
-    const f32 = await runOn("native", fn);
-    try {
-      dnnl!.setPrecision("bfloat16");
-      // bfloat16 keeps 8 significant bits: each product carries ~2^-9 relative error, sums accumulate in float32
-      await agree("native", fn, `bfloat16 ${JSON.stringify(c)}`, 2e-2);
-      const low = await runOn("native", fn);
-      low.forEach((v, j) =>
-        assert.ok(v.some((x, k) => x !== f32[j][k]), `output ${j} equals float32: not bfloat16`)
-      );
-    } finally {
-      dnnl!.setPrecision("float32");
-    }
-    const again = await runOn("native", fn);
-    again.forEach((v, j) => assertBitsEqual(v, f32[j], `float32 after bfloat16, output ${j}`));
+    await checkBfloat16(convAndGrads(c, 10 * i + 1), `conv2d ${JSON.stringify(c)}`);
   });
 }
 
@@ -94,21 +101,7 @@ const MATMULS: [string, () => tf.Tensor[]][] = [
   }],
 ];
 for (const [name, fn] of MATMULS) {
-  Deno.test({ name: `bfloat16 matmul ${name}`, ignore: !BF16 }, async () => {
-    const f32 = await runOn("native", fn);
-    try {
-      dnnl!.setPrecision("bfloat16");
-      await agree("native", fn, `bfloat16 matmul ${name}`, 2e-2);
-      const low = await runOn("native", fn);
-      low.forEach((v, j) =>
-        assert.ok(v.some((x, k) => x !== f32[j][k]), `output ${j} equals float32: not bfloat16`)
-      );
-    } finally {
-      dnnl!.setPrecision("float32");
-    }
-    const again = await runOn("native", fn);
-    again.forEach((v, j) => assertBitsEqual(v, f32[j], `float32 after bfloat16, output ${j}`));
-  });
+  Deno.test({ name: `bfloat16 matmul ${name}`, ignore: !BF16 }, () => checkBfloat16(fn, `matmul ${name}`));
 }
 
 Deno.test("matmul lowGemm: nothing in float32, or with alpha ≠ 1 / beta ≠ 0 (the caller's GEMM runs)", {

@@ -14,6 +14,7 @@ import {
   type Ptr,
   TAG_AB,
 } from "./abi.ts";
+import type { Gemm } from "../kernels/gemm.ts";
 import type { DnnlCore } from "./core.ts";
 import { isBf16Kernel } from "./conv.ts";
 
@@ -60,25 +61,12 @@ export function matmulPrimitives(core: DnnlCore) {
   };
   return {
     /**
-     * Row-major C = op(A)·op(B) (the {@link import("../kernels/gemm.ts").Gemm} signature) in bfloat16 with float32
+     * Row-major C = op(A)·op(B) (the {@link Gemm} signature) in bfloat16 with float32
      * accumulation, when the precision is bfloat16; returns false without touching C when it does not run it
      * (float32 precision, alpha ≠ 1, beta ≠ 0, an empty product, or no bfloat16 kernel for the shape).
      */
-    lowGemm(
-      transA: boolean,
-      transB: boolean,
-      m: number,
-      n: number,
-      k: number,
-      alpha: number,
-      a: Float32Array,
-      lda: number,
-      b: Float32Array,
-      ldb: number,
-      beta: number,
-      c: Float32Array,
-      ldc: number,
-    ): boolean {
+    lowGemm(...gemm: Parameters<Gemm>): boolean {
+      const [transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc] = gemm;
       if (core.precision() !== "bfloat16" || alpha !== 1 || beta !== 0 || m * n * k === 0) return false;
       const p = build(transA, transB, m, n, k, lda, ldb, ldc);
       if (!p) return false;
