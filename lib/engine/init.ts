@@ -214,8 +214,10 @@ export function setPrecision(p: Precision): { precision: Precision; reason: stri
     return { precision: p, reason: "" };
   }
   if (!dnnl) {
-    const why = tf.getBackend() === NATIVE ? "oneDNN is not loaded" : `the ${tf.getBackend()} engine`;
-    return { precision: "float32", reason: `${why} computes in float32 only` };
+    const reason = tf.getBackend() === NATIVE
+      ? "oneDNN is not loaded (the native engine's bfloat16 kernels are oneDNN's)"
+      : `the ${tf.getBackend()} engine computes in float32 only`;
+    return { precision: "float32", reason };
   }
   if (!dnnl.setPrecision(p)) {
     return {
