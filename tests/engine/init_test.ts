@@ -100,16 +100,22 @@ Deno.test({
 }, async () => {
   const code = `
     import * as tf from "@tensorflow/tfjs-core";
-    import { initEngine, describeEngine } from ${
+    import { initEngine, describeEngine, setPrecision } from ${
     JSON.stringify(new URL("../../lib/engine/init.ts", import.meta.url).href)
   };
     const e = await initEngine("native");
     const y = tf.conv2d(tf.ones([1, 5, 5, 2]), tf.ones([3, 3, 2, 4]), 1, "same");
-    console.log(JSON.stringify({ ...e, library: describeEngine().library, center: y.dataSync()[12 * 4] }));`;
+    const low = setPrecision("bfloat16");
+    console.log(JSON.stringify({ ...e, library: describeEngine().library, center: y.dataSync()[12 * 4], low }));`;
   const { out: e, err } = await evalInSubprocess(code, { FER_DNNL_LIB: "/nowhere/libdnnl.so.2" });
   assert.equal(e.name, "native");
   assert.doesNotMatch(e.library, /oneDNN/);
   assert.equal(e.center, 18); // 3x3 window x 2 channels of ones
+  // bfloat16 asked for: float32, and why
+  assert.deepEqual(e.low, {
+    precision: "float32",
+    reason: "oneDNN is not loaded (the native engine's bfloat16 kernels are oneDNN's)",
+  });
   assert.match(err, /convolutions on OpenBLAS \(oneDNN not loaded: .*apt install libdnnl2/);
 });
 
