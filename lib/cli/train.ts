@@ -66,8 +66,9 @@ const SPEC: CommandSpec = {
     precision: {
       type: "string",
       value: "P",
-      help: "arithmetic of the training steps' convolutions and dense layers: bfloat16 where the CPU has " +
-        "bfloat16\ninstructions (AMX, AVX-512 BF16; float32 elsewhere); validation and test are float32",
+      help:
+        "convolutions and dense layers of the training steps in bfloat16 where the CPU has AMX or AVX-512 " +
+        "BF16; validation and test stay float32",
       default: "float32",
     },
     data: {

@@ -149,7 +149,7 @@ Deno.test("train CLI: --precision is float32 or bfloat16, for new runs only", as
   const help = await cli("train", ["--help"]);
   assert.match(
     help.stdout,
-    /--precision P\s+arithmetic of the training steps' convolutions and dense layers: bfloat16 where/,
+    /--precision P\s+convolutions and dense layers of the training steps in bfloat16 where the CPU has AMX/,
   );
 });
 
