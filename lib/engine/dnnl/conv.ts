@@ -77,8 +77,8 @@ export function convolutions(core: DnnlCore) {
       /** float32 weight gradients in the layout oneDNN picks */
       dwAny: md(wShape, TAG_ANY),
       /** the inputs as the primitive reads them: bfloat16 copies when `low`, else the float32 ones */
-      srcIn: low ? md(src, TAG_NHWC, BF16) : md(src, TAG_NHWC),
-      dstIn: low ? md(dst, TAG_NHWC, BF16) : md(dst, TAG_NHWC),
+      srcIn: md(src, TAG_NHWC, dt),
+      dstIn: md(dst, TAG_NHWC, dt),
       strides: dims([g.strideHeight, g.strideWidth]),
       dilates: dims([g.dilationHeight - 1, g.dilationWidth - 1]),
       padL: dims([g.padInfo.top, g.padInfo.left]),
