@@ -13,6 +13,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import { blasError, blasInstallHint, openBlas } from "./blas.ts";
 import { NATIVE, nativeDnnl, registerNative } from "./native.ts";
 import { dnnlError } from "./dnnl.ts";
+import type { Precision } from "./dnnl/core.ts";
 import { registerWasmGrads } from "./wasm_grads.ts";
 import { describeAdapter, setWebgpuBackend } from "./webgpu.ts";
 import { provisionNative } from "./provision.ts";
@@ -198,21 +199,22 @@ export function engineSummary(): string {
 }
 
 /** Arithmetic of training steps: float32, or bfloat16 convolutions and dense layers (lib/engine/dnnl/). */
-export type Precision = "float32" | "bfloat16";
+export type { Precision };
 /** The precisions a run may ask for. */
 export const PRECISIONS: readonly Precision[] = ["float32", "bfloat16"];
 
 /**
  * Sets the arithmetic of the active engine's convolutions and dense layers: `bfloat16` runs them with bfloat16
- * inputs and float32 accumulation where the native engine has oneDNN's hardware bfloat16 kernels (AMX or AVX-512
- * BF16; depthwise convolutions excepted, lib/engine/dnnl/conv.ts); everything else stays float32. Returns the precision in effect and, when it is not the one asked for, why.
+ * inputs and float32 accumulation where the native engine has oneDNN's hardware bfloat16 kernels (AMX or
+ * AVX-512 BF16; depthwise convolutions excepted, lib/engine/dnnl/conv.ts); everything else stays float32.
+ * Returns the precision in effect and, when it is not the one asked for, why.
  */
 export function setPrecision(p: Precision): { precision: Precision; reason: string } {
-  const dnnl = tf.getBackend() === NATIVE ? nativeDnnl() : null;
   if (p === "float32") {
-    dnnl?.setPrecision("float32");
+    nativeDnnl()?.setPrecision("float32"); // whichever engine is active now: nothing stays in bfloat16
     return { precision: p, reason: "" };
   }
+  const dnnl = tf.getBackend() === NATIVE ? nativeDnnl() : null;
   if (!dnnl) {
     const reason = tf.getBackend() === NATIVE
       ? "oneDNN is not loaded (the native engine's bfloat16 kernels are oneDNN's)"
