@@ -19,6 +19,7 @@ import { activeDnnl, type Dnnl, type DnnlGeom, openDnnl, setDnnlEnabled } from "
 import type { Alloc } from "./dnnl/core.ts";
 import type { Gemm } from "./kernels/gemm.ts";
 import { extraKernels } from "./kernels/elementwise.ts";
+import { depthwiseFilterWasm } from "./wasm/depthwise.ts";
 import { layoutKernels } from "./kernels/layout.ts";
 import { registerActivations } from "./kernels/activations.ts";
 import { registerBatchNorm } from "./kernels/batchnorm.ts";
@@ -274,8 +275,16 @@ export function convKernels(
       dnnlOf()?.forward(x, w, g, g.inChannels, alloc) ?? depthwiseConv2d(x, w, g, m),
     backInput: (dy, w, g, m, alloc) =>
       dnnlOf()?.backwardData(dy, w, g, g.inChannels, alloc) ?? depthwiseBackpropInput(dy, w, g, m),
-    backFilter: (x, dy, g, m, alloc) =>
-      dnnlOf()?.backwardWeights(x, dy, g, g.inChannels, alloc) ?? depthwiseBackpropFilter(x, dy, g, m),
+    // oneDNN's depthwise kernel (`jit_dw`) takes filters up to 3 wide on inputs at least as tall as the filter;
+    // the rest (ConvNeXt's 7×7, EfficientNet's 5×5 and its last 3×3 on 2×2 maps) it runs on its generic
+    // convolution, which the WebAssembly kernel beats 2-10× (wasm/depthwise.ts)
+    backFilter: (x, dy, g, m, alloc) => {
+      const dnnl = dnnlOf();
+      const dw = dnnl && /^jit_dw/.test(dnnl.backwardWeightsImpl(g, g.inChannels));
+      return (dw ? dnnl.backwardWeights(x, dy, g, g.inChannels, alloc) : null) ??
+        depthwiseFilterWasm(x, dy, g, m, alloc) ?? dnnl?.backwardWeights(x, dy, g, g.inChannels, alloc) ??
+        depthwiseBackpropFilter(x, dy, g, m);
+    },
   }, orig);
   return { ...dense, ...depthwise };
 }

@@ -84,6 +84,9 @@ const DW_CASES = [
   { n: 1, h: 8, w: 8, c: 6, m: 2, k: 7, s: 1, pad: "same" as const, d: 1 },
   { n: 3, h: 9, w: 7, c: 4, m: 2, k: 3, s: 2, pad: "valid" as const, d: 1 },
   { n: 2, h: 10, w: 10, c: 3, m: 1, k: 3, s: 1, pad: "same" as const, d: 2 },
+  // weight gradients on the WebAssembly kernel (wider than oneDNN's depthwise kernel takes)
+  { n: 2, h: 9, w: 8, c: 8, m: 1, k: 7, s: 1, pad: "same" as const, d: 1 },
+  { n: 2, h: 11, w: 10, c: 12, m: 1, k: 5, s: 2, pad: "same" as const, d: 1 },
 ];
 for (const [i, cc] of DW_CASES.entries()) {
   for (const cp of CONV_PATHS) {

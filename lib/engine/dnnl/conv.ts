@@ -267,6 +267,10 @@ export function convolutions(core: DnnlCore) {
       const n = size([g.batchSize, g.inHeight, g.inWidth, g.inChannels]);
       return direction("bwd_data", g, groups, [[ARG_DIFF_DST, dy], [ARG_WEIGHTS, w]], ARG_DIFF_SRC, n, alloc);
     },
+    /** The oneDNN implementation of the weight gradient for this geometry (e.g. `jit_dw:avx512_core`), "" if none. */
+    backwardWeightsImpl(g: DnnlGeom, groups: number): string {
+      return build("bwd_weights", g, groups)?.impl ?? "";
+    },
     /** dw (TF.js layout) from x and dy. */
     backwardWeights(
       x: Float32Array,
