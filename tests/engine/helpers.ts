@@ -3,6 +3,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { nativeAvailable } from "../../lib/engine/init.ts";
 import { registerNative } from "../../lib/engine/native.ts";
+import wabtInit from "wabt";
 
 /** Whether OpenBLAS is present; tests needing it use `ignore: !NATIVE.ok` and print the reason. */
 export const NATIVE = nativeAvailable();
@@ -85,4 +86,14 @@ export function assertBitsEqual(got: Float32Array, want: Float32Array, what: str
       throw new Error(`${what}: differs at ${i} of ${g.length} (got ${got[i]}, want ${want[i]})`);
     }
   }
+}
+
+/** A module of lib/engine/wasm/ (`name`, e.g. "optim.wat") compiled with wabt as its committed bytes were, base64. */
+export async function compiledWat(name: string): Promise<string> {
+  const wabt = await wabtInit();
+  const src = Deno.readTextFileSync(new URL(`../../lib/engine/wasm/${name}`, import.meta.url));
+  const mod = wabt.parseWat(name, src, { simd: true });
+  const bytes = mod.toBinary({}).buffer as Uint8Array;
+  mod.destroy();
+  return btoa(String.fromCharCode(...bytes));
 }

@@ -4,19 +4,13 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "node:assert/strict";
-import wabtInit from "wabt";
 import { DEPTHWISE_WASM_BASE64, depthwiseFilterWasm } from "../../lib/engine/wasm/depthwise.ts";
 import { type ConvGeom, depthwiseBackpropFilter } from "../../lib/engine/kernels/conv.ts";
 import { nativeDnnl, useDnnl } from "../../lib/engine/native.ts";
-import { assertBitsEqual, assertClose, NATIVE, rand, runOn } from "./helpers.ts";
+import { assertBitsEqual, assertClose, compiledWat, NATIVE, rand, runOn } from "./helpers.ts";
 
 Deno.test("wasm depthwise: the committed bytes are depthwise.wat compiled with wabt", async () => {
-  const wabt = await wabtInit();
-  const src = Deno.readTextFileSync(new URL("../../lib/engine/wasm/depthwise.wat", import.meta.url));
-  const mod = wabt.parseWat("depthwise.wat", src, { simd: true });
-  const bytes = mod.toBinary({}).buffer as Uint8Array;
-  mod.destroy();
-  assert.equal(btoa(String.fromCharCode(...bytes)), DEPTHWISE_WASM_BASE64);
+  assert.equal(await compiledWat("depthwise.wat"), DEPTHWISE_WASM_BASE64);
 });
 
 type Case = {

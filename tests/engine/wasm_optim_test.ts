@@ -6,18 +6,12 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import wabtInit from "wabt";
 import { OPTIM_WASM_BASE64, WasmOptimState } from "../../lib/engine/wasm/optim.ts";
 import { AdamW, SGD } from "../../lib/train/optim.ts";
-import { assertBitsEqual, rand } from "./helpers.ts";
+import { assertBitsEqual, compiledWat, rand } from "./helpers.ts";
 
 Deno.test("wasm optimizers: the committed bytes are optim.wat compiled with wabt", async () => {
-  const wabt = await wabtInit();
-  const src = Deno.readTextFileSync(new URL("../../lib/engine/wasm/optim.wat", import.meta.url));
-  const mod = wabt.parseWat("optim.wat", src, { simd: true });
-  const bytes = mod.toBinary({}).buffer as Uint8Array;
-  mod.destroy();
-  assert.equal(btoa(String.fromCharCode(...bytes)), OPTIM_WASM_BASE64);
+  assert.equal(await compiledWat("optim.wat"), OPTIM_WASM_BASE64);
 });
 
 Deno.test("wasm optimizers: available here (Deno's V8 has WebAssembly SIMD)", () => {

@@ -16,6 +16,7 @@
  * The sums run in float32 in another order than oneDNN's: equal to rounding, not bit for bit.
  */
 import type { ConvGeom } from "../kernels/conv.ts";
+import { simdModule } from "./module.ts";
 
 /** `depthwise.wat` compiled (wabt 1.0.37, `parseWat(…, { simd: true }).toBinary({})`), base64. */
 export const DEPTHWISE_WASM_BASE64 =
@@ -30,14 +31,9 @@ let instance: Exports | null | undefined;
 
 /** The module's instance, or null where WebAssembly SIMD is unavailable. */
 function exportsOf(): Exports | null {
-  if (instance !== undefined) return instance;
-  try {
-    const bytes = Uint8Array.from(atob(DEPTHWISE_WASM_BASE64), (c) => c.charCodeAt(0));
-    instance = WebAssembly.validate(bytes)
-      ? new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as Exports
-      : null;
-  } catch {
-    instance = null;
+  if (instance === undefined) {
+    const mod = simdModule(DEPTHWISE_WASM_BASE64);
+    instance = mod ? new WebAssembly.Instance(mod).exports as unknown as Exports : null;
   }
   return instance;
 }

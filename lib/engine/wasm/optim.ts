@@ -13,6 +13,7 @@
  * The module is `optim.wat` in this folder, compiled with wabt (`npm:wabt`); the test recompiles it and checks
  * the bytes below.
  */
+import { simdModule } from "./module.ts";
 
 /** `optim.wat` compiled (wabt 1.0.37, `parseWat(…, { simd: true }).toBinary({})`), base64. */
 export const OPTIM_WASM_BASE64 =
@@ -63,13 +64,7 @@ let compiled: WebAssembly.Module | null | undefined;
 
 /** The compiled module, or null where WebAssembly SIMD is unavailable. */
 function module(): WebAssembly.Module | null {
-  if (compiled !== undefined) return compiled;
-  try {
-    const bytes = Uint8Array.from(atob(OPTIM_WASM_BASE64), (c) => c.charCodeAt(0));
-    compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
-  } catch {
-    compiled = null;
-  }
+  if (compiled === undefined) compiled = simdModule(OPTIM_WASM_BASE64);
   return compiled;
 }
 
