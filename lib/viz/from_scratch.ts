@@ -16,6 +16,7 @@ import { JS_MODEL_RESULTS } from "../eval/references.ts";
 import { chosenTta, evaluateRunTta, runPredictions, type TtaSpec, valTtaAccuracies } from "../eval/tta.ts";
 import { loadRunConfig, readHistory, runDirFor, runPaths, RUNS_DIR } from "../runs/runs.ts";
 import { experimentConfig, retrainCommand, withEpochs, withSeed } from "../train/experiments.ts";
+import type { TrainConfig } from "../train/config.ts";
 import { trainInNotebook } from "./notebook.ts";
 import { print } from "./display.ts";
 import { accuracyVsCpuHoursPlot } from "./plots.ts";
@@ -30,16 +31,42 @@ export function runFinished(run: string): boolean {
   return existsSync(runPaths(runPath(run)).testReportJson);
 }
 
-/** A run a notebook wants: its folder name and how it is trained (the experiment's preset, another seed, epochs). */
-export type WantedRun = { run: string; experiment: string; seed?: number; epochs?: number };
+/**
+ * A run a notebook wants: its folder name and how it is trained (the experiment's preset, another seed, epochs,
+ * the training steps' arithmetic).
+ */
+export type WantedRun = {
+  run: string;
+  experiment: string;
+  seed?: number;
+  epochs?: number;
+  precision?: TrainConfig["precision"];
+};
 
 /**
  * The command that trains a wanted run with the default preset, e.g.
- * `deno task train vgg_fer --preset cpu --seed 1 --epochs 60 --run NAME` (lib/train/experiments.ts `retrainCommand`).
+ * `deno task train vgg_fer --preset cpu --seed 1 --epochs 60 --precision bfloat16 --run NAME`
+ * (lib/train/experiments.ts `retrainCommand`).
  */
 export function trainCommand(w: WantedRun): string {
-  const cfg = experimentConfig(w.experiment);
-  return retrainCommand(withEpochs(w.seed === undefined ? cfg : withSeed(cfg, w.seed), w.epochs).cfg, w.run);
+  let cfg = experimentConfig(w.experiment);
+  if (w.seed !== undefined) cfg = withSeed(cfg, w.seed);
+  if (w.precision) cfg = { ...cfg, precision: w.precision };
+  return retrainCommand(withEpochs(cfg, w.epochs).cfg, w.run);
+}
+
+/**
+ * The wanted runs, one per experiment and seed: what a smoke run keeps of a recipe (its preset fixes the epochs,
+ * and the arithmetic is float32 there), so the others would train the same tiny run again.
+ */
+export function distinctRecipes(wanted: WantedRun[]): WantedRun[] {
+  const seen = new Set<string>();
+  return wanted.filter((w) => {
+    const key = `${w.experiment}|${w.seed ?? ""}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 /**
@@ -50,7 +77,7 @@ export function trainCommand(w: WantedRun): string {
 export async function notebookRuns(wanted: WantedRun[], smoke: boolean): Promise<string[]> {
   if (smoke) {
     const out: string[] = [];
-    for (const w of wanted) {
+    for (const w of distinctRecipes(wanted)) {
       const cfg = experimentConfig(w.experiment, "smoke");
       out.push((await trainInNotebook(w.seed === undefined ? cfg : withSeed(cfg, w.seed))).runDir);
     }

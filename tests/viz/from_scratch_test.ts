@@ -19,6 +19,7 @@ import {
   chooseTta,
   comparisonRows,
   cpuHoursRows,
+  distinctRecipes,
   recipeRows,
   resultsText,
   runFinished,
@@ -64,6 +65,21 @@ Deno.test("trainCommand: the train command a notebook prints for a run that has 
     trainCommand({ run: "r", experiment: "resnet_fer", seed: 0 }),
     "deno task train resnet_fer --preset cpu --seed 0 --run r",
   );
+  assert.equal(
+    trainCommand({ run: "r", experiment: "vgg_fer", seed: 2, epochs: 60, precision: "bfloat16" }),
+    "deno task train vgg_fer --preset cpu --seed 2 --epochs 60 --precision bfloat16 --run r",
+  );
+});
+
+Deno.test("distinctRecipes: smoke mode trains each experiment and seed once", () => {
+  const got = distinctRecipes([
+    { run: "a", experiment: "vgg_fer_half" },
+    { run: "b", experiment: "vgg_fer_half", precision: "bfloat16" }, // the same tiny run in smoke mode
+    { run: "c", experiment: "vgg_fer", seed: 1, epochs: 60 },
+    { run: "d", experiment: "vgg_fer", seed: 2, epochs: 60 },
+    { run: "e", experiment: "vgg_fer", seed: 1 },
+  ]);
+  assert.deepEqual(got.map((w) => w.run), ["a", "c", "d"]);
 });
 
 Deno.test("recipeRows / cpuHoursRows / runFinished read the run folders", () => {
