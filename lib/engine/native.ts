@@ -277,7 +277,7 @@ export function convKernels(
       dnnlOf()?.backwardData(dy, w, g, g.inChannels, alloc) ?? depthwiseBackpropInput(dy, w, g, m),
     // oneDNN's depthwise kernel (`jit_dw`) takes filters up to 3 wide on inputs at least as tall as the filter;
     // the rest (ConvNeXt's 7×7, EfficientNet's 5×5 and its last 3×3 on 2×2 maps) it runs on its generic
-    // convolution, which the WebAssembly kernel beats 2-10× (wasm/depthwise.ts)
+    // convolution, which the WebAssembly kernel beats 2–11× (wasm/depthwise.ts)
     backFilter: (x, dy, g, m, alloc) => {
       const dnnl = dnnlOf();
       const dw = dnnl && /^jit_dw/.test(dnnl.backwardWeightsImpl(g, g.inChannels));

@@ -61,7 +61,11 @@ export function depthwiseFilterWasm(
   const nb = Math.max(1, Math.min(n, Math.floor(CHUNK_FLOATS / (xImg + dyImg))));
   const dyAt = nb * xImg, accAt = dyAt + nb * dyImg;
   const pages = Math.ceil(((accAt + accLen) * 4) / 65536) - e.memory.buffer.byteLength / 65536;
-  if (pages > 0) e.memory.grow(pages);
+  try {
+    if (pages > 0) e.memory.grow(pages);
+  } catch {
+    return null; // an image too large for 32-bit WebAssembly memory: the caller's other kernels take it
+  }
   const f = new Float32Array(e.memory.buffer);
   f.fill(0, accAt, accAt + accLen);
   for (let b0 = 0; b0 < n; b0 += nb) {
