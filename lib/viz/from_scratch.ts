@@ -10,7 +10,8 @@ import type { TtaMode } from "../data/views.ts";
 import { classificationReport, confusionMatrix } from "../eval/metrics.ts";
 import type { RunSummary } from "../eval/compare.ts";
 import { STUDY_RESULTS, studyLabel } from "../eval/study.ts";
-import { chooseThenTestEnsemble } from "../eval/ensemble.ts";
+import { chooseThenTestEnsemble, type SubsetScore } from "../eval/ensemble.ts";
+import { resultRow } from "../eval/report.ts";
 import type { PredictionRow } from "../eval/predictions.ts";
 import { JS_MODEL_RESULTS } from "../eval/references.ts";
 import { chosenTta, evaluateRunTta, runPredictions, type TtaSpec, valTtaAccuracies } from "../eval/tta.ts";
@@ -213,6 +214,8 @@ export async function ensembleValThenTest(
     members: string[];
     tta: string;
     tried: Record<string, string | number>[];
+    /** Every subset scored on validation, best first (the input of {@link ensembleBudget}). */
+    subsets: SubsetScore[];
   }
 > {
   const own = new Map<string, TtaMode>();
@@ -226,7 +229,159 @@ export async function ensembleValThenTest(
     members,
     tta: members.map((m) => `${m}: ${own.get(m)}`).join(", "),
     tried: c.tried.map((t) => ({ members: t.members.join(" + "), "val accuracy": t.accuracy })),
+    subsets: c.tried,
   };
+}
+
+/** A single run or an ensemble on the cost curve: its members, their summed CPU-hours, its validation accuracy. */
+export type BudgetPoint = { members: string[]; cpuHours: number; valAcc: number };
+
+/**
+ * The points that beat every cheaper one: the most validation accuracy each CPU-hour budget buys (a tie goes
+ * to the cheaper point).
+ */
+export function budgetFrontier(points: BudgetPoint[]): BudgetPoint[] {
+  const sorted = [...points].sort((a, b) => a.cpuHours - b.cpuHours || b.valAcc - a.valAcc);
+  const out: BudgetPoint[] = [];
+  for (const p of sorted) if (out.length === 0 || p.valAcc > out.at(-1)!.valAcc) out.push(p);
+  return out;
+}
+
+/**
+ * The cost curve of the ensembles: each run alone (with its TTA chosen on validation) and each subset the
+ * ensemble search scored on validation (`subsets`, {@link ensembleValThenTest}), at the summed CPU-hours of its
+ * members' training; runs whose CPU-hours were not recorded are left out, with the subsets holding them.
+ */
+export function ensembleBudget(
+  runDirs: string[],
+  subsets: SubsetScore[],
+): { points: BudgetPoint[]; frontier: BudgetPoint[] } {
+  const hours = new Map<string, number>();
+  const points: BudgetPoint[] = [];
+  for (const dir of runDirs) {
+    const r = resultRow(dir);
+    const acc = r.valAccTta ?? r.valAcc;
+    if (r.cpuHours === null || acc === null) continue;
+    hours.set(r.run, r.cpuHours);
+    points.push({ members: [r.run], cpuHours: r.cpuHours, valAcc: acc });
+  }
+  for (const s of subsets) {
+    if (!s.members.every((m) => hours.has(m))) continue;
+    const cpuHours = s.members.reduce((sum, m) => sum + hours.get(m)!, 0);
+    points.push({ members: s.members, cpuHours, valAcc: s.accuracy });
+  }
+  return { points, frontier: budgetFrontier(points) };
+}
+
+/** A straight line through accuracy against log2(CPU-hours): accuracy = intercept + perDoubling · log2(hours). */
+export type LogHoursFit = { intercept: number; perDoubling: number; points: number };
+
+/** The least-squares {@link LogHoursFit} of the points, or null with fewer than two distinct CPU-hour values. */
+export function fitLogHours(points: BudgetPoint[]): LogHoursFit | null {
+  const xs = points.map((p) => Math.log2(p.cpuHours));
+  const ys = points.map((p) => p.valAcc);
+  const n = xs.length;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  const sxx = xs.reduce((a, x) => a + (x - mx) ** 2, 0);
+  if (n < 2 || !(sxx > 1e-12)) return null;
+  const perDoubling = xs.reduce((a, x, i) => a + (x - mx) * (ys[i] - my), 0) / sxx;
+  return { intercept: my - perDoubling * mx, perDoubling, points: n };
+}
+
+/** The CPU-hours at which the fitted line reaches `accuracy`, or null when it does not rise. */
+export function hoursFor(fit: LogHoursFit, accuracy: number): number | null {
+  return fit.perDoubling > 0 ? 2 ** ((accuracy - fit.intercept) / fit.perDoubling) : null;
+}
+
+/** The frontier as table rows. */
+export function budgetRows(frontier: BudgetPoint[]): Record<string, string | number>[] {
+  return frontier.map((p) => ({
+    members: p.members.join(" + "),
+    "CPU-hours": Number(p.cpuHours.toFixed(2)),
+    "val accuracy": p.valAcc,
+  }));
+}
+
+/**
+ * The frontier against CPU-hours with its fitted line (dashed, drawn on to where it reaches `target` plus the
+ * chosen ensemble's validation-to-test drop — the validation accuracy that would mean `target` on test — at
+ * most four times the frontier's largest budget), and those two accuracies as references; the y axis spans the
+ * points, not 0–100 %, so tenths of a point stay visible.
+ */
+export function budgetPlot(
+  frontier: BudgetPoint[],
+  fit: LogHoursFit | null,
+  target: number,
+  valTestDrop = 0,
+): string {
+  const maxH = Math.max(...frontier.map((p) => p.cpuHours));
+  const aim = target + Math.max(valTestDrop, 0);
+  const series = [{ run: "best on validation for the budget", points: frontier }];
+  if (fit) {
+    const reach = hoursFor(fit, aim);
+    const end = Math.min(Math.max(reach ?? maxH, maxH), 4 * maxH);
+    const start = Math.min(...frontier.map((p) => p.cpuHours));
+    const points = Array.from({ length: 25 }, (_, i) => {
+      const h = start * (end / start) ** (i / 24);
+      return { cpuHours: h, valAcc: fit.intercept + fit.perDoubling * Math.log2(h) };
+    });
+    series.push({
+      run: `fit: ${(100 * fit.perDoubling).toFixed(2)} points per doubling of CPU-hours`,
+      points: points.map((p) => ({ members: [], ...p })),
+    });
+  }
+  const pct = (v: number) => `${(100 * v).toFixed(2)} %`;
+  const references = [{ label: `${pct(target)}: the ensemble target`, value: target }];
+  if (aim > target) {
+    references.push({ label: `${pct(aim)}: the target plus the validation-to-test drop`, value: aim });
+  }
+  const accs = series.flatMap((s) => s.points.map((p) => p.valAcc)).concat(aim);
+  const lo = Math.floor(Math.min(...accs) * 100 - 0.5) / 100;
+  const hi = Math.ceil(Math.max(...accs) * 100 + 0.5) / 100;
+  return accuracyVsCpuHoursPlot(
+    series.map((s, i) => ({ run: s.run, points: s.points, dashed: i === 1 })),
+    {
+      title: "Ensembles: validation accuracy per CPU-hour of training",
+      xLabel: "CPU-hours (the members' training, summed)",
+      yDomain: [lo, hi],
+      references,
+    },
+  );
+}
+
+/**
+ * What more CPU-hours would buy, in words: the frontier's last step, the fitted rate per doubling and, when the
+ * line rises, where it reaches `target` on validation and — with the chosen ensemble's validation-to-test drop
+ * `valTestDrop` added — on test. An extrapolation from the points measured, said as one.
+ */
+export function budgetText(
+  frontier: BudgetPoint[],
+  fit: LogHoursFit | null,
+  target: number,
+  valTestDrop: number,
+): string {
+  const pct = (v: number) => `${(100 * v).toFixed(2)} %`;
+  const last = frontier.at(-1);
+  if (!last) return "No run with recorded CPU-hours: no cost curve.";
+  const head = `The most accurate combination on validation, ${last.members.join(" + ")}, costs ` +
+    `${last.cpuHours.toFixed(1)} CPU-hours of training for ${pct(last.valAcc)}`;
+  if (!fit) return `${head}; too few budgets to fit a trend.`;
+  const rate = `Over the ${frontier.length} budgets on the frontier, each doubling of CPU-hours added ` +
+    `${(100 * fit.perDoubling).toFixed(2)} points of validation accuracy`;
+  const onVal = hoursFor(fit, target);
+  const onTest = hoursFor(fit, target + valTestDrop);
+  if (onVal === null || onTest === null) {
+    return `${head}. ${rate}: the curve no longer rises, so more runs of these recipes will not reach ` +
+      `${pct(target)}.`;
+  }
+  return `${head}. ${rate}; extrapolated at that rate, ${pct(target)} on validation needs about ` +
+    `${onVal.toFixed(0)} CPU-hours, and ${pct(target)} on test (the chosen ensemble scored ` +
+    `${(100 * Math.abs(valTestDrop)).toFixed(2)} points ${
+      valTestDrop >= 0 ? "lower" : "higher"
+    } on test than on ` +
+    `validation) about ${onTest.toFixed(0)} CPU-hours of members like these — an extrapolation from ` +
+    `${fit.points} points, not a measurement.`;
 }
 
 /** Our models beside the study's published numbers and the JavaScript models measured elsewhere. */
@@ -262,7 +417,6 @@ export function comparisonRows(ours: RunSummary[]): Record<string, string | numb
   ];
 }
 
-/** The results paragraph, generated from the runs (no number is typed in the notebook). */
 /**
  * The accuracies this notebook aims at without ImageNet weights: a single model at the study's pretrained level
  * (`lib/eval/study.ts`) and an ensemble above it, as the from-scratch literature reports (single
@@ -282,6 +436,7 @@ function against(accuracy: number, target: number): string {
   return accuracy >= target ? `met (+${d} points)` : `not met (${d} points short)`;
 }
 
+/** The results paragraph, generated from the runs (no number is typed in the notebook). */
 export function resultsText(
   single: { name: string; plain: RunSummary; tta: RunSummary; ttaLabel: string } | null,
   ensemble: { name: string; summary: RunSummary; members: number } | null,
@@ -323,7 +478,8 @@ export function resultsText(
     ensemble.summary.report.accuracy < TARGETS.ensemble;
   if (missed) {
     lines.push(
-      "What more training would give: the validation accuracy against CPU-hours chart above, per run.",
+      "What more training would give: the validation accuracy against CPU-hours charts above, per run and " +
+        "for the ensembles.",
     );
   }
   return lines.join("\n");

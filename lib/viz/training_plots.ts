@@ -122,36 +122,46 @@ export function lossCurvesPlot(history: LossEpoch[], opts: FigureOptions = {}): 
   });
 }
 
-/** One run's validation accuracy against its cumulative CPU-hours (one point per epoch). */
+/**
+ * One run's validation accuracy against its cumulative CPU-hours (one point per epoch); `dashed` draws it as a
+ * dashed line without its best point circled (a fitted or extrapolated line rather than a measurement).
+ */
 export interface CpuHoursSeries {
   run: string;
   points: { cpuHours: number; valAcc: number }[];
+  dashed?: boolean;
 }
 
 /** Series colours, one per run (Observable's "observable10" scheme, first seven). */
 const RUN_COLORS = ["#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2"];
 
 /**
- * Validation accuracy against cumulative CPU-hours, one line per run, the best point of each marked, with
- * optional dashed horizontal references (e.g. a target, labelled at the left edge). The curve to read when a
- * target is missed: how much accuracy each CPU-hour bought, and how fast it still rises.
+ * Validation accuracy against cumulative CPU-hours, one line per run, the best point of each measured run marked,
+ * with optional dashed horizontal references (e.g. a target, labelled at the left edge). The curve to read when a
+ * target is missed: how much accuracy each CPU-hour bought, and how fast it still rises. `yDomain` (fractions)
+ * narrows the 0–100 % axis; `xLabel` renames the x axis.
  */
 export function accuracyVsCpuHoursPlot(
   series: CpuHoursSeries[],
-  opts: FigureOptions & { references?: { label: string; value: number }[] } = {},
+  opts: FigureOptions & {
+    references?: { label: string; value: number }[];
+    yDomain?: [number, number];
+    xLabel?: string;
+  } = {},
 ): string {
   const width = opts.width ?? DEFAULT_WIDTH;
   const data = series.flatMap((s) =>
     s.points
       .filter((p) => Number.isFinite(p.cpuHours) && Number.isFinite(p.valAcc))
-      .map((p) => ({ run: s.run, ...p }))
+      .map((p) => ({ run: s.run, cpuHours: p.cpuHours, valAcc: p.valAcc }))
   );
+  const dashed = new Set(series.filter((s) => s.dashed).map((s) => s.run));
   if (data.length === 0) {
     throw new Error("accuracy vs CPU-hours: no run has CPU-hours and validation accuracy");
   }
   const runs = unique(data.map((d) => d.run));
   const colors = runs.map((_, i) => RUN_COLORS[i % RUN_COLORS.length]);
-  const best = runs.map((r) =>
+  const best = runs.filter((r) => !dashed.has(r)).map((r) =>
     data.filter((d) => d.run === r).reduce((a, b) => (b.valAcc > a.valAcc ? b : a))
   );
   const refs = opts.references ?? [];
@@ -162,8 +172,13 @@ export function accuracyVsCpuHoursPlot(
     height: 340,
     marginLeft: 50,
     marginRight: 20,
-    x: { label: "CPU-hours (cumulative, all sessions)", domain: [0, maxX * 1.02], nice: true },
-    y: { label: "Validation accuracy (%)", grid: true, percent: true, domain: [0, 100] }, // percent: domain in %
+    x: { label: opts.xLabel ?? "CPU-hours (cumulative, all sessions)", domain: [0, maxX * 1.02], nice: true },
+    y: {
+      label: "Validation accuracy (%)",
+      grid: true,
+      percent: true,
+      domain: (opts.yDomain ?? [0, 1]).map((v) => 100 * v), // percent: the domain is in %
+    },
     color: { domain: runs, range: colors },
     marks: [
       Plot.ruleY(refs, { y: "value", stroke: "#777", strokeDasharray: "5,4" }),
@@ -183,7 +198,16 @@ export function accuracyVsCpuHoursPlot(
           paintOrder: "stroke",
         })
       ),
-      Plot.lineY(data, { x: "cpuHours", y: "valAcc", stroke: "run", z: "run", strokeWidth: 2 }),
+      ...[false, true].map((d) =>
+        Plot.lineY(data.filter((p) => dashed.has(p.run) === d), {
+          x: "cpuHours",
+          y: "valAcc",
+          stroke: "run",
+          z: "run",
+          strokeWidth: 2,
+          ...(d ? { strokeDasharray: "6,4" } : {}),
+        })
+      ),
       Plot.dot(best, { x: "cpuHours", y: "valAcc", r: 5, stroke: "run", fill: "white", strokeWidth: 2 }),
     ],
   });
@@ -191,7 +215,11 @@ export function accuracyVsCpuHoursPlot(
   return compose([fig], {
     title: opts.title ?? "Validation accuracy per CPU-hour",
     subtitle: opts.subtitle === undefined ? `best (circled): ${bestText}` : opts.subtitle,
-    legend: runs.map((r, i) => ({ label: r, color: colors[i], shape: "line" as const })),
+    legend: runs.map((r, i) => ({
+      label: r,
+      color: colors[i],
+      shape: dashed.has(r) ? "dash" as const : "line" as const,
+    })),
     width,
   });
 }

@@ -15,11 +15,19 @@ import { JS_MODEL_RESULTS } from "../../lib/eval/references.ts";
 import { STUDY_RESULTS } from "../../lib/eval/study.ts";
 import { predictionsPath, runPaths, writeConfig, writeHistory } from "../../lib/runs/runs.ts";
 import { DEFAULT_CONFIG } from "../../lib/train/config.ts";
+import { DOMParser } from "linkedom";
 import {
+  budgetFrontier,
+  budgetPlot,
+  budgetRows,
+  budgetText,
   chooseTta,
   comparisonRows,
   cpuHoursRows,
   distinctRecipes,
+  ensembleBudget,
+  fitLogHours,
+  hoursFor,
   recipeRows,
   resultsText,
   runFinished,
@@ -29,16 +37,32 @@ import {
 } from "../../lib/viz/from_scratch.ts";
 import { trainTinyRun } from "../helpers/tiny_model.ts";
 
-/** A run folder with a config and a two-epoch history (the second epoch resumed: totals carried over). */
-function fakeRun(root: string, name: string, over: Partial<typeof DEFAULT_CONFIG>): string {
+/**
+ * A run folder with a config and a two-epoch history (the second epoch resumed: totals carried over); the
+ * second epoch's CPU-hours and validation accuracy can be set.
+ */
+function fakeRun(
+  root: string,
+  name: string,
+  over: Partial<typeof DEFAULT_CONFIG>,
+  last: { cpuHours?: number; valAcc?: number } = {},
+): string {
   const dir = join(root, name);
   mkdirSync(dir, { recursive: true });
   const paths = runPaths(dir);
   writeConfig(paths, { ...DEFAULT_CONFIG, run: name, ...over });
   const row = { train_loss: 1, train_acc: 0.5, val_loss: 1, lr: 0.01, seconds: 10, img_s: 100 };
+  const cpu = 3600 * (last.cpuHours ?? 1.5);
   writeHistory(paths, [
     { ...row, epoch: 1, val_acc: 0.4, cpu_s: 1800, wall_total_s: 3600, cpu_total_s: 1800 },
-    { ...row, epoch: 2, val_acc: 0.5, cpu_s: 3600, wall_total_s: 9000, cpu_total_s: 5400 },
+    {
+      ...row,
+      epoch: 2,
+      val_acc: last.valAcc ?? 0.5,
+      cpu_s: cpu - 1800,
+      wall_total_s: 9000,
+      cpu_total_s: cpu,
+    },
   ]);
   return dir;
 }
@@ -194,4 +218,101 @@ Deno.test("chooseTta writes the validation files and chooses as `--tta auto` doe
   } finally {
     rmSync(outDir, { recursive: true, force: true });
   }
+});
+
+Deno.test("budgetFrontier keeps what beats every cheaper point; ensembleBudget prices subsets by their members", () => {
+  const p = (members: string[], cpuHours: number, valAcc: number) => ({ members, cpuHours, valAcc });
+  assert.deepEqual(
+    budgetFrontier([
+      p(["c"], 3, 0.65),
+      p(["a"], 1, 0.6),
+      p(["b"], 2, 0.6),
+      p(["a", "b"], 3, 0.66),
+      p(["d"], 1, 0.55),
+    ]),
+    [p(["a"], 1, 0.6), p(["a", "b"], 3, 0.66)], // b ties a at more cost; c loses to a + b at the same cost
+  );
+  assert.deepEqual(budgetFrontier([]), []);
+
+  const root = mkdtempSync(join(tmpdir(), "fer-budget-"));
+  try {
+    const a = fakeRun(root, "a", {}, { cpuHours: 1, valAcc: 0.6 });
+    const b = fakeRun(root, "b", {}, { cpuHours: 2.5, valAcc: 0.62 });
+    const subsets = [
+      { members: ["a", "b"], accuracy: 0.65 },
+      { members: ["a", "gone"], accuracy: 0.9 }, // a member without a run folder here: not priced, left out
+    ];
+    const { points, frontier } = ensembleBudget([a, b], subsets);
+    assert.deepEqual(points, [p(["a"], 1, 0.6), p(["b"], 2.5, 0.62), p(["a", "b"], 3.5, 0.65)]);
+    assert.deepEqual(frontier, points);
+    assert.deepEqual(budgetRows(frontier)[2], { members: "a + b", "CPU-hours": 3.5, "val accuracy": 0.65 });
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+Deno.test("fitLogHours / hoursFor: a line in log2 CPU-hours and where it reaches a target", () => {
+  const p = (cpuHours: number, valAcc: number) => ({ members: ["x"], cpuHours, valAcc });
+  const fit = fitLogHours([p(1, 0.6), p(2, 0.62), p(4, 0.64)])!;
+  assert.ok(Math.abs(fit.perDoubling - 0.02) < 1e-12 && Math.abs(fit.intercept - 0.6) < 1e-12, `${fit}`);
+  assert.equal(fit.points, 3);
+  assert.ok(Math.abs(hoursFor(fit, 0.66)! - 8) < 1e-9);
+  // least squares, not through the points: 1 h 0.60, 2 h 0.64, 4 h 0.64 -> slope 0.02, mean 0.6267 at log2 1
+  const ls = fitLogHours([p(1, 0.6), p(2, 0.64), p(4, 0.64)])!;
+  assert.ok(Math.abs(ls.perDoubling - 0.02) < 1e-12 && Math.abs(ls.intercept - (0.6267 - 0.02)) < 1e-4);
+  assert.equal(fitLogHours([p(2, 0.6)]), null);
+  assert.equal(fitLogHours([p(2, 0.6), p(2, 0.7)]), null); // one budget: no slope
+  assert.equal(hoursFor(fitLogHours([p(1, 0.6), p(2, 0.59)])!, 0.7), null); // falling: never
+});
+
+Deno.test("budgetText: the frontier's rate and its extrapolation, or why there is none", () => {
+  const p = (members: string[], cpuHours: number, valAcc: number) => ({ members, cpuHours, valAcc });
+  const frontier = [p(["a"], 1, 0.6), p(["a", "b"], 2, 0.62), p(["a", "b", "c"], 4, 0.64)];
+  const rising = budgetText(frontier, fitLogHours(frontier), 0.66, 0.02);
+  assert.match(
+    rising,
+    /^The most accurate combination on validation, a \+ b \+ c, costs 4\.0 CPU-hours of training for 64\.00 %\. /,
+  );
+  assert.match(rising, /each doubling of CPU-hours added 2\.00 points of validation accuracy; /);
+  assert.match(rising, /66\.00 % on validation needs about 8 CPU-hours/);
+  // test needs 0.68 on the line: 16 CPU-hours
+  assert.match(rising, /scored 2\.00 points lower on test than on validation\) about 16 CPU-hours/);
+  assert.match(rising, /an extrapolation from 3 points, not a measurement\.$/);
+  const flat = [p(["a"], 1, 0.6), p(["a", "b"], 2, 0.6)];
+  assert.match(budgetText(flat, { intercept: 0.6, perDoubling: 0, points: 2 }, 0.66, 0), /no longer rises/);
+  assert.match(budgetText(frontier.slice(0, 1), null, 0.66, 0), /too few budgets to fit a trend\.$/);
+  assert.equal(budgetText([], null, 0.66, 0), "No run with recorded CPU-hours: no cost curve.");
+});
+
+Deno.test("budgetPlot: the frontier solid, the fit dashed to the target on test, a y axis that spans the points", () => {
+  const p = (members: string[], cpuHours: number, valAcc: number) => ({ members, cpuHours, valAcc });
+  const frontier = [p(["a"], 1, 0.6), p(["a", "b"], 2, 0.62), p(["a", "b", "c"], 4, 0.64)];
+  const svg = budgetPlot(frontier, fitLogHours(frontier), 0.66, 0.02);
+  const doc = new DOMParser().parseFromString(svg, "image/svg+xml");
+  const lines = [...doc.querySelectorAll('g[aria-label="line"]')];
+  assert.equal(lines.length, 2);
+  assert.equal(lines[0].getAttribute("stroke-dasharray"), null);
+  assert.equal(lines[1].getAttribute("stroke-dasharray"), "6,4");
+  assert.equal(lines[0].querySelectorAll("path").length, 1);
+  const legend = [...doc.querySelectorAll("g.fer-legend text")].map((t) => t.textContent);
+  assert.deepEqual(legend, [
+    "best on validation for the budget",
+    "fit: 2.00 points per doubling of CPU-hours",
+  ]);
+  // the fit reaches 66 % + the 2-point drop at 16 CPU-hours: the x axis runs that far; the y axis 59 to 69 %
+  const ticks = (axis: string) =>
+    [...doc.querySelectorAll(`g[aria-label="${axis}-axis tick label"] text`)].map((t) => t.textContent);
+  assert.ok(ticks("x").includes("16") && Number(ticks("x").at(-1)) < 20, ticks("x").join(","));
+  assert.deepEqual([ticks("y")[0], ticks("y").at(-1)], ["59", "69"]);
+  assert.deepEqual([...doc.querySelectorAll('g[aria-label="text"] text')].map((t) => t.textContent).sort(), [
+    "66.00 %: the ensemble target",
+    "68.00 %: the target plus the validation-to-test drop",
+  ]);
+  // without a drop: one reference, the line stops at the target (8 CPU-hours)
+  const plain = new DOMParser().parseFromString(
+    budgetPlot(frontier, fitLogHours(frontier), 0.66),
+    "image/svg+xml",
+  );
+  assert.equal(plain.querySelectorAll('g[aria-label="rule"] line').length, 1);
+  assert.equal(doc.querySelectorAll('g[aria-label="dot"] circle').length, 1); // the fit's end is not circled
 });
