@@ -13,7 +13,7 @@ import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { classificationReport, confusionMatrix, formatReport } from "./metrics.ts";
 import { type PredictionRow, rowsAccuracy, writePredictionsCsv } from "./predictions.ts";
 import { chosenTta, describeTta, runPredictions, type TtaSpec } from "./tta.ts";
-import { resolveRunDir, runDirFor, RunError, runPaths, RUNS_DIR } from "../runs/paths.ts";
+import { hasBestModel, resolveRunDir, runDirFor, RunError, runPaths, RUNS_DIR } from "../runs/paths.ts";
 import { describeValSplit } from "../runs/data.ts";
 import { loadRunConfig } from "../runs/predict.ts";
 import { writeAtomicSync } from "../util/fs.ts";
@@ -350,7 +350,7 @@ export function ensembleValAccuracy(dir: string): number | null {
 /** True when every member of the ensemble folder is on this machine with its best model. */
 export function ensembleHasWeights(dir: string): boolean {
   try {
-    return ensembleMembers(dir).every((m) => existsSync(join(runPaths(m.dir).best, "model.json")));
+    return ensembleMembers(dir).every((m) => hasBestModel(runPaths(m.dir)));
   } catch (e) {
     if (e instanceof RunError) return false;
     throw e;

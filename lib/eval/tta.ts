@@ -177,6 +177,38 @@ export function chosenTta(
 }
 
 /**
+ * The TTA chosen on validation among `modes`, by {@link chosenTta}'s rule (best validation accuracy, ties to the
+ * cheaper mode): each of `modes` the run supports (five and ten crops need a crop-trained run) that has no
+ * validation predictions yet is evaluated first — which needs the run's best model — and written where
+ * `deno task evaluate <run> --split val --tta <mode>` writes it. `rows` are the validation accuracies compared
+ * (`none`: the best epoch's); the test split is not touched.
+ */
+export async function chooseTta(
+  runDir: string,
+  modes: TtaMode[],
+): Promise<{ rows: { mode: TtaMode; "val accuracy": number | null }[]; best: TtaSpec }> {
+  const cfg = loadRunConfig(runDir);
+  const usable = modes.filter((m) => m !== "none" && (cfg.cropFrom || (m !== "5crop" && m !== "10crop")));
+  const evaluated = new Set(valTtaAccuracies(runDir).map((r) => r.mode));
+  for (const mode of usable) {
+    if (!evaluated.has(mode)) await evaluateRunTta(runDir, "val", { mode, average: "prob" });
+  }
+  const compared = valTtaAccuracies(runDir).filter((r) => modes.includes(r.mode));
+  let best: TtaMode = "none";
+  let bestAcc: number | null = null;
+  for (const r of compared) {
+    if (r.valAccuracy !== null && (bestAcc === null || r.valAccuracy > bestAcc)) {
+      best = r.mode;
+      bestAcc = r.valAccuracy;
+    }
+  }
+  return {
+    rows: compared.map((r) => ({ mode: r.mode, "val accuracy": r.valAccuracy })),
+    best: { mode: best, average: "prob" },
+  };
+}
+
+/**
  * A run's accuracy on `split` under `tta`, from the files its evaluations wrote: validation without TTA is its
  * best epoch's (the history), anything else the predictions file of that split and TTA; null when not measured.
  */

@@ -72,6 +72,11 @@ export function runPaths(dir: string): RunPaths {
   };
 }
 
+/** True when the run folder holds its best model (`best/model.json`); committed run folders do not (git keeps no weights). */
+export function hasBestModel(paths: RunPaths): boolean {
+  return existsSync(join(paths.best, "model.json"));
+}
+
 /**
  * The predictions CSV of a split under a test-time augmentation: `predictions.csv` / `predictions_val.csv`
  * without TTA (`tta` "none" or absent), `predictions_tta-<mode>.csv` / `predictions_val_tta-<mode>.csv` with it

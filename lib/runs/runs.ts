@@ -19,6 +19,7 @@
  */
 export {
   checkRunName,
+  hasBestModel,
   newRunName,
   predictionsPath,
   resolveRunDir,

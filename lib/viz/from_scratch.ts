@@ -14,7 +14,7 @@ import { chooseThenTestEnsemble, type SubsetScore } from "../eval/ensemble.ts";
 import { resultRow } from "../eval/report.ts";
 import type { PredictionRow } from "../eval/predictions.ts";
 import { JS_MODEL_RESULTS } from "../eval/references.ts";
-import { chosenTta, evaluateRunTta, runPredictions, type TtaSpec, valTtaAccuracies } from "../eval/tta.ts";
+import { chooseTta, runPredictions, type TtaSpec } from "../eval/tta.ts";
 import { loadRunConfig, readHistory, runDirFor, runPaths, RUNS_DIR } from "../runs/runs.ts";
 import { experimentConfig, retrainCommand, withEpochs, withSeed } from "../train/experiments.ts";
 import type { TrainConfig } from "../train/config.ts";
@@ -149,29 +149,6 @@ export function cpuHoursPlot(runDirs: string[]): string {
   });
 }
 
-/**
- * The TTA chosen on validation for a run, by the rule `--tta auto` uses (lib/eval/tta.ts `chosenTta`): each of
- * `modes` the run supports that has no validation predictions yet is evaluated first and written where
- * `deno task evaluate <run> --split val --tta <mode>` writes it. `rows` are the validation accuracies compared
- * (`none`: the best epoch's); the test split is not touched here.
- */
-export async function chooseTta(
-  runDir: string,
-  modes: TtaMode[],
-): Promise<{ rows: { mode: TtaMode; "val accuracy": number | null }[]; best: TtaSpec }> {
-  const cfg = loadRunConfig(runDir);
-  const usable = modes.filter((m) => m !== "none" && (cfg.cropFrom || (m !== "5crop" && m !== "10crop")));
-  const evaluated = new Set(valTtaAccuracies(runDir).map((r) => r.mode));
-  for (const mode of usable) {
-    if (!evaluated.has(mode)) await evaluateRunTta(runDir, "val", { mode, average: "prob" });
-  }
-  const rows = valTtaAccuracies(runDir)
-    .filter((r) => modes.includes(r.mode))
-    .map((r) => ({ mode: r.mode, "val accuracy": r.valAccuracy }));
-  const { mode, average } = chosenTta(runDir);
-  return { rows, best: { mode, average } };
-}
-
 /** A run's (or ensemble's) test predictions as a comparison summary (lib/eval/compare.ts). */
 export function summaryOf(name: string, runDir: string, rows: PredictionRow[]): RunSummary {
   const y = rows.map((r) => r.label);
@@ -276,10 +253,14 @@ export function ensembleBudget(
 /** A straight line through accuracy against log2(CPU-hours): accuracy = intercept + perDoubling · log2(hours). */
 export type LogHoursFit = { intercept: number; perDoubling: number; points: number };
 
-/** The least-squares {@link LogHoursFit} of the points, or null with fewer than two distinct CPU-hour values. */
+/**
+ * The least-squares {@link LogHoursFit} of the points with CPU-hours above zero, or null with fewer than two
+ * distinct CPU-hour values.
+ */
 export function fitLogHours(points: BudgetPoint[]): LogHoursFit | null {
-  const xs = points.map((p) => Math.log2(p.cpuHours));
-  const ys = points.map((p) => p.valAcc);
+  const used = points.filter((p) => p.cpuHours > 0);
+  const xs = used.map((p) => Math.log2(p.cpuHours));
+  const ys = used.map((p) => p.valAcc);
   const n = xs.length;
   const mx = xs.reduce((a, b) => a + b, 0) / n;
   const my = ys.reduce((a, b) => a + b, 0) / n;
@@ -321,7 +302,7 @@ export function budgetPlot(
   if (fit) {
     const reach = hoursFor(fit, aim);
     const end = Math.min(Math.max(reach ?? maxH, maxH), 4 * maxH);
-    const start = Math.min(...frontier.map((p) => p.cpuHours));
+    const start = Math.min(...frontier.filter((p) => p.cpuHours > 0).map((p) => p.cpuHours));
     const points = Array.from({ length: 25 }, (_, i) => {
       const h = start * (end / start) ** (i / 24);
       return { cpuHours: h, valAcc: fit.intercept + fit.perDoubling * Math.log2(h) };

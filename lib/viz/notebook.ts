@@ -7,19 +7,26 @@
  * the project, never as absolute machine paths.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { relative, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { basename, relative, resolve } from "node:path";
 import { loadDataset, PROJECT_ROOT, type Split, subset } from "../data/dataset.ts";
 import { print, show, showHTML, showTable, showText } from "./display.ts";
 import { defaultPreset, experimentConfig, EXPERIMENTS, type Preset } from "../train/experiments.ts";
-import { formatReport } from "../eval/metrics.ts";
+import { classificationReport, formatReport } from "../eval/metrics.ts";
+import { chooseTta, runPredictions, valTtaAccuracies } from "../eval/tta.ts";
+import type { TtaMode } from "../data/views.ts";
+import type { PredictionRow } from "../eval/predictions.ts";
 import { flagsMarkdown, metricRows, readRunRecord, resultsLine, runResults } from "../eval/results.ts";
 import { defaultConfig, listModels } from "../models/registry.ts";
 import { sampleGridPlot, type SampleImage } from "./plots.ts";
 import {
+  hasBestModel,
   type HistoryRow,
   loadRunConfig,
+  predictionsPath,
   readTestReport,
   resolveRunDir,
+  runClasses,
   runFigures,
   runPaths,
   runTransform,
@@ -322,4 +329,96 @@ export async function showResults(runDir: string): Promise<void> {
     { markdown: md },
   );
   await print(resultsLine(r));
+}
+
+/** Accuracy, macro-F1 and the classes never predicted, of test predictions. */
+function testScores(
+  rows: PredictionRow[],
+  classes: string[],
+): { acc: number; f1: number; unpredicted: string[] } {
+  const rep = classificationReport(rows.map((r) => r.label), rows.map((r) => r.pred), classes);
+  const seen = new Set(rows.map((r) => r.pred));
+  return { acc: rep.accuracy, f1: rep.macro_avg.f1, unpredicted: classes.filter((_, i) => !seen.has(i)) };
+}
+
+/**
+ * The test-time augmentation cell of notebooks 02–04 — not in the study, which scored one view per image: the
+ * image alone against the image and its mirror (class probabilities averaged) on validation and, when the
+ * mirror is better there, the test split once with it, beside the single-view test report. Evaluations the run
+ * folder does not hold yet need its best model (committed run folders carry predictions, not weights); without
+ * it the cell says which commands would make them.
+ */
+export async function showTta(runDir: string, modes: TtaMode[] = ["none", "hflip"]): Promise<void> {
+  const run = basename(runDir);
+  const paths = runPaths(runDir);
+  const report = readTestReport(paths);
+  if (!report) {
+    await print(`${run} has no test report yet: test-time augmentation is chosen after training.`);
+    return;
+  }
+  const onVal = new Set(valTtaAccuracies(runDir).map((r) => r.mode));
+  const missing = modes.filter((m) => !onVal.has(m));
+  if (missing.length > 0 && !hasBestModel(paths)) {
+    await print(
+      `Test-time augmentation not evaluated: ${run}'s folder has no ${missing.join(", ")} validation ` +
+        "predictions and its weights are not on this machine. With them: " +
+        missing.map((m) => `deno task evaluate ${run} --split val --tta ${m}`).join("; ") +
+        `; then deno task evaluate ${run} --tta auto (the test split, once, with the mode chosen).`,
+    );
+    return;
+  }
+  const choice = await chooseTta(runDir, modes);
+  const classes = runClasses(runDir);
+  const chosen = choice.best.mode;
+  const ttaFile = predictionsPath(paths, "test", chosen);
+  const ttaRows = chosen === "none" || !(existsSync(ttaFile) || hasBestModel(paths))
+    ? null
+    : (await runPredictions(runDir, "test", choice.best)).rows;
+  const single = { acc: report.test_accuracy, f1: report.report.macro_avg.f1 };
+  const tta = ttaRows ? testScores(ttaRows, classes) : null;
+  await showTable(
+    choice.rows.map((r) => ({
+      TTA: r.mode + (r.mode === chosen ? " (chosen)" : ""),
+      "val accuracy": r["val accuracy"] ?? "–",
+      "test accuracy": r.mode === "none" ? single.acc : r.mode === chosen && tta ? tta.acc : "–",
+      "test macro-F1": r.mode === "none" ? single.f1 : r.mode === chosen && tta ? tta.f1 : "–",
+    })),
+    {
+      digits: 4,
+      caption: `Test-time augmentation for ${run}, chosen on validation (test: the chosen mode only)`,
+    },
+  );
+  await print(ttaLine(run, choice.rows, chosen, single, tta));
+}
+
+/** The sentence under the TTA table ({@link showTta}), from the numbers. */
+export function ttaLine(
+  run: string,
+  rows: { mode: TtaMode; "val accuracy": number | null }[],
+  chosen: TtaMode,
+  single: { acc: number; f1: number },
+  tta: { acc: number; f1: number; unpredicted: string[] } | null,
+): string {
+  const f = (v: number | null) => (v === null ? "–" : v.toFixed(4));
+  const val = (m: TtaMode) => rows.find((r) => r.mode === m)?.["val accuracy"] ?? null;
+  if (chosen === "none") {
+    const others = rows.filter((r) => r.mode !== "none").map((r) => `${r.mode} ${f(r["val accuracy"])}`);
+    return `TTA chosen on validation: none (${f(val("none"))} against ${
+      others.join(", ") || "nothing else"
+    }); ` +
+      `the single-view test report above is ${run}'s final one.`;
+  }
+  const head = `TTA chosen on validation: ${chosen} (${f(val(chosen))} against ${f(val("none"))} for the ` +
+    "single view)";
+  if (!tta) {
+    return `${head}; its test evaluation is not in the run folder and the weights are not here: ` +
+      `deno task evaluate ${run} --tta auto.`;
+  }
+  const d = 100 * (tta.acc - single.acc);
+  return `${head}; test, once: accuracy ${f(tta.acc)}, macro-F1 ${f(tta.f1)} (single view ${
+    f(single.acc)
+  }, ` +
+    `${f(single.f1)}; ${d >= 0 ? "+" : ""}${d.toFixed(2)} points); ` +
+    (tta.unpredicted.length ? `never predicted: ${tta.unpredicted.join(", ")}` : "every class predicted") +
+    ". The study scored one view per image.";
 }

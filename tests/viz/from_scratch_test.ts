@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLASSES } from "../../lib/data/dataset.ts";
 import { type PredictionRow, readPredictionsCsv, writePredictionsCsv } from "../../lib/eval/predictions.ts";
-import { chosenTta } from "../../lib/eval/tta.ts";
+import { chooseTta, chosenTta } from "../../lib/eval/tta.ts";
 import { JS_MODEL_RESULTS } from "../../lib/eval/references.ts";
 import { STUDY_RESULTS } from "../../lib/eval/study.ts";
 import { predictionsPath, runPaths, writeConfig, writeHistory } from "../../lib/runs/runs.ts";
@@ -21,7 +21,6 @@ import {
   budgetPlot,
   budgetRows,
   budgetText,
-  chooseTta,
   comparisonRows,
   cpuHoursRows,
   distinctRecipes,
@@ -207,6 +206,10 @@ Deno.test("chooseTta writes the validation files and chooses as `--tta auto` doe
     writePredictionsCsv(predictionsPath(paths, "val", "5crop"), val.map((r) => ({ ...r, pred: r.label })));
     const again = await chooseTta(res.runDir, [...modes]);
     assert.deepEqual(again.best, { mode: "5crop", average: "prob" });
+    // the choice is among the modes asked for: without 5crop, the perfect file plays no part
+    const without = await chooseTta(res.runDir, ["none", "hflip", "10crop"]);
+    assert.deepEqual(without.rows.map((r) => r.mode), ["none", "hflip", "10crop"]);
+    assert.notEqual(without.best.mode, "5crop");
     assert.equal(again.rows.find((r) => r.mode === "5crop")!["val accuracy"], 1);
     // the test with the chosen mode is made once and written; later calls read that file
     const test = await testWithTta(res.runDir, again.best);
@@ -262,6 +265,7 @@ Deno.test("fitLogHours / hoursFor: a line in log2 CPU-hours and where it reaches
   assert.ok(Math.abs(ls.perDoubling - 0.02) < 1e-12 && Math.abs(ls.intercept - (0.6267 - 0.02)) < 1e-4);
   assert.equal(fitLogHours([p(2, 0.6)]), null);
   assert.equal(fitLogHours([p(2, 0.6), p(2, 0.7)]), null); // one budget: no slope
+  assert.equal(fitLogHours([p(0, 0.5), p(2, 0.7)]), null); // no CPU-hours recorded (a tiny run): not on a log axis
   assert.equal(hoursFor(fitLogHours([p(1, 0.6), p(2, 0.59)])!, 0.7), null); // falling: never
 });
 

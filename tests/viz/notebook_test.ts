@@ -198,3 +198,136 @@ Deno.test("RUN set: trainOrLoad loads a finished run, showRun and showResults sh
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("showTta: chosen on validation, test once with the chosen mode, read from the run folder without weights", async () => {
+  const { showTta } = await import("../../lib/viz/notebook.ts");
+  const { setJupyter, flushOutput } = await import("../../lib/viz/display.ts");
+  const { classificationReport } = await import("../../lib/eval/metrics.ts");
+  const { CLASSES } = await import("../../lib/data/dataset.ts");
+  const { writePredictionsCsv } = await import("../../lib/eval/predictions.ts");
+  const { predictionsPath, runPaths } = await import("../../lib/runs/runs.ts");
+  const dir = await Deno.makeTempDir({ prefix: "fer-tta-" });
+  const paths = runPaths(dir);
+  const sent: { type: string; content: Record<string, unknown> }[] = [];
+  setJupyter({ broadcast: (type, content) => void sent.push({ type, content }) });
+  const lastLine = async () => {
+    await flushOutput();
+    return String(sent.filter((m) => m.type === "stream").at(-1)?.content.text).trim();
+  };
+  const table = () => {
+    const t = sent.map((m) => (m.content.data ?? {}) as Record<string, string>).filter((d) =>
+      "text/html" in d
+    );
+    return t.at(-1)?.["text/plain"] ?? "";
+  };
+  // 70 images, 10 per class; `correct` of them right; class 6 (surprise) never predicted when asked
+  const rows = (correct: number, noSurprise = false) =>
+    Array.from({ length: 70 }, (_, i) => ({
+      path: `${i}.jpg`,
+      label: i % 7,
+      pred: i < correct && !(noSurprise && i % 7 === 6) ? i % 7 : (i % 7 + 1) % 6,
+    }));
+  try {
+    Deno.writeTextFileSync(
+      paths.config,
+      JSON.stringify({ experiment: "convnext_tiny", model: "convnext_tiny", inputSize: 48, channels: 3 }),
+    );
+    Deno.writeTextFileSync(
+      paths.historyJson,
+      JSON.stringify([{
+        epoch: 1,
+        train_loss: 1,
+        train_acc: 0.5,
+        val_loss: 1,
+        val_acc: 0.5,
+        lr: 1e-3,
+        seconds: 1,
+      }]),
+    );
+    const single = rows(35);
+    const y = single.map((r) => r.label);
+    Deno.writeTextFileSync(
+      paths.testReportJson,
+      JSON.stringify({
+        best_epoch: 1,
+        test_accuracy: 0.5,
+        report: classificationReport(y, single.map((r) => r.pred), [...CLASSES]),
+      }),
+    );
+    // no hflip evaluation and no weights: says what to run, evaluates nothing
+    await showTta(dir);
+    const name = dir.split("/").pop();
+    assert.match(
+      await lastLine(),
+      new RegExp(`^Test-time augmentation not evaluated: ${name}'s folder has no hflip`),
+    );
+    assert.match(
+      await lastLine(),
+      /deno task evaluate \S+ --split val --tta hflip; then deno task evaluate \S+ --tta auto/,
+    );
+
+    // hflip better on validation (0.6 > 0.5) and its test file there: read, scored, every class checked
+    writePredictionsCsv(predictionsPath(paths, "val", "hflip"), rows(42));
+    writePredictionsCsv(predictionsPath(paths, "test", "hflip"), rows(49, true));
+    await showTta(dir);
+    const tta = classificationReport(y, rows(49, true).map((r) => r.pred), [...CLASSES]);
+    assert.equal(
+      await lastLine(),
+      `TTA chosen on validation: hflip (0.6000 against 0.5000 for the single view); test, once: accuracy ` +
+        `${tta.accuracy.toFixed(4)}, macro-F1 ${tta.macro_avg.f1.toFixed(4)} (single view 0.5000, ` +
+        `${classificationReport(y, single.map((r) => r.pred), [...CLASSES]).macro_avg.f1.toFixed(4)}; ` +
+        `+${
+          (100 * (tta.accuracy - 0.5)).toFixed(2)
+        } points); never predicted: surprise. The study scored one ` +
+        "view per image.",
+    );
+    assert.match(table(), /hflip \(chosen\)/);
+
+    // better on validation but no test file and no weights: says how to make it
+    Deno.removeSync(predictionsPath(paths, "test", "hflip"));
+    await showTta(dir);
+    assert.match(
+      await lastLine(),
+      /its test evaluation is not in the run folder .*deno task evaluate \S+ --tta auto\.$/,
+    );
+
+    // worse on validation: the single view stands, the test split is not read under hflip
+    writePredictionsCsv(predictionsPath(paths, "val", "hflip"), rows(21));
+    await showTta(dir);
+    assert.equal(
+      await lastLine(),
+      `TTA chosen on validation: none (0.5000 against hflip 0.3000); the single-view test report above is ` +
+        `${name}'s final one.`,
+    );
+    assert.match(table(), /none \(chosen\)/);
+  } finally {
+    setJupyter(undefined);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("showTta with the run's weights evaluates validation, then the test split once with the chosen mode", async () => {
+  const { showTta } = await import("../../lib/viz/notebook.ts");
+  const { trainTinyRun } = await import("../helpers/tiny_model.ts");
+  const { setJupyter, flushOutput } = await import("../../lib/viz/display.ts");
+  const { predictionsPath, runPaths } = await import("../../lib/runs/runs.ts");
+  const { existsSync } = await import("node:fs");
+  const outDir = await Deno.makeTempDir({ prefix: "fer-tta-w-" });
+  const sent: { type: string; content: Record<string, unknown> }[] = [];
+  setJupyter({ broadcast: (type, content) => void sent.push({ type, content }) });
+  try {
+    const res = await trainTinyRun(outDir, "whole");
+    const paths = runPaths(res.runDir);
+    await showTta(res.runDir);
+    await flushOutput();
+    assert.ok(existsSync(predictionsPath(paths, "val", "hflip")));
+    const line = String(sent.filter((m) => m.type === "stream").at(-1)?.content.text);
+    // whichever wins on validation, the test split is evaluated only under the chosen mode
+    const chose = /^TTA chosen on validation: (none|hflip) /.exec(line)?.[1];
+    assert.ok(chose, line);
+    assert.equal(existsSync(predictionsPath(paths, "test", "hflip")), chose === "hflip");
+  } finally {
+    setJupyter(undefined);
+    await Deno.remove(outDir, { recursive: true });
+  }
+});
