@@ -345,8 +345,13 @@ export function budgetText(
   const pct = (v: number) => `${(100 * v).toFixed(2)} %`;
   const last = frontier.at(-1);
   if (!last) return "No run with recorded CPU-hours: no cost curve.";
+  const prev = frontier.at(-2);
+  const step = prev
+    ? ` (the frontier's last step: +${(100 * (last.valAcc - prev.valAcc)).toFixed(2)} points for ` +
+      `+${(last.cpuHours - prev.cpuHours).toFixed(1)} CPU-hours)`
+    : "";
   const head = `The most accurate combination on validation, ${last.members.join(" + ")}, costs ` +
-    `${last.cpuHours.toFixed(1)} CPU-hours of training for ${pct(last.valAcc)}`;
+    `${last.cpuHours.toFixed(1)} CPU-hours of training for ${pct(last.valAcc)}${step}`;
   if (!fit) return `${head}; too few budgets to fit a trend.`;
   const rate = `Over the ${frontier.length} budgets on the frontier, each doubling of CPU-hours added ` +
     `${(100 * fit.perDoubling).toFixed(2)} points of validation accuracy`;

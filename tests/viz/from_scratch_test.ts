@@ -275,7 +275,7 @@ Deno.test("budgetText: the frontier's rate and its extrapolation, or why there i
   const rising = budgetText(frontier, fitLogHours(frontier), 0.66, 0.02);
   assert.match(
     rising,
-    /^The most accurate combination on validation, a \+ b \+ c, costs 4\.0 CPU-hours of training for 64\.00 %\. /,
+    /^The most accurate combination on validation, a \+ b \+ c, costs 4\.0 CPU-hours of training for 64\.00 % \(the frontier's last step: \+2\.00 points for \+2\.0 CPU-hours\)\. /,
   );
   assert.match(rising, /each doubling of CPU-hours added 2\.00 points of validation accuracy; /);
   assert.match(rising, /66\.00 % on validation needs about 8 CPU-hours/);
