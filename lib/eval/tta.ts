@@ -169,11 +169,18 @@ export function valTtaAccuracies(runDir: string): { mode: TtaMode; valAccuracy: 
 export function chosenTta(
   runDir: string,
 ): { mode: TtaMode; average: TtaAverage; valAccuracy: number | null } {
+  return { ...bestOf(valTtaAccuracies(runDir)), average: "prob" };
+}
+
+/** The mode with the best validation accuracy; ties keep the earlier (cheaper) one, none measured gives `none`. */
+function bestOf(
+  rows: { mode: TtaMode; valAccuracy: number | null }[],
+): { mode: TtaMode; valAccuracy: number | null } {
   let best: { mode: TtaMode; valAccuracy: number | null } = { mode: "none", valAccuracy: null };
-  for (const r of valTtaAccuracies(runDir)) {
+  for (const r of rows) {
     if (r.valAccuracy !== null && (best.valAccuracy === null || r.valAccuracy > best.valAccuracy)) best = r;
   }
-  return { ...best, average: "prob" };
+  return best;
 }
 
 /**
@@ -194,17 +201,9 @@ export async function chooseTta(
     if (!evaluated.has(mode)) await evaluateRunTta(runDir, "val", { mode, average: "prob" });
   }
   const compared = valTtaAccuracies(runDir).filter((r) => modes.includes(r.mode));
-  let best: TtaMode = "none";
-  let bestAcc: number | null = null;
-  for (const r of compared) {
-    if (r.valAccuracy !== null && (bestAcc === null || r.valAccuracy > bestAcc)) {
-      best = r.mode;
-      bestAcc = r.valAccuracy;
-    }
-  }
   return {
     rows: compared.map((r) => ({ mode: r.mode, "val accuracy": r.valAccuracy })),
-    best: { mode: best, average: "prob" },
+    best: { mode: bestOf(compared).mode, average: "prob" },
   };
 }
 

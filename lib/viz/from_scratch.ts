@@ -11,11 +11,11 @@ import { classificationReport, confusionMatrix } from "../eval/metrics.ts";
 import type { RunSummary } from "../eval/compare.ts";
 import { STUDY_RESULTS, studyLabel } from "../eval/study.ts";
 import { chooseThenTestEnsemble, type SubsetScore } from "../eval/ensemble.ts";
-import { resultRow } from "../eval/report.ts";
+import { runCost } from "../eval/report.ts";
 import type { PredictionRow } from "../eval/predictions.ts";
 import { JS_MODEL_RESULTS } from "../eval/references.ts";
-import { chooseTta, runPredictions, type TtaSpec } from "../eval/tta.ts";
-import { loadRunConfig, readHistory, runDirFor, runPaths, RUNS_DIR } from "../runs/runs.ts";
+import { chooseTta, chosenTta, runPredictions, type TtaSpec } from "../eval/tta.ts";
+import { loadRunConfig, readHistory, readTestReport, runDirFor, runPaths, RUNS_DIR } from "../runs/runs.ts";
 import { experimentConfig, retrainCommand, withEpochs, withSeed } from "../train/experiments.ts";
 import type { TrainConfig } from "../train/config.ts";
 import { trainInNotebook } from "./notebook.ts";
@@ -210,6 +210,9 @@ export async function ensembleValThenTest(
   };
 }
 
+/** A fraction as a percentage with two decimals, e.g. "72.40 %". */
+const pct = (v: number) => `${(100 * v).toFixed(2)} %`;
+
 /** A single run or an ensemble on the cost curve: its members, their summed CPU-hours, its validation accuracy. */
 export type BudgetPoint = { members: string[]; cpuHours: number; valAcc: number };
 
@@ -236,11 +239,13 @@ export function ensembleBudget(
   const hours = new Map<string, number>();
   const points: BudgetPoint[] = [];
   for (const dir of runDirs) {
-    const r = resultRow(dir);
-    const acc = r.valAccTta ?? r.valAcc;
-    if (r.cpuHours === null || acc === null) continue;
-    hours.set(r.run, r.cpuHours);
-    points.push({ members: [r.run], cpuHours: r.cpuHours, valAcc: acc });
+    const paths = runPaths(dir);
+    const cost = runCost(readHistory(paths), readTestReport(paths) ?? {});
+    const acc = chosenTta(dir).valAccuracy;
+    if (cost === null || acc === null) continue;
+    const run = dir.split("/").pop()!;
+    hours.set(run, cost.cpuHours);
+    points.push({ members: [run], cpuHours: cost.cpuHours, valAcc: acc });
   }
   for (const s of subsets) {
     if (!s.members.every((m) => hours.has(m))) continue;
@@ -312,7 +317,6 @@ export function budgetPlot(
       points: points.map((p) => ({ members: [], ...p })),
     });
   }
-  const pct = (v: number) => `${(100 * v).toFixed(2)} %`;
   const references = [{ label: `${pct(target)}: the ensemble target`, value: target }];
   if (aim > target) {
     references.push({ label: `${pct(aim)}: the target plus the validation-to-test drop`, value: aim });
@@ -342,7 +346,6 @@ export function budgetText(
   target: number,
   valTestDrop: number,
 ): string {
-  const pct = (v: number) => `${(100 * v).toFixed(2)} %`;
   const last = frontier.at(-1);
   if (!last) return "No run with recorded CPU-hours: no cost curve.";
   const prev = frontier.at(-2);
@@ -428,7 +431,6 @@ export function resultsText(
   ensemble: { name: string; summary: RunSummary; members: number } | null,
 ): string {
   if (!single) return "No finished run yet: train the runs named in the parameter cell, then re-execute.";
-  const pct = (v: number) => `${(100 * v).toFixed(2)} %`;
   const best = JS_MODEL_RESULTS.reduce((a, b) => (b.accuracy > a.accuracy ? b : a));
   const s = single.tta.report;
   const lines = [
