@@ -118,10 +118,10 @@ Deno.test("scratch presets: the study's architectures from random init on the fu
   // rerun's difference stays the study's
   assert.deepEqual(b.modelOptions, { headInit: "zeros", dropPathRate: 0.2 });
   assert.deepEqual(ls.modelOptions, b.modelOptions);
-  // ConvNeXt-Tiny at 64 px (at 48 px its last stage is a 1×1 map) with stochastic depth 0.3, and
-  // EfficientNet-B3's epoch budget, its cosine ending at the last epoch
+  // ConvNeXt-Tiny at 80 px (at 48 px its last stage is a 1×1 map; the 64 px run over-fitted) with stochastic
+  // depth 0.4, and EfficientNet-B3's epoch budget, its cosine ending at the last epoch
   const cx = experimentConfig("convnext_tiny", "scratch");
-  assert.deepEqual([cx.inputSize, cx.modelOptions], [64, { dropPathRate: 0.3 }]);
+  assert.deepEqual([cx.inputSize, cx.modelOptions], [80, { dropPathRate: 0.4 }]);
   assert.deepEqual([cx.epochs, cx.tMax], [b.epochs, b.epochs]);
   assert.throws(
     () => experimentConfig("fer_cnn", "scratch"),
