@@ -25,7 +25,14 @@ export interface RunRecord {
     maxTrainImages: number | null;
     maxEvalImages: number | null;
   };
-  history: { epoch: number; val_acc: number; wall_total_s?: number; cpu_total_s?: number }[];
+  history: {
+    epoch: number;
+    val_acc: number;
+    train_acc?: number;
+    val_loss?: number;
+    wall_total_s?: number;
+    cpu_total_s?: number;
+  }[];
   summary: {
     best_epoch: number;
     stopped: string;
@@ -194,6 +201,8 @@ export function runResults(rec: RunRecord): RunResults {
           : "."),
     );
   }
+  const over = overfitFlag(history);
+  if (over) flags.push(over);
   // Comparability with the study.
   if (study) {
     const reasons: string[] = [];
@@ -232,6 +241,25 @@ export function runResults(rec: RunRecord): RunResults {
     );
   }
   return { run: rec.name, experiment: cfg.experiment, study, metrics, setting, flags };
+}
+
+/**
+ * A flag when the run over-fitted: validation loss at the last epoch at least 5 % above its lowest (reached
+ * earlier), and training accuracy at least 10 points above validation accuracy there. Null otherwise, or when
+ * the history lacks the losses (runs written before they were recorded).
+ */
+export function overfitFlag(history: RunRecord["history"]): string | null {
+  const rows = history.filter((h) => Number.isFinite(h.val_loss) && Number.isFinite(h.train_acc));
+  if (rows.length < 4 || rows.length !== history.length) return null;
+  const low = rows.reduce((a, b) => (b.val_loss! < a.val_loss! ? b : a));
+  const last = rows[rows.length - 1];
+  const gap = last.train_acc! - last.val_acc;
+  if (low === last || last.val_loss! < 1.05 * low.val_loss! || gap < 0.1) return null;
+  return `Over-fitted: validation loss was lowest at epoch ${low.epoch} (${low.val_loss!.toFixed(3)}) and ` +
+    `${last.val_loss!.toFixed(3)} at the last (${last.epoch}), while training accuracy reached ` +
+    `${last.train_acc!.toFixed(3)} against validation ${last.val_acc.toFixed(3)} (training accuracy is ` +
+    "measured on augmented images). The checkpoint kept is the one best on validation accuracy; more " +
+    "epochs would not help here, stronger regularisation might.";
 }
 
 /** The metric rows as table rows (numbers with 3 decimals, "–" where the study published none). */

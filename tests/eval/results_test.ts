@@ -5,6 +5,7 @@ import { classificationReport, confusionMatrix } from "../../lib/eval/metrics.ts
 import {
   flagsMarkdown,
   metricRows,
+  overfitFlag,
   readRunRecord,
   resultsLine,
   type RunRecord,
@@ -182,4 +183,27 @@ Deno.test("readRunRecord: reads a run folder and names a missing file", async ()
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("overfitFlag: validation loss up 5 % from its lowest and a 10-point accuracy gap at the last epoch", () => {
+  // validation loss lowest at epoch 3, then rising; training accuracy pulling away
+  const rows = (lastLoss: number, lastTrain: number) =>
+    [[1.6, 0.30, 0.30], [1.4, 0.40, 0.40], [1.2, 0.50, 0.48], [1.25, 0.60, 0.50], [lastLoss, lastTrain, 0.51]]
+      .map(([val_loss, train_acc, val_acc], i) => ({ epoch: i + 1, val_loss, train_acc, val_acc }));
+  const flag = overfitFlag(rows(1.3, 0.7));
+  assert.ok(flag);
+  assert.match(
+    flag,
+    /^Over-fitted: validation loss was lowest at epoch 3 \(1\.200\) and 1\.300 at the last \(5\)/,
+  );
+  assert.match(flag, /training accuracy reached 0\.700 against validation 0\.510/);
+  assert.equal(overfitFlag(rows(1.25, 0.7)), null, "loss only 4 % above its lowest");
+  assert.equal(overfitFlag(rows(1.3, 0.6)), null, "a 9-point gap");
+  assert.equal(overfitFlag(rows(1.1, 0.7)), null, "lowest loss at the last epoch");
+  assert.equal(overfitFlag(rows(1.3, 0.7).slice(2)), null, "too few epochs to tell");
+  // histories without losses (older runs) never flag
+  assert.equal(overfitFlag(rows(1.3, 0.7).map(({ epoch, val_acc }) => ({ epoch, val_acc }))), null);
+  // and the flag is among the run's flags, before the comparability one
+  const r = runResults({ ...record(TEST, (y) => y), history: rows(1.3, 0.7) });
+  assert.equal(r.flags.at(-2), flag);
 });
