@@ -249,10 +249,11 @@ export function runResults(rec: RunRecord): RunResults {
  * the history lacks the losses (runs written before they were recorded).
  */
 export function overfitFlag(history: RunRecord["history"]): string | null {
-  const rows = history.filter((h) => Number.isFinite(h.val_loss) && Number.isFinite(h.train_acc));
-  if (rows.length < 4 || rows.length !== history.length) return null;
-  const low = rows.reduce((a, b) => (b.val_loss! < a.val_loss! ? b : a));
-  const last = rows[rows.length - 1];
+  const measured = (h: RunRecord["history"][number]) =>
+    Number.isFinite(h.val_loss) && Number.isFinite(h.train_acc);
+  if (history.length < 4 || !history.every(measured)) return null;
+  const low = history.reduce((a, b) => (b.val_loss! < a.val_loss! ? b : a));
+  const last = history[history.length - 1];
   const gap = last.train_acc! - last.val_acc;
   if (low === last || last.val_loss! < 1.05 * low.val_loss! || gap < 0.1) return null;
   return `Over-fitted: validation loss was lowest at epoch ${low.epoch} (${low.val_loss!.toFixed(3)}) and ` +

@@ -5,6 +5,7 @@
  * models' numbers.
  */
 import { existsSync } from "node:fs";
+import { basename } from "node:path";
 import { CLASSES } from "../data/dataset.ts";
 import type { TtaMode } from "../data/views.ts";
 import { classificationReport, confusionMatrix } from "../eval/metrics.ts";
@@ -243,7 +244,7 @@ export function ensembleBudget(
     const cost = runCost(readHistory(paths), readTestReport(paths) ?? {});
     const acc = chosenTta(dir).valAccuracy;
     if (cost === null || acc === null) continue;
-    const run = dir.split("/").pop()!;
+    const run = basename(dir);
     hours.set(run, cost.cpuHours);
     points.push({ members: [run], cpuHours: cost.cpuHours, valAcc: acc });
   }
